@@ -1,0 +1,3 @@
+//! Exporters: turn a [`crate::ir::Forest`] into other formats.
+
+pub mod onnx;

@@ -1,0 +1,266 @@
+//! Import smartcore 0.7 `RandomForestClassifier` and `DecisionTreeClassifier`.
+//!
+//! smartcore keeps tree internals private, so the model is read through its
+//! serde form (`serde_json::to_value`, which is lossless) into mirror structs
+//! that deny unknown fields: a smartcore layout change fails loudly here
+//! instead of producing a wrong forest. The smartcore version is pinned
+//! exactly in `Cargo.toml` for the same reason.
+//!
+//! smartcore semantics reproduced by the IR: `x <= threshold` in f64, NaN
+//! takes the false branch, each tree votes its leaf's class, ties go to the
+//! lowest class index.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use smartcore::ensemble::random_forest_classifier::RandomForestClassifier;
+use smartcore::linalg::basic::arrays::{Array1, Array2};
+use smartcore::numbers::basenum::Number;
+use smartcore::numbers::floatnum::FloatNumber;
+use smartcore::tree::decision_tree_classifier::DecisionTreeClassifier;
+
+use crate::ir::{Aggregation, ClassLabels, Comparison, Forest, Source, Task, Tree, LEAF};
+
+/// The smartcore version this importer understands (pinned in `Cargo.toml`).
+pub const SMARTCORE_VERSION: &str = "0.7.0";
+
+/// Why a smartcore model could not be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum SmartcoreError {
+    /// The model's serde form did not match the expected layout.
+    #[error("not a smartcore {SMARTCORE_VERSION} {kind} (layout mismatch: {source})")]
+    Layout {
+        /// What was expected.
+        kind: &'static str,
+        /// The serde error.
+        source: serde_json::Error,
+    },
+    /// The model was never fitted.
+    #[error("the smartcore model is not fitted")]
+    NotFitted,
+    /// A class label does not fit in i64.
+    #[error("class label {0} does not fit in a 64-bit signed integer")]
+    Label(String),
+    /// A node is malformed.
+    #[error("tree {tree}, node {node}: {problem}")]
+    Node {
+        /// Tree index.
+        tree: usize,
+        /// Node index.
+        node: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// The converted forest violates an IR invariant.
+    #[error(transparent)]
+    Forest(#[from] crate::ir::ForestError),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForestMirror {
+    trees: Option<Vec<TreeMirror>>,
+    classes: Option<Vec<serde_json::Value>>,
+    #[allow(dead_code)]
+    samples: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TreeMirror {
+    nodes: Vec<NodeMirror>,
+    #[allow(dead_code)]
+    parameters: Option<serde_json::Value>,
+    num_classes: usize,
+    classes: Vec<serde_json::Value>,
+    #[allow(dead_code)]
+    depth: u16,
+    num_features: usize,
+    #[allow(dead_code)]
+    _phantom_tx: (),
+    #[allow(dead_code)]
+    _phantom_x: (),
+    #[allow(dead_code)]
+    _phantom_y: (),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeMirror {
+    output: usize,
+    #[allow(dead_code)]
+    n_node_samples: usize,
+    split_feature: usize,
+    split_value: Option<f64>,
+    #[allow(dead_code)]
+    split_score: Option<f64>,
+    true_child: Option<usize>,
+    false_child: Option<usize>,
+    #[allow(dead_code)]
+    impurity: Option<f64>,
+}
+
+/// Import a fitted smartcore random forest classifier.
+pub fn from_random_forest<TX, TY, X, Y>(
+    model: &RandomForestClassifier<TX, TY, X, Y>,
+) -> Result<Forest, SmartcoreError>
+where
+    TX: Number + FloatNumber + PartialOrd,
+    TY: Number + Ord,
+    X: Array2<TX>,
+    Y: Array1<TY>,
+    RandomForestClassifier<TX, TY, X, Y>: Serialize,
+{
+    let mirror: ForestMirror = mirror_of(model, "RandomForestClassifier")?;
+    forest_from_mirror(mirror)
+}
+
+/// Import a fitted smartcore decision tree classifier as a one-tree forest.
+pub fn from_decision_tree<TX, TY, X, Y>(
+    model: &DecisionTreeClassifier<TX, TY, X, Y>,
+) -> Result<Forest, SmartcoreError>
+where
+    TX: Number + PartialOrd,
+    TY: Number + Ord,
+    X: Array2<TX>,
+    Y: Array1<TY>,
+    DecisionTreeClassifier<TX, TY, X, Y>: Serialize,
+{
+    let mirror: TreeMirror = mirror_of(model, "DecisionTreeClassifier")?;
+    let classes = mirror.classes.clone();
+    build_forest(vec![mirror], &classes, "DecisionTreeClassifier")
+}
+
+/// Import a smartcore model saved as serde JSON text (random forest or
+/// decision tree classifier, detected from its fields).
+///
+/// Parsed with serde_json's `float_roundtrip`, so thresholds stay exact.
+pub fn from_json(text: &str) -> Result<Forest, SmartcoreError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|source| SmartcoreError::Layout {
+            kind: "model (JSON)",
+            source,
+        })?;
+    if value.get("trees").is_some() {
+        let mirror = from_value(value, "RandomForestClassifier")?;
+        forest_from_mirror(mirror)
+    } else {
+        let mirror: TreeMirror = from_value(value, "DecisionTreeClassifier")?;
+        let classes = mirror.classes.clone();
+        build_forest(vec![mirror], &classes, "DecisionTreeClassifier")
+    }
+}
+
+fn mirror_of<T: DeserializeOwned>(
+    model: &impl Serialize,
+    kind: &'static str,
+) -> Result<T, SmartcoreError> {
+    let value =
+        serde_json::to_value(model).map_err(|source| SmartcoreError::Layout { kind, source })?;
+    from_value(value, kind)
+}
+
+fn from_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    kind: &'static str,
+) -> Result<T, SmartcoreError> {
+    serde_json::from_value(value).map_err(|source| SmartcoreError::Layout { kind, source })
+}
+
+fn forest_from_mirror(mirror: ForestMirror) -> Result<Forest, SmartcoreError> {
+    let (Some(trees), Some(classes)) = (mirror.trees, mirror.classes) else {
+        return Err(SmartcoreError::NotFitted);
+    };
+    build_forest(trees, &classes, "RandomForestClassifier")
+}
+
+fn build_forest(
+    trees: Vec<TreeMirror>,
+    classes: &[serde_json::Value],
+    estimator: &str,
+) -> Result<Forest, SmartcoreError> {
+    let labels = classes
+        .iter()
+        .map(|c| {
+            c.as_i64()
+                .ok_or_else(|| SmartcoreError::Label(c.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let n_features = trees.first().map_or(0, |t| t.num_features);
+    let trees = trees
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| convert_tree(i, t, labels.len(), n_features))
+        .collect::<Result<Vec<_>, _>>()?;
+    let forest = Forest {
+        n_features,
+        feature_names: None,
+        comparison: Comparison::LessOrEqual,
+        task: Task::Classification(ClassLabels::Int(labels)),
+        aggregation: Aggregation::Vote,
+        trees,
+        source: Source {
+            library: "smartcore".into(),
+            version: SMARTCORE_VERSION.into(),
+            estimator: estimator.into(),
+        },
+    };
+    forest.check()?;
+    Ok(forest)
+}
+
+fn convert_tree(
+    index: usize,
+    mirror: TreeMirror,
+    n_classes: usize,
+    n_features: usize,
+) -> Result<Tree, SmartcoreError> {
+    let err = |node, problem| SmartcoreError::Node {
+        tree: index,
+        node,
+        problem,
+    };
+    if mirror.num_classes != n_classes || mirror.num_features != n_features {
+        return Err(err(0, "tree classes or features differ from the forest's"));
+    }
+    let n = mirror.nodes.len();
+    let mut tree = Tree {
+        feature: Vec::with_capacity(n),
+        threshold: Vec::with_capacity(n),
+        true_child: Vec::with_capacity(n),
+        false_child: Vec::with_capacity(n),
+        missing_true: vec![false; n],
+        value: Vec::with_capacity(n),
+    };
+    let child_id = |node, c: usize| u32::try_from(c).map_err(|_| err(node, "child id too large"));
+    for (i, node) in mirror.nodes.iter().enumerate() {
+        // A leaf is a node without children; leaves cut by max_depth still
+        // carry a split value, so that is no sign of an internal node.
+        match (node.true_child, node.false_child) {
+            (None, None) => {
+                tree.feature.push(0);
+                tree.threshold.push(0.0);
+                tree.true_child.push(LEAF);
+                tree.false_child.push(LEAF);
+                tree.value.push(node.output as f64);
+            }
+            (Some(t), Some(f)) => {
+                // smartcore compares with a missing split value as NaN: every
+                // row then takes the false branch.
+                let threshold = node.split_value.unwrap_or(f64::NAN);
+                if threshold.is_nan() {
+                    return Err(err(i, "internal node without a split value"));
+                }
+                tree.feature.push(
+                    u32::try_from(node.split_feature)
+                        .map_err(|_| err(i, "feature index too large"))?,
+                );
+                tree.threshold.push(threshold);
+                tree.true_child.push(child_id(i, t)?);
+                tree.false_child.push(child_id(i, f)?);
+                tree.value.push(0.0);
+            }
+            _ => return Err(err(i, "node has exactly one child")),
+        }
+    }
+    Ok(tree)
+}

@@ -2,6 +2,8 @@
 //! data, and the source ↔ IR ↔ ONNX comparison every round-trip test runs.
 #![allow(dead_code)]
 
+pub mod python;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};

@@ -1,0 +1,274 @@
+//! Cross-runtime conformance: every exported model passes `onnx.checker`
+//! (full check) and agrees with the forest in onnxruntime (one intra-op
+//! thread and the default thread pool) and in tract.
+//!
+//! Needs Python with onnx and onnxruntime: `bash scripts/setup-python.sh`,
+//! then `cargo test --features python --test conformance`.
+#![cfg(feature = "python")]
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use common::python::python;
+use common::*;
+use forest2onnx::export::onnx::{to_bytes, ExportOptions};
+use forest2onnx::ir::{Aggregation, ClassLabels, Comparison, Forest, Source, Task, Tree, LEAF};
+use forest2onnx::runtime::{Labels, OnnxClassifier};
+use forest2onnx::validate::with_adversarial_rows;
+use ndarray::Array2;
+use serde_json::Value;
+use smartcore::dataset::{breast_cancer, digits, iris};
+use smartcore::ensemble::random_forest_classifier::RandomForestClassifier;
+use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::tree::decision_tree_classifier::{
+    DecisionTreeClassifier, DecisionTreeClassifierParameters,
+};
+
+struct Case {
+    name: String,
+    forest: Forest,
+    rows: Array2<f32>,
+    ml_opset: i64,
+}
+
+fn rf<TX>(x: &[Vec<TX>], y: &[i64], trees: u16, seed: u64, depth: Option<u16>) -> Forest
+where
+    TX: smartcore::numbers::floatnum::FloatNumber
+        + smartcore::numbers::basenum::Number
+        + serde::Serialize,
+{
+    let mut params = rf_params(trees, seed);
+    if let Some(d) = depth {
+        params = params.with_max_depth(d);
+    }
+    let model: RandomForestClassifier<TX, i64, DenseMatrix<TX>, Vec<i64>> =
+        RandomForestClassifier::fit(&matrix(x), &y.to_vec(), params).unwrap();
+    forest2onnx::import::smartcore::from_random_forest(&model).unwrap()
+}
+
+fn dataset(data: &[f32], target: Vec<i64>, cols: usize) -> (Vec<Vec<f32>>, Vec<i64>) {
+    (data.chunks(cols).map(<[f32]>::to_vec).collect(), target)
+}
+
+/// A hand-built forest using what smartcore never produces: soft-voting
+/// leaves, NaN sent to the true branch, and `<` comparisons.
+fn hand_built(comparison: Comparison, n_classes: usize) -> Forest {
+    let mut rng = Rng(41 + n_classes as u64);
+    let trees = (0..7)
+        .map(|_| {
+            let mut dist = || {
+                let mut v: Vec<f64> = (0..n_classes).map(|_| rng.unit() + 0.01).collect();
+                let s: f64 = v.iter().sum();
+                v.iter_mut().for_each(|p| *p /= s);
+                v
+            };
+            let (a, b, c) = (dist(), dist(), dist());
+            let mut value = vec![0.0; 2 * n_classes];
+            value.extend(a);
+            value.extend(b);
+            value.extend(c);
+            Tree {
+                feature: vec![0, 1, 0, 0, 0],
+                threshold: vec![0.3, -0.7, 0.0, 0.0, 0.0],
+                true_child: vec![1, 3, LEAF, LEAF, LEAF],
+                false_child: vec![2, 4, LEAF, LEAF, LEAF],
+                missing_true: vec![true, false, false, false, false],
+                value,
+            }
+        })
+        .collect();
+    Forest {
+        n_features: 2,
+        feature_names: Some(vec!["a".into(), "b".into()]),
+        comparison,
+        task: Task::Classification(ClassLabels::Str(
+            (0..n_classes).map(|k| format!("class {k}")).collect(),
+        )),
+        aggregation: Aggregation::Average,
+        trees,
+        source: Source::default(),
+    }
+}
+
+fn corpus() -> Vec<Case> {
+    let mut cases = Vec::new();
+    let mut add = |name: &str, forest: Forest, data: Array2<f32>| {
+        let rows = with_adversarial_rows(&forest, data.view(), 4000);
+        for ml_opset in [1, 3] {
+            cases.push(Case {
+                name: format!("{name}_ml{ml_opset}"),
+                forest: forest.clone(),
+                rows: rows.clone(),
+                ml_opset,
+            });
+        }
+    };
+    let d = iris::load_dataset();
+    let (x, y) = dataset(&d.data, d.target.iter().map(|&v| v.into()).collect(), d.num_features);
+    add("iris_f32", rf(&x, &y, 100, 42, None), to_f32_rows(&x));
+    let mut strings = rf(&x, &y, 10, 1, None);
+    strings.task = Task::Classification(ClassLabels::Str(vec![
+        "setosa".into(),
+        "versicolor".into(),
+        "virginica".into(),
+    ]));
+    add("iris_string_labels", strings, to_f32_rows(&x));
+
+    let d = breast_cancer::load_dataset();
+    let (x, y) = dataset(&d.data, d.target.iter().map(|&v| v.into()).collect(), d.num_features);
+    add("breast_cancer_binary", rf(&x, &y, 25, 3, None), to_f32_rows(&x));
+
+    let d = digits::load_dataset();
+    let (x, y) = dataset(&d.data, d.target.iter().map(|&v| v as i64).collect(), d.num_features);
+    add("digits_10_classes", rf(&x, &y, 8, 5, None), to_f32_rows(&x));
+
+    let mut rng = Rng(7);
+    let (x, y) = blobs(&mut rng, 150, 4, &[-1, 3, 7]);
+    let rows = to_f32_rows(&x);
+    add("f64_noncontiguous_labels", rf(&x, &y, 15, 2, None), rows.clone());
+    add("stumps", rf(&x, &y, 20, 3, Some(2)), rows.clone());
+    add("single_leaf_trees", rf(&x, &y, 3, 3, Some(1)), rows.clone());
+    let tree: DecisionTreeClassifier<f64, i64, DenseMatrix<f64>, Vec<i64>> =
+        DecisionTreeClassifier::fit(&matrix(&x), &y, DecisionTreeClassifierParameters::default())
+            .unwrap();
+    add(
+        "single_tree",
+        forest2onnx::import::smartcore::from_decision_tree(&tree).unwrap(),
+        rows.clone(),
+    );
+    let mut nan_rows = rows.clone();
+    nan_rows.rows_mut().into_iter().enumerate().for_each(|(i, mut r)| r[i % 4] = f32::NAN);
+    add("nan_inputs", rf(&x, &y, 10, 4, None), nan_rows);
+
+    let (xb, yb) = blobs(&mut rng, 120, 3, &[0, 1]);
+    add("binary_f64", rf(&xb, &yb, 9, 6, None), to_f32_rows(&xb));
+    // Every tree a single leaf voting the same class: the degenerate binary case.
+    let x_const = vec![vec![0.5f64, 1.0]; 20];
+    let y_const: Vec<i64> = (0..20).map(|i| i64::from(i < 15)).collect();
+    add("binary_all_vote_one_class", rf(&x_const, &y_const, 5, 1, None), to_f32_rows(&x_const));
+    let y_const: Vec<i64> = (0..20).map(|i| i64::from(i < 5)).collect();
+    add("binary_all_vote_other_class", rf(&x_const, &y_const, 5, 1, None), to_f32_rows(&x_const));
+
+    let grid = Array2::from_shape_fn((40, 2), |(r, c)| (r as f32 * 0.13 - 2.0) * if c == 0 { 1.0 } else { -1.3 });
+    add("soft_vote_missing_true_leq", hand_built(Comparison::LessOrEqual, 3), grid.clone());
+    add("soft_vote_missing_true_lt_binary", hand_built(Comparison::Less, 2), grid);
+    cases
+}
+
+fn write_f32(path: &Path, rows: &Array2<f32>) {
+    let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn labels_json(labels: &ClassLabels, classes: &[usize]) -> Vec<Value> {
+    classes
+        .iter()
+        .map(|&c| match labels {
+            ClassLabels::Int(v) => Value::from(v[c]),
+            ClassLabels::Str(v) => Value::from(v[c].clone()),
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Tally {
+    rows: usize,
+    label_mismatches: usize,
+    max_abs_diff: f64,
+}
+
+fn compare(
+    tally: &mut Tally,
+    what: &str,
+    expected_labels: &[Value],
+    expected_p: &Array2<f64>,
+    got_labels: &[Value],
+    got_p: &[Vec<f64>],
+) {
+    assert_eq!(got_labels.len(), expected_labels.len(), "{what}: row count");
+    tally.rows += got_labels.len();
+    for (r, (e, g)) in expected_labels.iter().zip(got_labels).enumerate() {
+        if e != g {
+            tally.label_mismatches += 1;
+            eprintln!("{what}: row {r}: expected {e}, got {g}");
+        }
+        for (k, p) in got_p[r].iter().enumerate() {
+            let d = (p - expected_p[[r, k]]).abs();
+            tally.max_abs_diff = tally.max_abs_diff.max(if d.is_nan() { f64::INFINITY } else { d });
+        }
+    }
+}
+
+#[test]
+fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
+    let py = python(&["numpy", "onnx", "onnxruntime"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cases = corpus();
+    for case in &cases {
+        let options = ExportOptions {
+            ml_opset: case.ml_opset,
+            ..Default::default()
+        };
+        let onnx = to_bytes(&case.forest, &options).unwrap();
+        std::fs::write(dir.path().join(format!("{}.onnx", case.name)), &onnx).unwrap();
+        write_f32(&dir.path().join(format!("{}.input.f32", case.name)), &case.rows);
+        let meta = serde_json::json!({"rows": case.rows.nrows(), "cols": case.rows.ncols()});
+        std::fs::write(dir.path().join(format!("{}.json", case.name)), meta.to_string()).unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/conformance.py");
+    let out = Command::new(&py).arg(&script).arg(dir.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "conformance.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (mut ort1, mut ort_n, mut tract) = (Tally::default(), Tally::default(), Tally::default());
+    let mut checker_failures = Vec::new();
+    for case in &cases {
+        let labels = case.forest.class_labels().unwrap();
+        let native = case.forest.predict(case.rows.mapv(f64::from).view());
+        let expected_labels = labels_json(labels, &native.labels);
+        let result: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(format!("{}.ort.json", case.name))).unwrap(),
+        )
+        .unwrap();
+        if result["checker"] != "ok" {
+            checker_failures.push(format!("{}: {}", case.name, result["checker"]));
+        }
+        assert!(result.get("error").is_none(), "{}: onnxruntime: {}", case.name, result["error"]);
+        for (tally, key) in [(&mut ort1, "one_thread"), (&mut ort_n, "default_threads")] {
+            let r = &result[key];
+            let got_labels: Vec<Value> = r["labels"].as_array().unwrap().clone();
+            let got_p: Vec<Vec<f64>> = serde_json::from_value(r["probabilities"].clone()).unwrap();
+            compare(tally, &format!("{} onnxruntime {key}", case.name), &expected_labels, &native.values, &got_labels, &got_p);
+        }
+        let onnx = std::fs::read(dir.path().join(format!("{}.onnx", case.name))).unwrap();
+        let t = OnnxClassifier::from_bytes(&onnx).unwrap().predict(case.rows.view()).unwrap();
+        let t_labels: Vec<Value> = match &t.labels {
+            Labels::Int(v) => v.iter().map(|&l| Value::from(l)).collect(),
+            Labels::Str(v) => v.iter().map(|l| Value::from(l.clone())).collect(),
+        };
+        let t_p: Vec<Vec<f64>> = t.probabilities.rows().into_iter().map(|r| r.iter().map(|&p| f64::from(p)).collect()).collect();
+        compare(&mut tract, &format!("{} tract", case.name), &expected_labels, &native.values, &t_labels, &t_p);
+    }
+    let mut summary = format!("conformance summary: {} models\n", cases.len());
+    for (name, t) in [("onnxruntime (1 thread)", &ort1), ("onnxruntime (default threads)", &ort_n), ("tract", &tract)] {
+        writeln!(
+            summary,
+            "  {name}: {} rows, {} label mismatches, max |Δp| {:.3e}",
+            t.rows, t.label_mismatches, t.max_abs_diff
+        )
+        .unwrap();
+    }
+    writeln!(summary, "  onnx.checker failures: {}", checker_failures.len()).unwrap();
+    eprintln!("{summary}");
+    assert!(checker_failures.is_empty(), "onnx.checker: {checker_failures:#?}");
+    for t in [&ort1, &ort_n, &tract] {
+        assert_eq!(t.label_mismatches, 0, "{summary}");
+        assert!(t.max_abs_diff <= 1e-6, "{summary}");
+    }
+}

@@ -107,7 +107,11 @@ fn corpus() -> Vec<Case> {
         }
     };
     let d = iris::load_dataset();
-    let (x, y) = dataset(&d.data, d.target.iter().map(|&v| v.into()).collect(), d.num_features);
+    let (x, y) = dataset(
+        &d.data,
+        d.target.iter().map(|&v| v.into()).collect(),
+        d.num_features,
+    );
     add("iris_f32", rf(&x, &y, 100, 42, None), to_f32_rows(&x));
     let mut strings = rf(&x, &y, 10, 1, None);
     strings.task = Task::Classification(ClassLabels::Str(vec![
@@ -118,17 +122,33 @@ fn corpus() -> Vec<Case> {
     add("iris_string_labels", strings, to_f32_rows(&x));
 
     let d = breast_cancer::load_dataset();
-    let (x, y) = dataset(&d.data, d.target.iter().map(|&v| v.into()).collect(), d.num_features);
-    add("breast_cancer_binary", rf(&x, &y, 25, 3, None), to_f32_rows(&x));
+    let (x, y) = dataset(
+        &d.data,
+        d.target.iter().map(|&v| v.into()).collect(),
+        d.num_features,
+    );
+    add(
+        "breast_cancer_binary",
+        rf(&x, &y, 25, 3, None),
+        to_f32_rows(&x),
+    );
 
     let d = digits::load_dataset();
-    let (x, y) = dataset(&d.data, d.target.iter().map(|&v| v as i64).collect(), d.num_features);
+    let (x, y) = dataset(
+        &d.data,
+        d.target.iter().map(|&v| v as i64).collect(),
+        d.num_features,
+    );
     add("digits_10_classes", rf(&x, &y, 8, 5, None), to_f32_rows(&x));
 
     let mut rng = Rng(7);
     let (x, y) = blobs(&mut rng, 150, 4, &[-1, 3, 7]);
     let rows = to_f32_rows(&x);
-    add("f64_noncontiguous_labels", rf(&x, &y, 15, 2, None), rows.clone());
+    add(
+        "f64_noncontiguous_labels",
+        rf(&x, &y, 15, 2, None),
+        rows.clone(),
+    );
     add("stumps", rf(&x, &y, 20, 3, Some(2)), rows.clone());
     add("single_leaf_trees", rf(&x, &y, 3, 3, Some(1)), rows.clone());
     let tree: DecisionTreeClassifier<f64, i64, DenseMatrix<f64>, Vec<i64>> =
@@ -140,7 +160,11 @@ fn corpus() -> Vec<Case> {
         rows.clone(),
     );
     let mut nan_rows = rows.clone();
-    nan_rows.rows_mut().into_iter().enumerate().for_each(|(i, mut r)| r[i % 4] = f32::NAN);
+    nan_rows
+        .rows_mut()
+        .into_iter()
+        .enumerate()
+        .for_each(|(i, mut r)| r[i % 4] = f32::NAN);
     add("nan_inputs", rf(&x, &y, 10, 4, None), nan_rows);
 
     let (xb, yb) = blobs(&mut rng, 120, 3, &[0, 1]);
@@ -148,13 +172,31 @@ fn corpus() -> Vec<Case> {
     // Every tree a single leaf voting the same class: the degenerate binary case.
     let x_const = vec![vec![0.5f64, 1.0]; 20];
     let y_const: Vec<i64> = (0..20).map(|i| i64::from(i < 15)).collect();
-    add("binary_all_vote_one_class", rf(&x_const, &y_const, 5, 1, None), to_f32_rows(&x_const));
+    add(
+        "binary_all_vote_one_class",
+        rf(&x_const, &y_const, 5, 1, None),
+        to_f32_rows(&x_const),
+    );
     let y_const: Vec<i64> = (0..20).map(|i| i64::from(i < 5)).collect();
-    add("binary_all_vote_other_class", rf(&x_const, &y_const, 5, 1, None), to_f32_rows(&x_const));
+    add(
+        "binary_all_vote_other_class",
+        rf(&x_const, &y_const, 5, 1, None),
+        to_f32_rows(&x_const),
+    );
 
-    let grid = Array2::from_shape_fn((40, 2), |(r, c)| (r as f32 * 0.13 - 2.0) * if c == 0 { 1.0 } else { -1.3 });
-    add("soft_vote_missing_true_leq", hand_built(Comparison::LessOrEqual, 3), grid.clone());
-    add("soft_vote_missing_true_lt_binary", hand_built(Comparison::Less, 2), grid);
+    let grid = Array2::from_shape_fn((40, 2), |(r, c)| {
+        (r as f32 * 0.13 - 2.0) * if c == 0 { 1.0 } else { -1.3 }
+    });
+    add(
+        "soft_vote_missing_true_leq",
+        hand_built(Comparison::LessOrEqual, 3),
+        grid.clone(),
+    );
+    add(
+        "soft_vote_missing_true_lt_binary",
+        hand_built(Comparison::Less, 2),
+        grid,
+    );
     cases
 }
 
@@ -197,7 +239,9 @@ fn compare(
         }
         for (k, p) in got_p[r].iter().enumerate() {
             let d = (p - expected_p[[r, k]]).abs();
-            tally.max_abs_diff = tally.max_abs_diff.max(if d.is_nan() { f64::INFINITY } else { d });
+            tally.max_abs_diff = tally
+                .max_abs_diff
+                .max(if d.is_nan() { f64::INFINITY } else { d });
         }
     }
 }
@@ -214,12 +258,23 @@ fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
         };
         let onnx = to_bytes(&case.forest, &options).unwrap();
         std::fs::write(dir.path().join(format!("{}.onnx", case.name)), &onnx).unwrap();
-        write_f32(&dir.path().join(format!("{}.input.f32", case.name)), &case.rows);
+        write_f32(
+            &dir.path().join(format!("{}.input.f32", case.name)),
+            &case.rows,
+        );
         let meta = serde_json::json!({"rows": case.rows.nrows(), "cols": case.rows.ncols()});
-        std::fs::write(dir.path().join(format!("{}.json", case.name)), meta.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join(format!("{}.json", case.name)),
+            meta.to_string(),
+        )
+        .unwrap();
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/conformance.py");
-    let out = Command::new(&py).arg(&script).arg(dir.path()).output().unwrap();
+    let out = Command::new(&py)
+        .arg(&script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "conformance.py failed:\n{}",
@@ -239,24 +294,55 @@ fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
         if result["checker"] != "ok" {
             checker_failures.push(format!("{}: {}", case.name, result["checker"]));
         }
-        assert!(result.get("error").is_none(), "{}: onnxruntime: {}", case.name, result["error"]);
+        assert!(
+            result.get("error").is_none(),
+            "{}: onnxruntime: {}",
+            case.name,
+            result["error"]
+        );
         for (tally, key) in [(&mut ort1, "one_thread"), (&mut ort_n, "default_threads")] {
             let r = &result[key];
             let got_labels: Vec<Value> = r["labels"].as_array().unwrap().clone();
             let got_p: Vec<Vec<f64>> = serde_json::from_value(r["probabilities"].clone()).unwrap();
-            compare(tally, &format!("{} onnxruntime {key}", case.name), &expected_labels, &native.values, &got_labels, &got_p);
+            compare(
+                tally,
+                &format!("{} onnxruntime {key}", case.name),
+                &expected_labels,
+                &native.values,
+                &got_labels,
+                &got_p,
+            );
         }
         let onnx = std::fs::read(dir.path().join(format!("{}.onnx", case.name))).unwrap();
-        let t = OnnxClassifier::from_bytes(&onnx).unwrap().predict(case.rows.view()).unwrap();
+        let t = OnnxClassifier::from_bytes(&onnx)
+            .unwrap()
+            .predict(case.rows.view())
+            .unwrap();
         let t_labels: Vec<Value> = match &t.labels {
             Labels::Int(v) => v.iter().map(|&l| Value::from(l)).collect(),
             Labels::Str(v) => v.iter().map(|l| Value::from(l.clone())).collect(),
         };
-        let t_p: Vec<Vec<f64>> = t.probabilities.rows().into_iter().map(|r| r.iter().map(|&p| f64::from(p)).collect()).collect();
-        compare(&mut tract, &format!("{} tract", case.name), &expected_labels, &native.values, &t_labels, &t_p);
+        let t_p: Vec<Vec<f64>> = t
+            .probabilities
+            .rows()
+            .into_iter()
+            .map(|r| r.iter().map(|&p| f64::from(p)).collect())
+            .collect();
+        compare(
+            &mut tract,
+            &format!("{} tract", case.name),
+            &expected_labels,
+            &native.values,
+            &t_labels,
+            &t_p,
+        );
     }
     let mut summary = format!("conformance summary: {} models\n", cases.len());
-    for (name, t) in [("onnxruntime (1 thread)", &ort1), ("onnxruntime (default threads)", &ort_n), ("tract", &tract)] {
+    for (name, t) in [
+        ("onnxruntime (1 thread)", &ort1),
+        ("onnxruntime (default threads)", &ort_n),
+        ("tract", &tract),
+    ] {
         writeln!(
             summary,
             "  {name}: {} rows, {} label mismatches, max |Δp| {:.3e}",
@@ -264,9 +350,17 @@ fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
         )
         .unwrap();
     }
-    writeln!(summary, "  onnx.checker failures: {}", checker_failures.len()).unwrap();
+    writeln!(
+        summary,
+        "  onnx.checker failures: {}",
+        checker_failures.len()
+    )
+    .unwrap();
     eprintln!("{summary}");
-    assert!(checker_failures.is_empty(), "onnx.checker: {checker_failures:#?}");
+    assert!(
+        checker_failures.is_empty(),
+        "onnx.checker: {checker_failures:#?}"
+    );
     for t in [&ort1, &ort_n, &tract] {
         assert_eq!(t.label_mismatches, 0, "{summary}");
         assert!(t.max_abs_diff <= 1e-6, "{summary}");

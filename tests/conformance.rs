@@ -93,6 +93,33 @@ fn hand_built(comparison: Comparison, n_classes: usize) -> Forest {
     }
 }
 
+/// Hard-vote forests built so that many rows tie: tree `t` splits feature 0
+/// at `t * 0.5` and votes `classes[t]` left, `classes[t + 1]` right. Ties
+/// must go to the lowest class index in every runtime, with any threading.
+fn vote_ties(n_classes: usize, n_trees: usize) -> Forest {
+    let trees = (0..n_trees)
+        .map(|t| Tree {
+            feature: vec![0, 0, 0],
+            threshold: vec![t as f64 * 0.5, 0.0, 0.0],
+            true_child: vec![1, LEAF, LEAF],
+            false_child: vec![2, LEAF, LEAF],
+            missing_true: vec![false; 3],
+            value: vec![0.0, (t % n_classes) as f64, ((t + 1) % n_classes) as f64],
+        })
+        .collect();
+    Forest {
+        n_features: 1,
+        feature_names: None,
+        comparison: Comparison::LessOrEqual,
+        task: Task::Classification(ClassLabels::Int(
+            (0..n_classes as i64).map(|k| 10 - k).collect(),
+        )),
+        aggregation: Aggregation::Vote,
+        trees,
+        source: Source::default(),
+    }
+}
+
 fn corpus() -> Vec<Case> {
     let mut cases = Vec::new();
     let mut add = |name: &str, forest: Forest, data: Array2<f32>| {
@@ -183,6 +210,11 @@ fn corpus() -> Vec<Case> {
         rf(&x_const, &y_const, 5, 1, None),
         to_f32_rows(&x_const),
     );
+
+    let line = Array2::from_shape_fn((200, 1), |(r, _)| r as f32 * 0.25 - 5.0);
+    add("vote_ties_binary", vote_ties(2, 4), line.clone());
+    add("vote_ties_4_classes", vote_ties(4, 100), line.clone());
+    add("vote_ties_3_classes_odd", vote_ties(3, 9), line);
 
     let grid = Array2::from_shape_fn((40, 2), |(r, c)| {
         (r as f32 * 0.13 - 2.0) * if c == 0 { 1.0 } else { -1.3 }

@@ -25,7 +25,10 @@ fn fixtures() -> Vec<PathBuf> {
 #[test]
 fn tract_with_our_op_matches_onnxruntime_on_other_converters_models() {
     let files = fixtures();
-    assert!(files.len() >= 8, "expected the committed fixtures, found {files:?}");
+    assert!(
+        files.len() >= 8,
+        "expected the committed fixtures, found {files:?}"
+    );
     let mut rows_checked = 0;
     for path in files {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
@@ -55,7 +58,10 @@ fn tract_with_our_op_matches_onnxruntime_on_other_converters_models() {
             .zip(&got_labels)
             .filter(|(e, g)| e != g)
             .count();
-        assert_eq!(wrong, 0, "{name}: {wrong}/{rows} labels differ from onnxruntime");
+        assert_eq!(
+            wrong, 0,
+            "{name}: {wrong}/{rows} labels differ from onnxruntime"
+        );
         let probs: Vec<Vec<f64>> = serde_json::from_value(meta["probabilities"].clone()).unwrap();
         let mut max = 0f64;
         for (r, row) in probs.iter().enumerate() {

@@ -19,9 +19,21 @@ fn run_builtin(onnx: &[u8], x: &ndarray::Array2<f32>) -> (Vec<i64>, Vec<f32>) {
         .unwrap()
         .into_runnable()
         .unwrap();
-    let out = plan.run(tvec!(x.clone().into_tensor().into_tvalue())).unwrap();
-    let labels = out[0].try_as_plain_ram().unwrap().as_slice::<i64>().unwrap().to_vec();
-    let probs = out[1].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+    let out = plan
+        .run(tvec!(x.clone().into_tensor().into_tvalue()))
+        .unwrap();
+    let labels = out[0]
+        .try_as_plain_ram()
+        .unwrap()
+        .as_slice::<i64>()
+        .unwrap()
+        .to_vec();
+    let probs = out[1]
+        .try_as_plain_ram()
+        .unwrap()
+        .as_slice::<f32>()
+        .unwrap()
+        .to_vec();
     (labels, probs)
 }
 
@@ -45,9 +57,15 @@ fn agrees_with_tracts_builtin_op_on_small_multiclass_forests() {
         let forest = forest2onnx::import::smartcore::from_random_forest(&model).unwrap();
         let onnx = to_bytes(&forest, &ExportOptions::default()).unwrap();
         let rows = with_adversarial_rows(&forest, to_f32_rows(&x).view(), 2000);
-        let ours = OnnxClassifier::from_bytes(&onnx).unwrap().predict(rows.view()).unwrap();
+        let ours = OnnxClassifier::from_bytes(&onnx)
+            .unwrap()
+            .predict(rows.view())
+            .unwrap();
         let (labels, probs) = run_builtin(&onnx, &rows);
         assert_eq!(ours.labels, forest2onnx::runtime::Labels::Int(labels));
-        assert_eq!(ours.probabilities.iter().copied().collect::<Vec<_>>(), probs);
+        assert_eq!(
+            ours.probabilities.iter().copied().collect::<Vec<_>>(),
+            probs
+        );
     }
 }

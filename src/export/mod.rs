@@ -1,3 +1,4 @@
 //! Exporters: turn a [`crate::ir::Forest`] into other formats.
 
 pub mod onnx;
+pub mod zipmap;

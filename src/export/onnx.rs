@@ -19,10 +19,13 @@
 //!   tie and binary conventions.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
 
 use prost::Message;
+use rayon::prelude::*;
 
-use crate::ir::{Aggregation, ClassLabels, Comparison, Forest, ForestError, Task};
+use crate::ir::{Aggregation, ClassLabels, Comparison, Forest, ForestError, Task, Tree, LEAF};
 use crate::onnx::proto::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension,
     type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
@@ -81,18 +84,42 @@ pub enum ExportError {
     Unsupported(String),
     /// The ONNX file would exceed protobuf's 2 GiB limit.
     #[error(
-        "the ONNX model would take about {estimated} bytes; protobuf files are limited to {limit} bytes (2 GiB)"
+        "the ONNX model would take {estimated} bytes; ONNX (protobuf) files are limited to {limit} bytes (2 GiB)"
     )]
     TooLarge {
-        /// Estimated encoded size.
+        /// Exact encoded size, computed before anything is encoded.
         estimated: u64,
         /// The limit.
         limit: u64,
     },
+    /// Writing the model failed.
+    #[error("cannot write the ONNX model: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Build the ONNX model for `forest`.
+///
+/// This is the reference encoding: [`to_bytes`], [`write_to`] and
+/// [`to_file`] stream exactly the bytes of `to_model(..)?.encode_to_vec()`
+/// without building the model's multi-million-element attribute vectors.
 pub fn to_model(forest: &Forest, options: &ExportOptions) -> Result<ModelProto, ExportError> {
+    let options = resolved(options);
+    let labels = exportable_labels(forest, &options)?;
+    let size = Plan::new(forest, &options, labels)?.total;
+    debug_assert!(size <= MAX_ONNX_BYTES);
+    Ok(model_with_node(
+        forest,
+        &options,
+        labels,
+        ensemble_node(forest, labels),
+    ))
+}
+
+/// Checks that `forest` can be exported with `options`; returns its labels.
+fn exportable_labels<'f>(
+    forest: &'f Forest,
+    options: &ExportOptions,
+) -> Result<&'f ClassLabels, ExportError> {
     forest.check()?;
     if !matches!(options.ml_opset, 1 | 3) {
         return Err(ExportError::Unsupported(format!(
@@ -115,14 +142,28 @@ pub fn to_model(forest: &Forest, options: &ExportOptions) -> Result<ModelProto, 
             "classifiers with fewer than two classes".into(),
         ));
     }
-    let estimated = estimate_size(forest);
-    if estimated > MAX_ONNX_BYTES {
-        return Err(ExportError::TooLarge {
-            estimated,
-            limit: MAX_ONNX_BYTES,
-        });
-    }
+    Ok(labels)
+}
 
+/// `options` with the creation time fixed, so that sizing and writing see
+/// the same metadata.
+fn resolved(options: &ExportOptions) -> ExportOptions {
+    let mut options = options.clone();
+    options.created.get_or_insert_with(|| {
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    });
+    options
+}
+
+/// The whole model around the tree-ensemble node `ensemble`.
+fn model_with_node(
+    forest: &Forest,
+    options: &ExportOptions,
+    labels: &ClassLabels,
+    ensemble: NodeProto,
+) -> ModelProto {
     let mut graph = GraphProto {
         name: options.graph_name.clone(),
         input: vec![tensor_value(
@@ -137,11 +178,11 @@ pub fn to_model(forest: &Forest, options: &ExportOptions) -> Result<ModelProto, 
         ],
         ..Default::default()
     };
-    graph.node.push(ensemble_node(forest, labels));
+    graph.node.push(ensemble);
     wire_probabilities(&mut graph, forest.trees.len(), labels.len());
     wire_label(&mut graph, labels);
 
-    Ok(ModelProto {
+    ModelProto {
         ir_version: IR_VERSION,
         producer_name: "forest2onnx".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
@@ -162,12 +203,71 @@ pub fn to_model(forest: &Forest, options: &ExportOptions) -> Result<ModelProto, 
             .map(|(key, value)| StringStringEntryProto { key, value })
             .collect(),
         ..Default::default()
-    })
+    }
 }
 
-/// Build the ONNX model for `forest` and encode it.
+/// Encode the ONNX model for `forest` (the bytes of [`to_model`], streamed
+/// into one exactly sized buffer).
 pub fn to_bytes(forest: &Forest, options: &ExportOptions) -> Result<Vec<u8>, ExportError> {
-    Ok(to_model(forest, options)?.encode_to_vec())
+    let options = resolved(options);
+    let labels = exportable_labels(forest, &options)?;
+    let plan = Plan::new(forest, &options, labels)?;
+    let mut sink = Sink::<std::io::Sink>::in_memory(plan.total as usize);
+    plan.write(&mut sink);
+    sink.finish(plan.total)?;
+    Ok(sink.buf)
+}
+
+/// Stream the ONNX model for `forest` to `out`; returns the bytes written.
+///
+/// Memory use is independent of the forest's size (a 1 MiB buffer), and
+/// nothing is written when the forest cannot be exported, including when the
+/// model would exceed [`MAX_ONNX_BYTES`]: the exact size is known first.
+pub fn write_to<W: Write>(
+    forest: &Forest,
+    options: &ExportOptions,
+    out: W,
+) -> Result<u64, ExportError> {
+    let options = resolved(options);
+    let labels = exportable_labels(forest, &options)?;
+    let plan = Plan::new(forest, &options, labels)?;
+    let mut sink = Sink::to_writer(out);
+    plan.write(&mut sink);
+    sink.finish(plan.total)?;
+    Ok(plan.total)
+}
+
+/// Write the ONNX model for `forest` to the file `path`; returns its size.
+///
+/// The model is streamed to a temporary file in the same folder, which is
+/// renamed over `path` once complete: a failure never leaves a partial file.
+pub fn to_file(
+    forest: &Forest,
+    options: &ExportOptions,
+    path: impl AsRef<Path>,
+) -> Result<u64, ExportError> {
+    let path = path.as_ref();
+    let options = resolved(options);
+    let labels = exportable_labels(forest, &options)?;
+    let plan = Plan::new(forest, &options, labels)?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut sink = Sink::to_writer(tmp.as_file_mut());
+    plan.write(&mut sink);
+    sink.finish(plan.total)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(plan.total)
+}
+
+/// The exact size in bytes of the ONNX model for `forest`, computed without
+/// encoding it (one pass over the nodes).
+pub fn encoded_len(forest: &Forest, options: &ExportOptions) -> Result<u64, ExportError> {
+    let options = resolved(options);
+    let labels = exportable_labels(forest, &options)?;
+    Ok(Plan::new(forest, &options, labels)?.total)
 }
 
 /// Largest float32 not above `t`: for every float32 `x`, `x <= t` iff `x <= result`.
@@ -196,15 +296,6 @@ pub fn onnx_threshold(t: f64, comparison: Comparison) -> f32 {
         Comparison::LessOrEqual => f32_at_or_below(t),
         Comparison::Less => f32_at_or_above(t),
     }
-}
-
-/// An upper bound of the encoded size, computed before any work is done.
-fn estimate_size(forest: &Forest) -> u64 {
-    // Per node: ids and children as varints (≤ 10 bytes each), a mode string
-    // (≤ 12 bytes) and a float; per leaf weight: three ids and a float.
-    let nodes = forest.n_nodes() as u64;
-    let weights = forest.n_leaves() as u64 * forest.leaf_width() as u64;
-    nodes * (6 * 10 + 12 + 4) + weights * (3 * 10 + 4) + 4096
 }
 
 fn metadata(forest: &Forest, options: &ExportOptions) -> BTreeMap<String, String> {
@@ -341,12 +432,27 @@ fn push_leaf_weights(
     aggregation: &Aggregation,
     binary: bool,
 ) {
+    for_each_leaf_weight(leaf, aggregation, binary, |class, weight| {
+        a.class_tree_ids.push(tree as i64);
+        a.class_node_ids.push(node as i64);
+        a.class_ids.push(class as i64);
+        a.class_weights.push(weight);
+    });
+}
+
+/// Calls `f(class, weight)` for every non-zero weight a leaf with values
+/// `leaf` writes, in file order. Shared by the reference model and the
+/// streaming encoder so both write the same entries.
+#[inline]
+fn for_each_leaf_weight(
+    leaf: &[f64],
+    aggregation: &Aggregation,
+    binary: bool,
+    mut f: impl FnMut(usize, f32),
+) {
     let mut push = |class: usize, weight: f64| {
         if weight != 0.0 {
-            a.class_tree_ids.push(tree as i64);
-            a.class_node_ids.push(node as i64);
-            a.class_ids.push(class as i64);
-            a.class_weights.push(weight as f32);
+            f(class, weight as f32);
         }
     };
     match (aggregation, binary) {
@@ -376,21 +482,32 @@ fn ensemble_node(forest: &Forest, labels: &ClassLabels) -> NodeProto {
     if !a.missing_true.is_empty() {
         attribute.push(ints_attr("nodes_missing_value_tracks_true", a.missing_true));
     }
-    attribute.push(match labels {
-        ClassLabels::Int(v) => ints_attr("classlabels_int64s", v.clone()),
-        ClassLabels::Str(v) => strings_attr(
-            "classlabels_strings",
-            v.iter().map(|s| s.as_bytes().to_vec()).collect(),
-        ),
-    });
+    attribute.push(labels_attr(labels));
+    NodeProto {
+        attribute,
+        ..ensemble_shell()
+    }
+}
+
+/// The tree-ensemble node without its attributes.
+fn ensemble_shell() -> NodeProto {
     NodeProto {
         input: vec![INPUT.into()],
         output: vec!["ensemble_label".into(), "scores".into()],
         name: "tree_ensemble".into(),
         op_type: "TreeEnsembleClassifier".into(),
         domain: ML_DOMAIN.into(),
-        attribute,
         ..Default::default()
+    }
+}
+
+fn labels_attr(labels: &ClassLabels) -> AttributeProto {
+    match labels {
+        ClassLabels::Int(v) => ints_attr("classlabels_int64s", v.clone()),
+        ClassLabels::Str(v) => strings_attr(
+            "classlabels_strings",
+            v.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ),
     }
 }
 
@@ -568,6 +685,599 @@ fn string_attr(name: &str, s: &str) -> AttributeProto {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Streaming encoder.
+//
+// A 6.8 M-node forest makes a ~180 MB model. Building it as a `ModelProto`
+// means a dozen 6.8 M-element vectors plus one heap-allocated mode string per
+// node, then a second full copy when prost encodes it. Instead the small
+// messages around the tree-ensemble node are built with prost as usual and
+// split at the node, the exact length of every length-delimited field is
+// computed first from one pass over the nodes, and the node's big attributes
+// are written element by element straight into the output. Protobuf fields
+// may be concatenated in any split as long as each message's fields stay in
+// tag order (prost writes them in that order), so the bytes are identical to
+// `to_model(..).encode_to_vec()`; the tests check this.
+// ---------------------------------------------------------------------------
+
+/// `AttributeProto.name` key (field 1, length-delimited).
+const KEY_NAME: u8 = 1 << 3 | 2;
+/// `AttributeProto.floats` key (field 7, packed).
+const KEY_FLOATS: u8 = 7 << 3 | 2;
+/// `AttributeProto.ints` key (field 8, packed).
+const KEY_INTS: u8 = 8 << 3 | 2;
+/// `AttributeProto.strings` key (field 9, one per element).
+const KEY_STRINGS: u8 = 9 << 3 | 2;
+/// `AttributeProto.type` key (field 20, varint): two varint bytes.
+const KEY_TYPE: [u8; 2] = [(20 << 3) as u8 | 0x80, 20 >> 4];
+/// `NodeProto.attribute` key (field 5).
+const KEY_NODE_ATTRIBUTE: u8 = 5 << 3 | 2;
+/// `GraphProto.node` key (field 1).
+const KEY_GRAPH_NODE: u8 = 1 << 3 | 2;
+/// `ModelProto.graph` key (field 7).
+const KEY_MODEL_GRAPH: u8 = 7 << 3 | 2;
+/// The `nodes_modes` entry of a leaf, key and length included.
+const LEAF_MODE: [u8; 6] = [KEY_STRINGS, 4, b'L', b'E', b'A', b'F'];
+
+/// One of the tree-ensemble attributes whose size grows with the forest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Payload {
+    TreeIds,
+    NodeIds,
+    FeatureIds,
+    Modes,
+    Values,
+    TrueIds,
+    FalseIds,
+    ClassTreeIds,
+    ClassNodeIds,
+    ClassIds,
+    ClassWeights,
+    MissingTrue,
+}
+
+/// A piece of the encoded model: ready bytes or a payload to stream.
+enum Part {
+    Bytes(Vec<u8>),
+    Payload(Payload),
+}
+
+/// Encoded lengths of the variable-length payloads (per tree, then summed).
+#[derive(Clone, Copy, Debug, Default)]
+struct Lens {
+    nodes: u64,
+    leaves: u64,
+    tree_ids: u64,
+    node_ids: u64,
+    feature_ids: u64,
+    true_ids: u64,
+    false_ids: u64,
+    weights: u64,
+    class_tree_ids: u64,
+    class_node_ids: u64,
+    class_ids: u64,
+}
+
+impl std::ops::Add for Lens {
+    type Output = Lens;
+    fn add(self, o: Lens) -> Lens {
+        Lens {
+            nodes: self.nodes + o.nodes,
+            leaves: self.leaves + o.leaves,
+            tree_ids: self.tree_ids + o.tree_ids,
+            node_ids: self.node_ids + o.node_ids,
+            feature_ids: self.feature_ids + o.feature_ids,
+            true_ids: self.true_ids + o.true_ids,
+            false_ids: self.false_ids + o.false_ids,
+            weights: self.weights + o.weights,
+            class_tree_ids: self.class_tree_ids + o.class_tree_ids,
+            class_node_ids: self.class_node_ids + o.class_node_ids,
+            class_ids: self.class_ids + o.class_ids,
+        }
+    }
+}
+
+/// Bytes of the varint encoding of `v`.
+#[inline]
+fn varint_len(v: u64) -> u64 {
+    // 1 byte per started group of 7 significant bits, at least one.
+    u64::from((64 - (v | 1).leading_zeros()).div_ceil(7))
+}
+
+fn encode_varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Everything needed to stream one model: its exact size and its parts.
+struct Plan<'a> {
+    forest: &'a Forest,
+    binary: bool,
+    branch_mode: &'static [u8],
+    /// The explicit zero weight written when no leaf has a weight (see
+    /// [`ensemble_arrays`]): the first leaf of the first tree.
+    fallback_leaf: Option<usize>,
+    parts: Vec<Part>,
+    /// Exact encoded size.
+    total: u64,
+}
+
+impl<'a> Plan<'a> {
+    /// Sizes the model; refuses it before any encoding if it is too large.
+    fn new(
+        forest: &'a Forest,
+        options: &ExportOptions,
+        labels: &ClassLabels,
+    ) -> Result<Plan<'a>, ExportError> {
+        let binary = labels.len() == 2;
+        let width = forest.leaf_width();
+        let aggregation = &forest.aggregation;
+        let (any_missing, mut lens) = forest
+            .trees
+            .par_iter()
+            .enumerate()
+            .map(|(t, tree)| {
+                let missing = tree.missing_true.contains(&true);
+                (missing, tree_lens(t, tree, width, aggregation, binary))
+            })
+            .reduce(
+                || (false, Lens::default()),
+                |(ma, a), (mb, b)| (ma || mb, a + b),
+            );
+        let fallback_leaf = (lens.weights == 0).then(|| first_leaf(forest));
+        if let Some(leaf) = fallback_leaf {
+            lens.weights = 1;
+            lens.class_tree_ids = 1;
+            lens.class_node_ids = varint_len(leaf as u64);
+            lens.class_ids = 1;
+        }
+        let branch_mode: &'static [u8] = match forest.comparison {
+            Comparison::LessOrEqual => b"BRANCH_LEQ",
+            Comparison::Less => b"BRANCH_LT",
+        };
+        let internal = lens.nodes - lens.leaves;
+        let payload_len = |p: Payload| -> u64 {
+            match p {
+                Payload::TreeIds => lens.tree_ids,
+                Payload::NodeIds => lens.node_ids,
+                Payload::FeatureIds => lens.feature_ids,
+                Payload::Modes => {
+                    internal * (2 + branch_mode.len() as u64)
+                        + lens.leaves * LEAF_MODE.len() as u64
+                }
+                Payload::Values => 4 * lens.nodes,
+                Payload::TrueIds => lens.true_ids,
+                Payload::FalseIds => lens.false_ids,
+                Payload::ClassTreeIds => lens.class_tree_ids,
+                Payload::ClassNodeIds => lens.class_node_ids,
+                Payload::ClassIds => lens.class_ids,
+                Payload::ClassWeights => 4 * lens.weights,
+                // 0 or 1: one byte each.
+                Payload::MissingTrue => lens.nodes,
+            }
+        };
+
+        // The attributes in the order `ensemble_node` writes them.
+        use Payload::*;
+        let mut attributes: Vec<Result<(&str, Payload), AttributeProto>> = vec![
+            Ok(("nodes_treeids", TreeIds)),
+            Ok(("nodes_nodeids", NodeIds)),
+            Ok(("nodes_featureids", FeatureIds)),
+            Ok(("nodes_modes", Modes)),
+            Ok(("nodes_values", Values)),
+            Ok(("nodes_truenodeids", TrueIds)),
+            Ok(("nodes_falsenodeids", FalseIds)),
+            Ok(("class_treeids", ClassTreeIds)),
+            Ok(("class_nodeids", ClassNodeIds)),
+            Ok(("class_ids", ClassIds)),
+            Ok(("class_weights", ClassWeights)),
+            Err(string_attr("post_transform", "NONE")),
+        ];
+        if any_missing {
+            attributes.push(Ok(("nodes_missing_value_tracks_true", MissingTrue)));
+        }
+        attributes.push(Err(labels_attr(labels)));
+
+        let mut node_parts = Vec::new();
+        let mut node_attributes_len = 0u64;
+        for attribute in attributes {
+            match attribute {
+                Err(small) => {
+                    let mut bytes = Vec::new();
+                    prost::encoding::message::encode(5, &small, &mut bytes);
+                    node_attributes_len += bytes.len() as u64;
+                    node_parts.push(Part::Bytes(bytes));
+                }
+                Ok((name, payload)) => {
+                    let len = payload_len(payload);
+                    let (key, attr_type) = match payload {
+                        Modes => (None, AttributeType::Strings),
+                        Values | ClassWeights => (Some(KEY_FLOATS), AttributeType::Floats),
+                        _ => (Some(KEY_INTS), AttributeType::Ints),
+                    };
+                    // AttributeProto: name, then the values (packed: key and
+                    // length first; strings: each element keyed), then type.
+                    let mut head = Vec::new();
+                    head.push(KEY_NAME);
+                    encode_varint(name.len() as u64, &mut head);
+                    head.extend_from_slice(name.as_bytes());
+                    if let (Some(key), true) = (key, len > 0) {
+                        head.push(key);
+                        encode_varint(len, &mut head);
+                    }
+                    let mut tail = KEY_TYPE.to_vec();
+                    encode_varint(attr_type as u64, &mut tail);
+                    let body = head.len() as u64 + len + tail.len() as u64;
+                    let mut field = vec![KEY_NODE_ATTRIBUTE];
+                    encode_varint(body, &mut field);
+                    field.extend_from_slice(&head);
+                    node_attributes_len += field.len() as u64 + len + tail.len() as u64;
+                    node_parts.push(Part::Bytes(field));
+                    if len > 0 {
+                        node_parts.push(Part::Payload(payload));
+                    }
+                    node_parts.push(Part::Bytes(tail));
+                }
+            }
+        }
+
+        // The small messages around the node, split at it.
+        let mut model = model_with_node(forest, options, labels, ensemble_shell());
+        let mut graph = model.graph.take().expect("the model has a graph");
+        let shell = graph.node.remove(0);
+        let node_head = NodeProto {
+            input: shell.input,
+            output: shell.output,
+            name: shell.name,
+            op_type: shell.op_type,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let node_tail = NodeProto {
+            doc_string: shell.doc_string,
+            domain: shell.domain,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let model_tail = ModelProto {
+            opset_import: std::mem::take(&mut model.opset_import),
+            metadata_props: std::mem::take(&mut model.metadata_props),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let model_head = model.encode_to_vec();
+        let graph_rest = graph.encode_to_vec();
+
+        let node_len = node_head.len() as u64 + node_attributes_len + node_tail.len() as u64;
+        let graph_len = 1 + varint_len(node_len) + node_len + graph_rest.len() as u64;
+        let mut head = model_head;
+        head.push(KEY_MODEL_GRAPH);
+        encode_varint(graph_len, &mut head);
+        head.push(KEY_GRAPH_NODE);
+        encode_varint(node_len, &mut head);
+        head.extend_from_slice(&node_head);
+        let mut tail = node_tail;
+        tail.extend_from_slice(&graph_rest);
+        tail.extend_from_slice(&model_tail);
+
+        let total = head.len() as u64 + node_attributes_len + tail.len() as u64;
+        let mut parts = vec![Part::Bytes(head)];
+        parts.extend(node_parts);
+        parts.push(Part::Bytes(tail));
+        debug_assert_eq!(
+            total,
+            parts
+                .iter()
+                .map(|p| match p {
+                    Part::Bytes(b) => b.len() as u64,
+                    Part::Payload(p) => payload_len(*p),
+                })
+                .sum::<u64>()
+        );
+        if total > MAX_ONNX_BYTES {
+            return Err(ExportError::TooLarge {
+                estimated: total,
+                limit: MAX_ONNX_BYTES,
+            });
+        }
+        Ok(Plan {
+            forest,
+            binary,
+            branch_mode,
+            fallback_leaf,
+            parts,
+            total,
+        })
+    }
+
+    fn write<W: Write>(&self, sink: &mut Sink<W>) {
+        for part in &self.parts {
+            match part {
+                Part::Bytes(bytes) => sink.bytes(bytes),
+                Part::Payload(p) => self.write_payload(*p, sink),
+            }
+        }
+    }
+
+    fn write_payload<W: Write>(&self, payload: Payload, sink: &mut Sink<W>) {
+        let forest = self.forest;
+        // Every element of every payload fits in this many bytes.
+        const ROOM: usize = 16;
+        for (t, tree) in forest.trees.iter().enumerate() {
+            let n = tree.n_nodes();
+            match payload {
+                Payload::TreeIds => {
+                    for _ in 0..n {
+                        sink.ensure(ROOM);
+                        sink.varint(t as u64);
+                    }
+                }
+                Payload::NodeIds => {
+                    for i in 0..n {
+                        sink.ensure(ROOM);
+                        sink.varint(i as u64);
+                    }
+                }
+                Payload::FeatureIds => {
+                    for (&tc, &f) in tree.true_child.iter().zip(&tree.feature) {
+                        sink.ensure(ROOM);
+                        sink.varint(if tc == LEAF { 0 } else { u64::from(f) });
+                    }
+                }
+                Payload::TrueIds | Payload::FalseIds => {
+                    let children = if payload == Payload::TrueIds {
+                        &tree.true_child
+                    } else {
+                        &tree.false_child
+                    };
+                    for &c in children {
+                        sink.ensure(ROOM);
+                        sink.varint(if c == LEAF { 0 } else { u64::from(c) });
+                    }
+                }
+                Payload::Modes => {
+                    let mode = self.branch_mode;
+                    for &tc in &tree.true_child {
+                        sink.ensure(ROOM);
+                        if tc == LEAF {
+                            sink.put(&LEAF_MODE);
+                        } else {
+                            sink.put(&[KEY_STRINGS, mode.len() as u8]);
+                            sink.put(mode);
+                        }
+                    }
+                }
+                Payload::Values => {
+                    for (&tc, &th) in tree.true_child.iter().zip(&tree.threshold) {
+                        sink.ensure(ROOM);
+                        let v = if tc == LEAF {
+                            0.0
+                        } else {
+                            onnx_threshold(th, forest.comparison)
+                        };
+                        sink.put(&v.to_le_bytes());
+                    }
+                }
+                Payload::MissingTrue => {
+                    for &m in &tree.missing_true {
+                        sink.ensure(ROOM);
+                        sink.put(&[u8::from(m)]);
+                    }
+                }
+                Payload::ClassTreeIds
+                | Payload::ClassNodeIds
+                | Payload::ClassIds
+                | Payload::ClassWeights => self.write_weights(payload, t, tree, sink),
+            }
+        }
+        if let Some(leaf) = self.fallback_leaf {
+            sink.ensure(ROOM);
+            match payload {
+                Payload::ClassTreeIds => sink.varint(0),
+                Payload::ClassNodeIds => sink.varint(leaf as u64),
+                Payload::ClassIds => sink.varint(u64::from(self.binary)),
+                Payload::ClassWeights => sink.put(&0f32.to_le_bytes()),
+                _ => {}
+            }
+        }
+    }
+
+    /// One of the four leaf-weight payloads of tree `t`.
+    fn write_weights<W: Write>(&self, payload: Payload, t: usize, tree: &Tree, sink: &mut Sink<W>) {
+        let width = self.forest.leaf_width();
+        let aggregation = &self.forest.aggregation;
+        for (i, &tc) in tree.true_child.iter().enumerate() {
+            if tc != LEAF {
+                continue;
+            }
+            let leaf = &tree.value[i * width..(i + 1) * width];
+            for_each_leaf_weight(leaf, aggregation, self.binary, |class, weight| {
+                sink.ensure(16);
+                match payload {
+                    Payload::ClassTreeIds => sink.varint(t as u64),
+                    Payload::ClassNodeIds => sink.varint(i as u64),
+                    Payload::ClassIds => sink.varint(class as u64),
+                    _ => sink.put(&weight.to_le_bytes()),
+                }
+            });
+        }
+    }
+}
+
+/// Per-tree payload lengths (see [`Plan::new`]).
+fn tree_lens(t: usize, tree: &Tree, width: usize, aggregation: &Aggregation, binary: bool) -> Lens {
+    let n = tree.n_nodes();
+    let mut l = Lens {
+        nodes: n as u64,
+        ..Lens::default()
+    };
+    for i in 0..n {
+        let node_len = varint_len(i as u64);
+        l.node_ids += node_len;
+        if tree.true_child[i] == LEAF {
+            l.leaves += 1;
+            // Leaves write 0 as feature and both children.
+            l.feature_ids += 1;
+            l.true_ids += 1;
+            l.false_ids += 1;
+            let leaf = &tree.value[i * width..(i + 1) * width];
+            for_each_leaf_weight(leaf, aggregation, binary, |class, _| {
+                l.weights += 1;
+                l.class_node_ids += node_len;
+                l.class_ids += varint_len(class as u64);
+            });
+        } else {
+            l.feature_ids += varint_len(u64::from(tree.feature[i]));
+            l.true_ids += varint_len(u64::from(tree.true_child[i]));
+            l.false_ids += varint_len(u64::from(tree.false_child[i]));
+        }
+    }
+    let tree_len = varint_len(t as u64);
+    l.tree_ids = l.nodes * tree_len;
+    l.class_tree_ids = l.weights * tree_len;
+    l
+}
+
+/// Output buffer of the streaming encoder: either the whole model in memory
+/// (sized exactly up front) or a fixed chunk flushed to a writer.
+///
+/// Write errors are kept and reported by [`Sink::finish`], so the hot loops
+/// carry no error handling.
+struct Sink<W: Write> {
+    buf: Vec<u8>,
+    pos: usize,
+    out: Option<W>,
+    flushed: u64,
+    error: Option<std::io::Error>,
+}
+
+/// Chunk size when streaming to a writer.
+const SINK_CHUNK: usize = 1 << 20;
+
+impl Sink<std::io::Sink> {
+    /// A sink that keeps all `len` bytes in memory.
+    fn in_memory(len: usize) -> Self {
+        Sink {
+            // Zeroed allocations come straight from the OS: pages are only
+            // touched when written.
+            buf: vec![0; len],
+            pos: 0,
+            out: None,
+            flushed: 0,
+            error: None,
+        }
+    }
+}
+
+impl<W: Write> Sink<W> {
+    fn to_writer(out: W) -> Self {
+        Sink {
+            buf: vec![0; SINK_CHUNK],
+            pos: 0,
+            out: Some(out),
+            flushed: 0,
+            error: None,
+        }
+    }
+
+    /// Makes sure `n` more bytes fit in the buffer.
+    #[inline(always)]
+    fn ensure(&mut self, n: usize) {
+        if self.pos + n > self.buf.len() {
+            self.make_room(n);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, n: usize) {
+        match &mut self.out {
+            Some(out) => {
+                if self.error.is_none() {
+                    if let Err(e) = out.write_all(&self.buf[..self.pos]) {
+                        self.error = Some(e);
+                    }
+                }
+                self.flushed += self.pos as u64;
+                self.pos = 0;
+                if n > self.buf.len() {
+                    self.buf.resize(n, 0);
+                }
+            }
+            // Only reached if the size computation were wrong; `finish`
+            // then reports it.
+            None => {
+                let len = (self.pos + n).max(2 * self.buf.len());
+                self.buf.resize(len, 0);
+            }
+        }
+    }
+
+    /// Appends `bytes`; the caller ensured the room.
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
+
+    /// Appends `v` as a varint; the caller ensured 10 bytes of room.
+    #[inline(always)]
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.buf[self.pos] = v as u8 | 0x80;
+            self.pos += 1;
+            v >>= 7;
+        }
+        self.buf[self.pos] = v as u8;
+        self.pos += 1;
+    }
+
+    /// Appends any number of bytes.
+    fn bytes(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(SINK_CHUNK) {
+            self.ensure(chunk.len());
+            self.put(chunk);
+        }
+    }
+
+    /// Flushes what is left and checks that exactly `expected` bytes were
+    /// produced. In memory, the buffer then holds exactly the model.
+    fn finish(&mut self, expected: u64) -> Result<(), ExportError> {
+        if let Some(out) = &mut self.out {
+            if self.error.is_none() {
+                if let Err(e) = out
+                    .write_all(&self.buf[..self.pos])
+                    .and_then(|()| out.flush())
+                {
+                    self.error = Some(e);
+                }
+            }
+            self.flushed += self.pos as u64;
+            self.pos = 0;
+        } else {
+            self.buf.truncate(self.pos);
+        }
+        if let Some(e) = self.error.take() {
+            return Err(ExportError::Io(e));
+        }
+        let written = if self.out.is_some() {
+            self.flushed
+        } else {
+            self.buf.len() as u64
+        };
+        // A mismatch is a bug in the size computation: the length prefixes
+        // written would be wrong, so never hand out such a file.
+        assert_eq!(
+            written, expected,
+            "forest2onnx bug: streamed {written} bytes of an ONNX model sized {expected}"
+        );
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -582,5 +1292,208 @@ mod tests {
             assert!(f64::from(u) >= t, "{t}");
             assert!(f64::from(u.next_down()) < t, "{t}");
         }
+    }
+
+    use crate::ir::Source;
+    use crate::synth::{self, SynthSpec};
+
+    fn fixed(ml_opset: i64) -> ExportOptions {
+        ExportOptions {
+            ml_opset,
+            created: Some("2025-01-02T03:04:05.123456789Z".into()),
+            ..Default::default()
+        }
+    }
+
+    /// Every streaming entry point against the prost reference.
+    fn assert_streams_like_reference(forest: &Forest, options: &ExportOptions) {
+        let reference = to_model(forest, options).unwrap().encode_to_vec();
+        let streamed = to_bytes(forest, options).unwrap();
+        assert!(streamed == reference, "to_bytes differs from to_model");
+        assert_eq!(
+            encoded_len(forest, options).unwrap(),
+            reference.len() as u64
+        );
+        let mut written = Vec::new();
+        let n = write_to(forest, options, &mut written).unwrap();
+        assert_eq!(n, reference.len() as u64);
+        assert!(written == reference, "write_to differs from to_model");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.onnx");
+        to_file(forest, options, &path).unwrap();
+        assert!(std::fs::read(&path).unwrap() == reference);
+    }
+
+    #[test]
+    fn streamed_bytes_equal_the_reference_encoding() {
+        let small = SynthSpec::small();
+        let cases = vec![
+            // scikit-learn-like soft voting, integer labels.
+            small.clone(),
+            // smartcore-like votes, string labels, NaN to the true side, `<`.
+            SynthSpec {
+                string_labels: true,
+                missing_true_fraction: 0.3,
+                comparison: Comparison::Less,
+                ..small.clone().vote()
+            },
+            // Two classes: one-score layout, both aggregations.
+            SynthSpec {
+                n_classes: 2,
+                mixed_leaf_fraction: 0.5,
+                ..small.clone()
+            },
+            SynthSpec {
+                n_classes: 2,
+                ..small.clone().vote()
+            },
+            // Multi-byte varints everywhere: > 127 trees, > 16 383 nodes
+            // per tree, > 127 classes and features; > 1 MiB of output so the
+            // writer flushes mid-payload.
+            SynthSpec {
+                n_trees: 300,
+                nodes_per_tree: 41,
+                n_classes: 130,
+                n_features: 300,
+                mixed_leaf_fraction: 0.2,
+                ..small.clone()
+            },
+            SynthSpec {
+                n_trees: 3,
+                nodes_per_tree: 40_001,
+                jitter: 0.0,
+                ..SynthSpec::large()
+            },
+        ];
+        for spec in cases {
+            let forest = synth::forest(&spec);
+            for opset in [1, 3] {
+                assert_streams_like_reference(&forest, &fixed(opset));
+            }
+        }
+        // Feature names, doc string and graph name, labels out of order.
+        let mut forest = synth::forest(&SynthSpec::small());
+        forest.feature_names = Some((0..4).map(|i| format!("feature é {i}")).collect());
+        forest.task = Task::Classification(ClassLabels::Int(vec![-7, 300, 2]));
+        let options = ExportOptions {
+            doc_string: "a doc string".into(),
+            graph_name: "g".repeat(300),
+            ..fixed(3)
+        };
+        assert_streams_like_reference(&forest, &options);
+    }
+
+    #[test]
+    fn all_zero_weights_keep_one_explicit_zero() {
+        // Two classes, every leaf 50/50: no weight is written but one zero.
+        let mut forest = synth::forest(&SynthSpec {
+            n_classes: 2,
+            ..SynthSpec::small()
+        });
+        for tree in &mut forest.trees {
+            for i in 0..tree.n_nodes() {
+                if tree.is_leaf(i) {
+                    tree.value[2 * i..2 * i + 2].copy_from_slice(&[0.5, 0.5]);
+                }
+            }
+        }
+        assert_streams_like_reference(&forest, &fixed(1));
+        let model = to_model(&forest, &fixed(1)).unwrap();
+        let node = &model.graph.unwrap().node[0];
+        let weights = node.attribute.iter().find(|a| a.name == "class_weights");
+        assert_eq!(weights.unwrap().floats, vec![0.0]);
+    }
+
+    #[test]
+    fn write_errors_are_reported() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk on fire"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let forest = synth::forest(&SynthSpec::small());
+        let err = write_to(&forest, &fixed(1), Broken).unwrap_err();
+        assert!(matches!(err, ExportError::Io(_)));
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+    }
+
+    /// One tree: a chain of `n` nodes where every split's true child is a
+    /// leaf. Only the child arrays are written: the other arrays are zeroed
+    /// allocations, which the OS maps lazily, so even a forest whose ONNX
+    /// model exceeds 2 GiB costs 8 bytes of memory per node.
+    fn caterpillar(n: usize) -> Forest {
+        assert!(n % 2 == 1);
+        let mut true_child = vec![LEAF; n];
+        let mut false_child = vec![LEAF; n];
+        for i in (0..n - 1).step_by(2) {
+            true_child[i] = i as u32 + 1;
+            false_child[i] = i as u32 + 2;
+        }
+        Forest {
+            n_features: 1,
+            feature_names: None,
+            comparison: Comparison::LessOrEqual,
+            task: Task::Classification(ClassLabels::Int(vec![0, 1, 2])),
+            aggregation: Aggregation::Vote,
+            trees: vec![Tree {
+                feature: vec![0; n],
+                threshold: vec![0.0; n],
+                true_child,
+                false_child,
+                missing_true: vec![false; n],
+                value: vec![0.0; n],
+            }],
+            source: Source::default(),
+        }
+    }
+
+    /// Peak resident memory of this process (Linux), in bytes.
+    fn peak_rss() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    #[test]
+    fn sizes_of_caterpillars_are_exact() {
+        for n in [1, 3, 2_001, 300_001] {
+            assert_streams_like_reference(&caterpillar(n), &fixed(1));
+        }
+    }
+
+    #[test]
+    fn a_model_over_2_gib_is_refused_before_encoding() {
+        // ~29 bytes per node (4-byte node ids): 80 M nodes make ~2.3 GB.
+        let forest = caterpillar(80_000_001);
+        let before = peak_rss();
+        let start = std::time::Instant::now();
+        let err = to_bytes(&forest, &fixed(1)).unwrap_err();
+        let elapsed = start.elapsed();
+        let message = err.to_string();
+        let ExportError::TooLarge { estimated, limit } = err else {
+            panic!("expected TooLarge, got {message}");
+        };
+        assert_eq!(limit, MAX_ONNX_BYTES);
+        assert!(estimated > limit && estimated < 2_600_000_000, "{estimated}");
+        assert!(message.contains("2 GiB") && message.contains(&estimated.to_string()));
+        // Encoding would take well over a few seconds and 2 GB of memory:
+        // only the sizing pass ran.
+        assert!(elapsed.as_secs() < 30, "took {elapsed:?}");
+        if let (Some(before), Some(after)) = (before, peak_rss()) {
+            assert!(
+                after.saturating_sub(before) < 400 << 20,
+                "peak memory grew by {} MB",
+                (after - before) >> 20
+            );
+        }
+        assert!(matches!(
+            write_to(&forest, &fixed(1), std::io::sink()),
+            Err(ExportError::TooLarge { .. })
+        ));
     }
 }

@@ -1,0 +1,49 @@
+//! IR → ONNX: encoding to bytes, writing a file, and the floor both are
+//! compared with — writing the same number of bytes with `std::fs::write`.
+
+mod common;
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use forest2onnx::export::onnx::{encoded_len, to_bytes, to_file, to_model, ExportOptions};
+use prost::Message;
+
+fn export(c: &mut Criterion) {
+    let options = ExportOptions::default();
+    let dir = tempfile::tempdir().expect("temp dir");
+    for size in common::sizes() {
+        let forest = size.forest();
+        let bytes = to_bytes(&forest, &options).expect("export");
+        let path = dir.path().join(format!("{}.onnx", size.name));
+        let mut group = c.benchmark_group(format!("export/{}", size.name));
+        common::configure(&mut group, &size);
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function("encoded_len", |b| {
+            b.iter(|| encoded_len(black_box(&forest), &options).expect("size"))
+        });
+        group.bench_function("to_bytes", |b| {
+            b.iter(|| to_bytes(black_box(&forest), &options).expect("export"))
+        });
+        group.bench_function("to_file", |b| {
+            b.iter(|| to_file(black_box(&forest), &options, &path).expect("export"))
+        });
+        group.bench_function("fs_write_same_bytes", |b| {
+            b.iter(|| std::fs::write(&path, black_box(&bytes)).expect("write"))
+        });
+        if size.name != "large" {
+            // The prost reference: every attribute as a Vec, then encoded.
+            group.bench_function("to_model_encode_reference", |b| {
+                b.iter(|| {
+                    to_model(black_box(&forest), &options)
+                        .expect("export")
+                        .encode_to_vec()
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, export);
+criterion_main!(benches);

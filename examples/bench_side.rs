@@ -1,0 +1,383 @@
+//! The Rust side of `bench/compare.py`: each subcommand measures one step of
+//! forest2onnx in a fresh process and prints one JSON object on stdout.
+//!
+//! ```text
+//! cargo build --release --example bench_side
+//! target/release/examples/bench_side synth --trees 500 --nodes-per-tree 13660 --out f.forest
+//! target/release/examples/bench_side import --joblib rf.joblib --out f.forest
+//! target/release/examples/bench_side export --forest f.forest --out f.onnx
+//! target/release/examples/bench_side store --forest f.forest --dir /tmp/x
+//! target/release/examples/bench_side tract --onnx f.onnx --rows-file x.f32 --features 20
+//! target/release/examples/bench_side predict --forest f.forest --rows-file x.f32
+//! ```
+//!
+//! Times are wall-clock seconds (`*_s`: median of `--repeat` runs, `*_first_s`:
+//! the first run); memory is read from `/proc/self/status` (`VmHWM`, the
+//! peak resident set, and `VmRSS`), so it is Linux-only.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use forest2onnx::export::onnx::{self, ExportOptions};
+use forest2onnx::runtime::OnnxClassifier;
+use forest2onnx::store::{self, MappedForest, SaveOptions};
+use forest2onnx::synth::{self, SynthSpec};
+use forest2onnx::Forest;
+use ndarray::Array2;
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(about = "forest2onnx measurements for bench/compare.py")]
+struct Cli {
+    /// Runs per timing (the median is reported).
+    #[arg(long, default_value_t = 3, global = true)]
+    repeat: usize,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a synthetic forest and save it uncompressed.
+    Synth {
+        #[arg(long, default_value_t = 500)]
+        trees: usize,
+        #[arg(long, default_value_t = 13_660)]
+        nodes_per_tree: usize,
+        #[arg(long, default_value_t = 20)]
+        features: usize,
+        #[arg(long, default_value_t = 3)]
+        classes: usize,
+        /// smartcore-like hard voting instead of scikit-learn's averaging.
+        #[arg(long)]
+        vote: bool,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Import a scikit-learn joblib/pickle file and save it uncompressed.
+    Import {
+        #[arg(long)]
+        joblib: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// IR → ONNX file: time, peak memory, size; and the plain-write floor.
+    Export {
+        #[arg(long)]
+        forest: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also time the prost reference encoder (slow, memory-hungry).
+        #[arg(long)]
+        reference: bool,
+    },
+    /// Native save/load at levels 0 and 3, and the memory-mapped open.
+    Store {
+        #[arg(long)]
+        forest: PathBuf,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// tract load + optimise and inference on one and all threads.
+    Tract {
+        #[arg(long)]
+        onnx: PathBuf,
+        /// Raw little-endian float32 rows (row-major); synthetic rows if absent.
+        #[arg(long)]
+        rows_file: Option<PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        features: usize,
+        #[arg(long, default_value_t = 20_000)]
+        rows: usize,
+    },
+    /// The IR's reference predict on one and all threads.
+    Predict {
+        #[arg(long)]
+        forest: PathBuf,
+        #[arg(long)]
+        rows_file: Option<PathBuf>,
+        #[arg(long, default_value_t = 20_000)]
+        rows: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let repeat = cli.repeat.max(1);
+    let out = match cli.command {
+        Command::Synth {
+            trees,
+            nodes_per_tree,
+            features,
+            classes,
+            vote,
+            out,
+        } => {
+            let spec = SynthSpec {
+                n_trees: trees,
+                nodes_per_tree,
+                n_features: features,
+                n_classes: classes,
+                ..SynthSpec::sklearn(trees, nodes_per_tree, features)
+            };
+            let spec = if vote { spec.vote() } else { spec };
+            let (forest, secs) = timed(|| synth::forest(&spec));
+            save_plain(&forest, &out)?;
+            let mut v = describe(&forest);
+            v["generate_s"] = json!(secs);
+            v
+        }
+        Command::Import { joblib, out } => {
+            let (forest, secs) = timed(|| forest2onnx::import::sklearn::read_file(&joblib));
+            let forest = forest.with_context(|| format!("importing {}", joblib.display()))?;
+            save_plain(&forest, &out)?;
+            let mut v = describe(&forest);
+            v["import_s"] = json!(secs);
+            v["import_peak_rss"] = json!(peak_rss());
+            v
+        }
+        Command::Export {
+            forest,
+            out,
+            reference,
+        } => export(&forest, &out, reference, repeat)?,
+        Command::Store { forest, dir } => native(&forest, &dir, repeat)?,
+        Command::Tract {
+            onnx,
+            rows_file,
+            features,
+            rows,
+        } => tract(&onnx, rows_file.as_deref(), features, rows, repeat)?,
+        Command::Predict {
+            forest,
+            rows_file,
+            rows,
+        } => predict(&forest, rows_file.as_deref(), rows, repeat)?,
+    };
+    println!("{out}");
+    Ok(())
+}
+
+fn export(path: &Path, out: &Path, reference: bool, repeat: usize) -> Result<Value> {
+    let forest = store::load(path)?;
+    let options = ExportOptions::default();
+    let rss_before = rss();
+    let peak_before = peak_rss();
+    // The first conversion alone decides the peak: nothing else is alive.
+    let (size, first) = timed(|| onnx::to_file(&forest, &options, out));
+    let size = size?;
+    let peak_export = peak_rss();
+    let export_s = median_of(repeat, || {
+        onnx::to_file(&forest, &options, out).expect("export");
+    });
+    let (bytes, to_bytes_first) = timed(|| onnx::to_bytes(&forest, &options));
+    let bytes = bytes?;
+    let to_bytes_s = median_of(repeat, || {
+        std::hint::black_box(onnx::to_bytes(&forest, &options).expect("export"));
+    });
+    let (_, encoded_len_s) = timed(|| onnx::encoded_len(&forest, &options));
+    // The floor: writing the same bytes, already in memory, to a new file.
+    let floor_path = out.with_extension("floor");
+    let write_s = median_of(repeat, || {
+        std::fs::write(&floor_path, &bytes).expect("write");
+    });
+    std::fs::remove_file(&floor_path).ok();
+    drop(bytes);
+    let mut v = json!({
+        "onnx_bytes": size,
+        "n_nodes": forest.n_nodes(),
+        "bytes_per_node": size as f64 / forest.n_nodes() as f64,
+        "export_first_s": first,
+        "export_s": export_s,
+        "to_bytes_first_s": to_bytes_first,
+        "to_bytes_s": to_bytes_s,
+        "encoded_len_s": encoded_len_s,
+        "write_same_bytes_s": write_s,
+        "rss_before_export": rss_before,
+        "peak_rss_before_export": peak_before,
+        "peak_rss_export": peak_export,
+    });
+    if reference {
+        use prost::Message;
+        let (encoded, secs) = timed(|| {
+            onnx::to_model(&forest, &options).map(|m| m.encode_to_vec().len())
+        });
+        encoded?;
+        v["reference_encode_s"] = json!(secs);
+        v["reference_peak_rss"] = json!(peak_rss());
+    }
+    Ok(v)
+}
+
+fn native(path: &Path, dir: &Path, repeat: usize) -> Result<Value> {
+    let forest = store::load(path)?;
+    std::fs::create_dir_all(dir)?;
+    let mut v = json!({ "n_nodes": forest.n_nodes() });
+    for level in [0, 3] {
+        let file = dir.join(format!("level{level}.forest"));
+        let options = SaveOptions {
+            level,
+            ..SaveOptions::default()
+        };
+        let save_s = median_of(repeat, || {
+            store::save(&forest, &file, &options).expect("save");
+        });
+        let size = std::fs::metadata(&file)?.len();
+        let load_s = median_of(repeat, || {
+            let back = store::load(&file).expect("load");
+            assert_eq!(back.n_nodes(), forest.n_nodes());
+        });
+        v[format!("save_level{level}_s")] = json!(save_s);
+        v[format!("load_level{level}_s")] = json!(load_s);
+        v[format!("file_level{level}_bytes")] = json!(size);
+        if level == 0 {
+            let mmap_s = median_of(repeat, || {
+                let mapped = MappedForest::open(&file).expect("mmap");
+                assert_eq!(mapped.n_trees(), forest.trees.len());
+            });
+            v["mmap_open_s"] = json!(mmap_s);
+        }
+    }
+    Ok(v)
+}
+
+fn tract(
+    path: &Path,
+    rows_file: Option<&Path>,
+    features: usize,
+    rows: usize,
+    repeat: usize,
+) -> Result<Value> {
+    let bytes = std::fs::read(path)?;
+    let (model, load_first) = timed(|| OnnxClassifier::from_bytes(&bytes));
+    let model = model?;
+    let peak_load = peak_rss();
+    let load_s = median_of(repeat, || {
+        std::hint::black_box(OnnxClassifier::from_bytes(&bytes).expect("load"));
+    });
+    let x = read_rows(rows_file, model.n_features().max(features), rows)?;
+    let mut v = json!({
+        "load_optimise_first_s": load_first,
+        "load_optimise_s": load_s,
+        "load_peak_rss": peak_load,
+        "rows": x.nrows(),
+    });
+    for (name, threads) in thread_counts() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let secs = median_of(repeat, || {
+            pool.install(|| model.predict(x.view()).expect("predict"));
+        });
+        v[format!("rows_per_s_{name}")] = json!(x.nrows() as f64 / secs);
+    }
+    Ok(v)
+}
+
+fn predict(path: &Path, rows_file: Option<&Path>, rows: usize, repeat: usize) -> Result<Value> {
+    let forest = store::load(path)?;
+    let x = read_rows(rows_file, forest.n_features, rows)?.mapv(f64::from);
+    let mut v = json!({ "rows": x.nrows(), "n_trees": forest.trees.len() });
+    for (name, threads) in thread_counts() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let secs = median_of(repeat, || {
+            pool.install(|| forest.predict(x.view()));
+        });
+        v[format!("rows_per_s_{name}")] = json!(x.nrows() as f64 / secs);
+    }
+    Ok(v)
+}
+
+/// `("1_thread", 1)` and `("all_threads", n)`.
+fn thread_counts() -> [(&'static str, usize); 2] {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    [("1_thread", 1), ("all_threads", all)]
+}
+
+fn read_rows(file: Option<&Path>, features: usize, rows: usize) -> Result<Array2<f32>> {
+    let Some(file) = file else {
+        return Ok(synth::rows_f32(rows, features, 11));
+    };
+    let raw = std::fs::read(file)?;
+    if raw.len() % (4 * features) != 0 {
+        bail!(
+            "{}: {} bytes is not a whole number of {features}-feature float32 rows",
+            file.display(),
+            raw.len()
+        );
+    }
+    let values: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    let n = values.len() / features;
+    Ok(Array2::from_shape_vec((n, features), values)?)
+}
+
+fn save_plain(forest: &Forest, out: &Path) -> Result<()> {
+    let options = SaveOptions {
+        level: 0,
+        ..SaveOptions::default()
+    };
+    store::save(forest, out, &options)?;
+    Ok(())
+}
+
+fn describe(forest: &Forest) -> Value {
+    let leaf_depths: (usize, usize) = forest
+        .trees
+        .iter()
+        .map(|t| {
+            let mut depth = vec![0usize; t.n_nodes()];
+            let (mut sum, mut leaves) = (0, 0);
+            for i in 0..t.n_nodes() {
+                if t.is_leaf(i) {
+                    sum += depth[i];
+                    leaves += 1;
+                } else {
+                    depth[t.true_child[i] as usize] = depth[i] + 1;
+                    depth[t.false_child[i] as usize] = depth[i] + 1;
+                }
+            }
+            (sum, leaves)
+        })
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    json!({
+        "n_trees": forest.trees.len(),
+        "n_nodes": forest.n_nodes(),
+        "n_leaves": forest.n_leaves(),
+        "n_features": forest.n_features,
+        "n_outputs": forest.n_outputs(),
+        "max_depth": forest.max_depth(),
+        "mean_leaf_depth": leaf_depths.0 as f64 / leaf_depths.1.max(1) as f64,
+    })
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let start = Instant::now();
+    let out = f();
+    (out, start.elapsed().as_secs_f64())
+}
+
+fn median_of(repeat: usize, mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..repeat).map(|_| timed(&mut f).1).collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn status_field(name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(name))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Peak resident set so far, bytes.
+fn peak_rss() -> Option<u64> {
+    status_field("VmHWM:")
+}
+
+/// Current resident set, bytes.
+fn rss() -> Option<u64> {
+    status_field("VmRSS:")
+}

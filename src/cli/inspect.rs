@@ -1,0 +1,333 @@
+//! `forest2onnx inspect`: what a model file holds, without running it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use forest2onnx::import::sklearn;
+use forest2onnx::ir::{Aggregation, ClassLabels, Comparison, Task};
+use forest2onnx::store::{Compression, Metadata};
+use forest2onnx::Forest;
+use serde::Serialize;
+
+use super::csv_input::list;
+use super::model_file::{self, decode_onnx, Kind};
+use super::onnx_info::OnnxInfo;
+use super::output::{human_size, print, print_json};
+use super::{Global, Status};
+
+/// Show what a model file holds: format, signature, trees, classes, metadata.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+EXAMPLES:
+    Describe an ONNX model (inputs, outputs, opsets, operators, trees):
+        forest2onnx inspect model.onnx
+
+    Describe a native model, including its training parameters:
+        forest2onnx inspect model.forest
+
+    See what a pickle would import, without running it:
+        forest2onnx inspect model.joblib
+
+    Machine-readable:
+        forest2onnx inspect model.onnx --json | jq .ensemble.trees
+
+The format is recognised from the content: ONNX, forest2onnx .forest,
+smartcore serde JSON, or a scikit-learn pickle / joblib file. Nothing is
+executed: ONNX files are only decoded, and for pickles the globals they name
+are listed (allowed or REFUSED) without importing anything.")]
+pub struct Args {
+    /// The file to inspect.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// Print the description as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Description of a forest, from any source format.
+#[derive(Serialize)]
+struct ForestInfo {
+    estimator: String,
+    library: String,
+    library_version: String,
+    task: String,
+    classes: Option<Vec<String>>,
+    features: usize,
+    feature_names: Option<Vec<String>>,
+    trees: usize,
+    nodes: usize,
+    leaves: usize,
+    max_depth: usize,
+    comparison: &'static str,
+    aggregation: &'static str,
+}
+
+/// What a scikit-learn pickle names, read without executing it.
+#[derive(Serialize)]
+struct PickleInfo {
+    container: &'static str,
+    globals: Vec<GlobalInfo>,
+    /// Why the file does not convert, when it does not.
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct GlobalInfo {
+    module: String,
+    name: String,
+    allowed: bool,
+}
+
+#[derive(Serialize)]
+struct Description<'a> {
+    file: &'a Path,
+    format: Kind,
+    bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    onnx: Option<OnnxInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forest: Option<ForestInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    native: Option<Metadata>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pickle: Option<PickleInfo>,
+}
+
+pub fn run(_g: Global, args: Args) -> Result<Status> {
+    let file = model_file::read(&args.file)?;
+    let bytes = file.bytes.len() as u64;
+    let kind = file.kind;
+    let mut desc = Description {
+        file: &args.file,
+        format: kind,
+        bytes,
+        onnx: None,
+        forest: None,
+        native: None,
+        pickle: None,
+    };
+    if kind == Kind::Sklearn {
+        // A pickle that does not convert is still worth describing: the
+        // globals it names say what it is and why it is refused.
+        let mut info = pickle_info(&file.bytes)?;
+        match model_file::forest_from(&args.file, file) {
+            Ok(loaded) => desc.forest = Some(forest_info(&loaded.forest)),
+            Err(e) => info.error = Some(e.root_cause().to_string()),
+        }
+        desc.pickle = Some(info);
+    } else if kind == Kind::Onnx {
+        let model = decode_onnx(&file.bytes).ok_or_else(|| {
+            anyhow::anyhow!("`{}` is not a valid ONNX model", args.file.display())
+        })?;
+        desc.onnx = Some(OnnxInfo::new(&model, &file.bytes));
+    } else {
+        let loaded = model_file::forest_from(&args.file, file)?;
+        desc.forest = Some(forest_info(&loaded.forest));
+        desc.native = loaded.metadata;
+    }
+    if args.json {
+        print_json(&desc)?;
+    } else {
+        print(&text(&desc))?;
+    }
+    Ok(Status::Success)
+}
+
+fn pickle_info(bytes: &[u8]) -> Result<PickleInfo> {
+    let globals = sklearn::inspect_globals(bytes)
+        .map_err(|e| anyhow::anyhow!("cannot read the pickle: {e}"))?;
+    Ok(PickleInfo {
+        container: sklearn::sniff(bytes).map_or("pickle", |c| c.name()),
+        globals: globals
+            .into_iter()
+            .map(|g| GlobalInfo {
+                module: g.module,
+                name: g.name,
+                allowed: g.allowed,
+            })
+            .collect(),
+        error: None,
+    })
+}
+
+fn forest_info(f: &Forest) -> ForestInfo {
+    let (task, classes) = match &f.task {
+        Task::Classification(labels) => (
+            "classification".to_string(),
+            Some(match labels {
+                ClassLabels::Int(v) => v.iter().map(i64::to_string).collect(),
+                ClassLabels::Str(v) => v.clone(),
+            }),
+        ),
+        Task::Regression { n_targets } => (format!("regression ({n_targets} targets)"), None),
+    };
+    ForestInfo {
+        estimator: f.source.estimator.clone(),
+        library: f.source.library.clone(),
+        library_version: f.source.version.clone(),
+        task,
+        classes,
+        features: f.n_features,
+        feature_names: f.feature_names.clone(),
+        trees: f.trees.len(),
+        nodes: f.n_nodes(),
+        leaves: f.n_leaves(),
+        max_depth: f.max_depth(),
+        comparison: match f.comparison {
+            Comparison::LessOrEqual => "x <= threshold",
+            Comparison::Less => "x < threshold",
+        },
+        aggregation: match f.aggregation {
+            Aggregation::Vote => "hard vote",
+            Aggregation::Average => "average",
+            Aggregation::Sum { .. } => "sum",
+        },
+    }
+}
+
+fn text(d: &Description) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{}: {} ({})",
+        d.file.display(),
+        d.format_name(),
+        human_size(d.bytes)
+    );
+    if let Some(o) = &d.onnx {
+        onnx_text(&mut s, o);
+    }
+    if let Some(f) = &d.forest {
+        forest_text(&mut s, f);
+    }
+    if let Some(m) = &d.native {
+        native_text(&mut s, m);
+    }
+    if let Some(p) = &d.pickle {
+        pickle_text(&mut s, p);
+    }
+    s
+}
+
+fn pickle_text(s: &mut String, p: &PickleInfo) {
+    let _ = writeln!(s, "  container:   {}", p.container);
+    let _ = writeln!(s, "  globals (nothing was executed):");
+    for g in &p.globals {
+        let verdict = if g.allowed { "allowed" } else { "REFUSED" };
+        let _ = writeln!(s, "    {verdict:8} {}.{}", g.module, g.name);
+    }
+    match &p.error {
+        None => {
+            let _ = writeln!(s, "  converts:    yes");
+        }
+        Some(e) => {
+            let _ = writeln!(s, "  converts:    no: {e}");
+        }
+    }
+}
+
+impl Description<'_> {
+    fn format_name(&self) -> &'static str {
+        self.format.describe()
+    }
+}
+
+fn onnx_text(s: &mut String, o: &OnnxInfo) {
+    let _ = writeln!(s, "  ir_version:  {}", o.ir_version);
+    let _ = writeln!(
+        s,
+        "  producer:    {} {}",
+        o.producer_name, o.producer_version
+    );
+    let opsets: Vec<String> = o.opsets.iter().map(|(d, v)| format!("{d} {v}")).collect();
+    let _ = writeln!(s, "  opsets:      {}", opsets.join(", "));
+    if !o.graph_name.is_empty() {
+        let _ = writeln!(s, "  graph:       {}", o.graph_name);
+    }
+    if !o.doc_string.is_empty() {
+        let _ = writeln!(s, "  doc:         {}", o.doc_string);
+    }
+    let _ = writeln!(s, "  inputs:");
+    for i in &o.inputs {
+        let _ = writeln!(s, "    {}: {}", i.name, i.ty);
+    }
+    let _ = writeln!(s, "  outputs:");
+    for i in &o.outputs {
+        let _ = writeln!(s, "    {}: {}", i.name, i.ty);
+    }
+    let ops: Vec<String> = o.ops.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    let _ = writeln!(s, "  operators:   {}", ops.join(", "));
+    if let Some(e) = &o.ensemble {
+        let _ = writeln!(
+            s,
+            "  ensemble:    {}: {} trees, {} nodes, {} leaves, max depth {}",
+            e.op_type, e.trees, e.nodes, e.leaves, e.max_depth
+        );
+        let _ = writeln!(
+            s,
+            "               splits {}, post_transform {}, features used: {}",
+            e.branch_modes.join(" "),
+            e.post_transform,
+            e.features_used
+        );
+        if let Some(c) = &e.classes {
+            let _ = writeln!(s, "  classes:     {} ({})", c.len(), list(c));
+        }
+    }
+    if !o.metadata.is_empty() {
+        let _ = writeln!(s, "  metadata:");
+        for (k, v) in &o.metadata {
+            let _ = writeln!(s, "    {k}: {v}");
+        }
+    }
+}
+
+fn forest_text(s: &mut String, f: &ForestInfo) {
+    let _ = writeln!(
+        s,
+        "  model:       {} ({} {})",
+        f.estimator, f.library, f.library_version
+    );
+    let _ = writeln!(s, "  task:        {}", f.task);
+    if let Some(c) = &f.classes {
+        let _ = writeln!(s, "  classes:     {} ({})", c.len(), list(c));
+    }
+    let _ = writeln!(s, "  features:    {}", f.features);
+    if let Some(n) = &f.feature_names {
+        let _ = writeln!(s, "               {}", list(n));
+    }
+    let _ = writeln!(
+        s,
+        "  trees:       {} ({} nodes, {} leaves, max depth {})",
+        f.trees, f.nodes, f.leaves, f.max_depth
+    );
+    let _ = writeln!(s, "  splits:      {}, {}", f.comparison, f.aggregation);
+}
+
+fn native_text(s: &mut String, m: &Metadata) {
+    let _ = writeln!(
+        s,
+        "  file format: {} (written by forest2onnx {} at {})",
+        m.format, m.forest2onnx_version, m.created
+    );
+    let compression = match m.compression {
+        Compression::None => "none (memory-mappable)".to_string(),
+        Compression::Zstd { level } => format!("zstd level {level}"),
+    };
+    let _ = writeln!(s, "  compression: {compression}");
+    if let Some(p) = &m.training_params {
+        let _ = writeln!(s, "  training:    {p}");
+    }
+    if let Some(d) = &m.data_fingerprint {
+        let _ = writeln!(
+            s,
+            "  data:        {} rows × {} columns, {}",
+            d.rows, d.cols, d.hash
+        );
+    }
+    for (k, v) in &m.tags {
+        let _ = writeln!(s, "  tag:         {k} = {v}");
+    }
+}

@@ -1,0 +1,194 @@
+//! `forest2onnx predict`: labels and class probabilities for the rows of a CSV file.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use forest2onnx::runtime::OnnxClassifier;
+use ndarray::{s, Array2};
+
+use super::csv_input::{Cells, Table};
+use super::model_file::{self, decode_onnx, Kind};
+use super::onnx_info::OnnxInfo;
+use super::output::{self, write_atomic_with};
+use super::{Global, Status};
+
+/// Rows predicted per step of the progress bar.
+const CHUNK: usize = 8192;
+
+/// Predict labels and class probabilities for the rows of a CSV file.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+EXAMPLES:
+    Predict with an ONNX model (run in tract) and print the CSV:
+        forest2onnx predict model.onnx --data new.csv
+
+    Predict with the native model and save the result:
+        forest2onnx predict model.forest --data new.csv -o predictions.csv
+
+INPUT:
+    MODEL is an ONNX file (run in tract, float32), a .forest file, a
+    smartcore JSON model or a scikit-learn pickle (run in f64). The CSV file
+    needs a header row. When the model knows its feature names and the
+    header has them all, those columns are used, in the model's order, and
+    other columns (such as the target) are ignored; otherwise the file must
+    have exactly one column per feature.
+
+    An empty cell, `nan` or `NaN` is a missing value (NaN): each split sends
+    it where the model's missing-value rule says (smartcore models: the
+    false branch, as if the value were above every threshold). `inf` and
+    `-inf` are accepted.
+
+OUTPUT:
+    A CSV header `label,<one column per class>`, then one line per input row:
+    the predicted label and the class probabilities (shortest decimal that
+    reads back to the same float).")]
+pub struct Args {
+    /// The model: ONNX, .forest, smartcore JSON or scikit-learn pickle.
+    #[arg(value_name = "MODEL")]
+    model: PathBuf,
+
+    /// The rows to predict: a CSV file with a header row.
+    #[arg(long, value_name = "FILE.csv")]
+    data: PathBuf,
+
+    /// Write the predictions here instead of stdout.
+    #[arg(short, long, value_name = "OUT.csv")]
+    output: Option<PathBuf>,
+}
+
+/// Predictions ready to write: labels as text, probabilities as shortest decimals.
+struct Predictions {
+    classes: Vec<String>,
+    labels: Vec<String>,
+    probabilities: Vec<Vec<String>>,
+}
+
+pub fn run(g: Global, args: Args) -> Result<Status> {
+    if let Some(out) = &args.output {
+        output::check_output_path(out)?;
+    }
+    let file = model_file::read(&args.model)?;
+    let predictions = if file.kind == Kind::Onnx {
+        predict_onnx(g, &args, &file.bytes)?
+    } else {
+        let loaded = model_file::forest_from(&args.model, file)?;
+        predict_forest(g, &args, &loaded.forest)?
+    };
+    let write = |w: &mut dyn Write| write_csv(w, &predictions);
+    match &args.output {
+        Some(out) => {
+            write_atomic_with(out, write)?;
+            g.note(format!(
+                "wrote {} predictions to {}",
+                predictions.labels.len(),
+                out.display()
+            ));
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            write(&mut stdout).context("cannot write the predictions to stdout")?;
+        }
+    }
+    Ok(Status::Success)
+}
+
+fn predict_forest(g: Global, args: &Args, forest: &forest2onnx::Forest) -> Result<Predictions> {
+    let Some(labels) = forest.class_labels() else {
+        bail!("`{}` is a regression model; predict writes class labels and probabilities, for classifiers only", args.model.display());
+    };
+    let x = read_rows(g, args, forest.n_features, forest.feature_names.as_deref())?;
+    let bar = g.progress().items(x.nrows() as u64, "predicting");
+    let mut out = Predictions {
+        classes: (0..labels.len()).map(|i| labels.display(i)).collect(),
+        labels: Vec::with_capacity(x.nrows()),
+        probabilities: Vec::with_capacity(x.nrows()),
+    };
+    for start in (0..x.nrows()).step_by(CHUNK) {
+        let end = (start + CHUNK).min(x.nrows());
+        let p = forest.predict(x.slice(s![start..end, ..]));
+        out.labels
+            .extend(p.labels.iter().map(|&c| labels.display(c)));
+        out.probabilities.extend(
+            p.values
+                .rows()
+                .into_iter()
+                .map(|r| r.iter().map(f64::to_string).collect()),
+        );
+        bar.inc((end - start) as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+fn predict_onnx(g: Global, args: &Args, bytes: &[u8]) -> Result<Predictions> {
+    let info = decode_onnx(bytes).map(|m| OnnxInfo::new(&m, bytes));
+    let model =
+        super::progress::with_spinner(g.progress(), "loading the ONNX model in tract", || {
+            OnnxClassifier::from_bytes(bytes)
+        })
+        .with_context(|| format!("tract cannot load `{}`", args.model.display()))?;
+    let names = info.as_ref().and_then(OnnxInfo::feature_names);
+    let x = read_rows(g, args, model.n_features(), names.as_deref())?.mapv(|v| v as f32);
+    let bar = g.progress().items(x.nrows() as u64, "predicting in tract");
+    let mut out = Predictions {
+        classes: Vec::new(),
+        labels: Vec::with_capacity(x.nrows()),
+        probabilities: Vec::with_capacity(x.nrows()),
+    };
+    for start in (0..x.nrows()).step_by(CHUNK) {
+        let end = (start + CHUNK).min(x.nrows());
+        let p = model
+            .predict(x.slice(s![start..end, ..]))
+            .context("tract failed to run the model")?;
+        out.labels
+            .extend((0..p.labels.len()).map(|i| p.labels.display(i)));
+        out.probabilities.extend(
+            p.probabilities
+                .rows()
+                .into_iter()
+                .map(|r| r.iter().map(f32::to_string).collect()),
+        );
+        if out.classes.is_empty() {
+            let n = p.probabilities.ncols();
+            out.classes = info
+                .as_ref()
+                .and_then(OnnxInfo::class_labels)
+                .filter(|c| c.len() == n)
+                .unwrap_or_else(|| (0..n).map(|i| format!("class_{i}")).collect());
+        }
+        bar.inc((end - start) as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+fn read_rows(
+    g: Global,
+    args: &Args,
+    n_features: usize,
+    names: Option<&[String]>,
+) -> Result<Array2<f64>> {
+    let table = Table::read(&args.data, g.progress())?;
+    let cols = table.feature_columns(n_features, names)?;
+    table.numbers(&cols, Cells::AllowMissing)
+}
+
+fn write_csv(w: &mut dyn Write, p: &Predictions) -> std::io::Result<()> {
+    let mut csv = csv::Writer::from_writer(w);
+    let header = std::iter::once("label").chain(p.classes.iter().map(String::as_str));
+    csv.write_record(header).map_err(io_error)?;
+    for (label, probs) in p.labels.iter().zip(&p.probabilities) {
+        csv.write_record(std::iter::once(label.as_str()).chain(probs.iter().map(String::as_str)))
+            .map_err(io_error)?;
+    }
+    csv.flush()
+}
+
+/// Keeps the I/O error itself (a broken pipe must stay recognisable).
+fn io_error(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
+}

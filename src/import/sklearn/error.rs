@@ -1,0 +1,60 @@
+//! Errors of the scikit-learn importer.
+
+use super::pickle::PickleError;
+use crate::ir::ForestError;
+
+/// Why a scikit-learn pickle/joblib file could not be turned into a forest.
+#[derive(Debug, thiserror::Error)]
+pub enum SklearnError {
+    /// The file could not be read.
+    #[error("cannot read the file: {0}")]
+    Io(#[from] std::io::Error),
+    /// Not a pickle, or a container this reader does not know.
+    #[error("unsupported file format: {0}")]
+    UnsupportedFormat(String),
+    /// The compressed stream is corrupt.
+    #[error("corrupt {format} stream: {message}")]
+    Decompress {
+        /// Compressor name as joblib spells it.
+        format: &'static str,
+        /// Decoder message.
+        message: String,
+    },
+    /// The decompressed stream would exceed the configured size limit.
+    #[error("the decompressed pickle exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The pickle was refused or could not be decoded.
+    #[error(transparent)]
+    Pickle(#[from] PickleError),
+    /// The pickled object is not an estimator this importer converts.
+    #[error(
+        "the file holds {found}; supported: RandomForestClassifier, ExtraTreesClassifier, \
+         DecisionTreeClassifier, ExtraTreeClassifier"
+    )]
+    UnsupportedEstimator {
+        /// What the file holds.
+        found: String,
+    },
+    /// A multi-output classifier.
+    #[error("{estimator} has {n_outputs} outputs; only single-output classifiers are supported")]
+    MultiOutput {
+        /// Estimator class.
+        estimator: String,
+        /// Number of outputs.
+        n_outputs: usize,
+    },
+    /// An estimator attribute is missing or has the wrong shape or type.
+    #[error("{estimator}: {problem}")]
+    Invalid {
+        /// Estimator (or `tree i`) concerned.
+        estimator: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The converted forest failed [`crate::ir::Forest::check`].
+    #[error("the converted forest is invalid: {0}")]
+    Forest(#[from] ForestError),
+}

@@ -1,0 +1,89 @@
+//! scikit-learn forests from `.pkl` / `.joblib` files, read as data.
+//!
+//! Unpickling executes code named by the file, so this importer never
+//! unpickles: a restricted reader ([`pickle`]) decodes the opcodes into a
+//! value tree, refusing every global that is not on a short allowlist
+//! ([`allowed_globals`]: the scikit-learn forest and tree classes, numpy's
+//! array and dtype reconstruction, joblib's array wrapper and a few
+//! builtins pickles use to spell bytes). The tree is then read like a
+//! document ([`estimator`](self)) into a checked [`Forest`].
+//!
+//! Supported: `RandomForestClassifier`, `ExtraTreesClassifier`,
+//! `DecisionTreeClassifier` and `ExtraTreeClassifier` (single output),
+//! pickled with protocols 2–5 by `pickle.dump` or `joblib.dump`, joblib
+//! files uncompressed or compressed with zlib, gzip, bz2, xz, lzma or lz4.
+//!
+//! ```no_run
+//! let forest = forest2onnx::import::sklearn::read_file("rf.joblib")?;
+//! println!("{} trees", forest.trees.len());
+//! # Ok::<(), forest2onnx::import::sklearn::SklearnError>(())
+//! ```
+
+mod allowlist;
+mod container;
+mod error;
+mod estimator;
+mod joblib;
+pub mod numpy;
+pub mod pickle;
+
+use std::path::Path;
+
+pub use allowlist::allowed_globals;
+pub use container::{looks_like_pickle, sniff, Container};
+pub use error::SklearnError;
+pub use pickle::{GlobalRef, Limits, PickleError, Value};
+
+use crate::ir::Forest;
+
+/// Reads a scikit-learn forest from a pickle or joblib file.
+pub fn read_file(path: impl AsRef<Path>) -> Result<Forest, SklearnError> {
+    read_file_with(path, &Limits::default())
+}
+
+/// [`read_file`] with explicit resource limits.
+pub fn read_file_with(path: impl AsRef<Path>, limits: &Limits) -> Result<Forest, SklearnError> {
+    let bytes = container::read_path(path.as_ref(), limits.max_decompressed)?;
+    forest_from_pickle(&bytes, limits)
+}
+
+/// Reads a scikit-learn forest from the bytes of a pickle or joblib file.
+pub fn from_bytes(bytes: &[u8]) -> Result<Forest, SklearnError> {
+    from_bytes_with(bytes, &Limits::default())
+}
+
+/// [`from_bytes`] with explicit resource limits.
+pub fn from_bytes_with(bytes: &[u8], limits: &Limits) -> Result<Forest, SklearnError> {
+    match container::detect(bytes)? {
+        // Decode in place: array payloads are borrowed, not copied.
+        Container::Pickle => forest_from_pickle(bytes, limits),
+        c => {
+            let raw = container::decompress(c, bytes, limits.max_decompressed, bytes.len() * 4)?;
+            forest_from_pickle(&raw, limits)
+        }
+    }
+}
+
+fn forest_from_pickle(raw: &[u8], limits: &Limits) -> Result<Forest, SklearnError> {
+    let root = pickle::parse(raw, limits)?;
+    estimator::forest_from_value(&root)
+}
+
+/// Lists every global a pickle or joblib file names, allowed or not,
+/// without executing anything (for `forest2onnx inspect`). Extension codes,
+/// persistent ids and out-of-band buffers appear as refused pseudo-globals
+/// such as `<EXT1>.extension code 7`.
+pub fn inspect_globals(bytes: &[u8]) -> Result<Vec<GlobalRef>, SklearnError> {
+    let limits = Limits::default();
+    let globals = match container::detect(bytes)? {
+        Container::Pickle => pickle::inspect(bytes, &limits)?,
+        c => {
+            let raw = container::decompress(c, bytes, limits.max_decompressed, bytes.len() * 4)?;
+            pickle::inspect(&raw, &limits)?
+        }
+    };
+    Ok(globals)
+}
+
+#[cfg(test)]
+mod tests;

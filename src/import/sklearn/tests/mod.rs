@@ -1,0 +1,13 @@
+//! Importer tests that need no Python: committed fixtures from older
+//! scikit-learn releases, a corpus of hostile pickles, decoder features and
+//! a property test feeding random and mutated bytes.
+
+use crate::import::sklearn;
+use crate::ir::{ClassLabels, Forest};
+
+mod builder;
+mod fixture_check;
+mod fuzz;
+mod legacy;
+mod malicious;
+mod vm;

@@ -1,0 +1,159 @@
+//! What a model file says about its forest: the public header types and the
+//! options that fill them.
+
+use std::collections::BTreeMap;
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::ir::{Aggregation, ClassLabels, Comparison, Source, Task};
+
+/// Version of the file format (not of forest2onnx).
+///
+/// A reader refuses files of a newer major version and reads every minor
+/// version of the majors it supports: minor versions only add what older
+/// readers can ignore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FormatVersion {
+    /// Incompatible changes bump this.
+    pub major: u16,
+    /// Backwards-compatible additions bump this.
+    pub minor: u16,
+}
+
+impl std::fmt::Display for FormatVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// How the payload (the arrays) is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Compression {
+    /// Raw little-endian sections: the file can be memory-mapped.
+    None,
+    /// One zstd stream over the whole payload.
+    Zstd {
+        /// The zstd level used.
+        level: i32,
+    },
+}
+
+/// Identifies the data a model was trained on without storing it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFingerprint {
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// `xxh3-128:` followed by 32 hex digits.
+    pub hash: String,
+}
+
+impl DataFingerprint {
+    /// Fingerprints `x`: its shape and the xxh3-128 hash of its values as
+    /// little-endian f64 bytes in row-major order.
+    ///
+    /// The hash depends only on the values, not on the memory layout of the
+    /// view; it is bit-exact (`0.0` and `-0.0`, or two NaN payloads, differ).
+    pub fn of(x: ArrayView2<'_, f64>) -> Self {
+        let mut hasher = Xxh3::new();
+        match x.as_slice() {
+            // Contiguous row-major data on a little-endian machine already is
+            // the byte stream we hash.
+            Some(s) if cfg!(target_endian = "little") => hasher.update(bytemuck::cast_slice(s)),
+            _ => {
+                let mut buf = Vec::with_capacity(x.ncols() * 8);
+                for row in x.rows() {
+                    buf.clear();
+                    row.iter()
+                        .for_each(|v| buf.extend_from_slice(&v.to_le_bytes()));
+                    hasher.update(&buf);
+                }
+            }
+        }
+        DataFingerprint {
+            rows: x.nrows(),
+            cols: x.ncols(),
+            hash: format!("xxh3-128:{:032x}", hasher.digest128()),
+        }
+    }
+}
+
+/// Everything a model file's header holds, as returned by
+/// [`super::read_metadata`] and [`super::load_with_metadata`].
+///
+/// The forest's own small fields (task, aggregation, labels, names) live here
+/// too, so the header alone describes the model; the arrays are in the payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Format version of the file.
+    pub format: FormatVersion,
+    /// forest2onnx version that wrote the file.
+    pub forest2onnx_version: String,
+    /// When the file was written, RFC 3339 (UTC).
+    pub created: String,
+    /// Library, version and estimator that trained the model.
+    pub source: Source,
+    /// Number of input features.
+    pub n_features: usize,
+    /// Feature names, when known.
+    pub feature_names: Option<Vec<String>>,
+    /// Split comparison of every node.
+    pub comparison: Comparison,
+    /// Classification (with the class labels) or regression.
+    pub task: Task,
+    /// How tree outputs combine.
+    pub aggregation: Aggregation,
+    /// Number of trees.
+    pub n_trees: usize,
+    /// Total number of nodes over all trees.
+    pub n_nodes: usize,
+    /// How the payload is stored.
+    pub compression: Compression,
+    /// Training parameters (a free-form JSON object), when given.
+    #[serde(default)]
+    pub training_params: Option<serde_json::Value>,
+    /// Fingerprint of the training data, when given.
+    #[serde(default)]
+    pub data_fingerprint: Option<DataFingerprint>,
+    /// Free-form user tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Metadata {
+    /// Class labels, when the model is a classifier.
+    pub fn class_labels(&self) -> Option<&ClassLabels> {
+        match &self.task {
+            Task::Classification(labels) => Some(labels),
+            Task::Regression { .. } => None,
+        }
+    }
+}
+
+/// Options of [`super::save`] and [`super::to_bytes`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaveOptions {
+    /// zstd level: 0 stores the arrays uncompressed (memory-mappable), 1..=22
+    /// trade speed for size, negative levels are zstd's fast modes. Default 3.
+    pub level: i32,
+    /// Training parameters to record; must be a JSON object.
+    pub training_params: Option<serde_json::Value>,
+    /// Fingerprint of the training data to record.
+    pub data_fingerprint: Option<DataFingerprint>,
+    /// Free-form tags to record.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Default for SaveOptions {
+    fn default() -> Self {
+        SaveOptions {
+            level: 3,
+            training_params: None,
+            data_fingerprint: None,
+            tags: BTreeMap::new(),
+        }
+    }
+}

@@ -139,3 +139,15 @@ fn nan_inputs_take_the_false_branch_everywhere() {
     assert!(report.passed(), "{report}");
     summary("nan");
 }
+
+#[test]
+fn wine_three_classes_f64() {
+    let d = forest2onnx::datasets::Builtin::Wine.load();
+    let x: Vec<Vec<f64>> = d.x.rows().into_iter().map(|r| r.to_vec()).collect();
+    let forest2onnx::train::Targets::Int(y) = &d.y else {
+        panic!("wine classes are integers")
+    };
+    let forest = check_rf(&x, y, rf_params(40, 11));
+    assert_eq!(forest.n_features, 13);
+    summary("wine");
+}

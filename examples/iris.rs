@@ -33,7 +33,7 @@ fn main() -> anyhow::Result<()> {
     let forest = from_random_forest(&model)?;
     let onnx = to_bytes(&forest, &ExportOptions::default())?;
     let rows = Array2::from_shape_vec((data.num_samples, data.num_features), data.data)?;
-    let rows = with_adversarial_rows(&forest, rows.view(), 10_000);
+    let rows = with_adversarial_rows(&forest, rows.view(), 10_000)?;
     let report = validate(&forest, &onnx, rows.view())?;
     println!("{report}");
     std::fs::write(&out, &onnx)?;

@@ -12,7 +12,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
 use crate::export::onnx::{onnx_threshold, to_bytes, ExportError, ExportOptions};
-use crate::ir::{ClassLabels, Forest};
+use crate::ir::{ClassLabels, Forest, ShapeError};
 use crate::runtime::{Labels, OnnxClassifier, RuntimeError};
 
 /// Largest accepted |Δp| between the ONNX model and the forest.
@@ -35,6 +35,9 @@ pub enum ValidateError {
     /// The forest is not a classifier.
     #[error("only classifiers can be validated")]
     NotClassifier,
+    /// The rows do not fit the forest.
+    #[error("rows do not fit the forest: {0}")]
+    Shape(#[from] ShapeError),
     /// Nothing to compare.
     #[error("no rows to compare")]
     NoRows,
@@ -139,7 +142,7 @@ pub fn validate_model(
         });
     }
     // The forest sees exactly the float32 values the ONNX model sees.
-    let expected = forest.predict(x.mapv(f64::from).view());
+    let expected = forest.predict_checked(x.mapv(f64::from).view())?;
     let mut report = Report {
         rows: x.nrows(),
         label_mismatches: 0,
@@ -195,23 +198,25 @@ fn same_label(labels: &ClassLabels, class: usize, got: &Labels, row: usize) -> b
 /// Meant for users' own test suites.
 pub fn assert_round_trip(forest: &Forest, x: ArrayView2<'_, f32>) -> Report {
     let onnx = to_bytes(forest, &ExportOptions::default()).expect("ONNX export failed");
-    let rows = with_adversarial_rows(forest, x, usize::MAX);
+    let rows = with_adversarial_rows(forest, x, usize::MAX).expect("rows of the model's width");
     let report = validate(forest, &onnx, rows.view()).expect("validation could not run");
     assert!(report.passed(), "ONNX round trip failed:\n{report}");
     report
 }
 
 /// `x` followed by [`adversarial_rows`] built on it (at most `max_extra` of them).
+///
+/// Fails when `x` does not have one column per feature of `forest`.
 pub fn with_adversarial_rows(
     forest: &Forest,
     x: ArrayView2<'_, f32>,
     max_extra: usize,
-) -> Array2<f32> {
-    let extra = adversarial_rows(forest, x, max_extra);
+) -> Result<Array2<f32>, ShapeError> {
+    let extra = adversarial_rows(forest, x, max_extra)?;
     let mut all = Array2::zeros((x.nrows() + extra.nrows(), forest.n_features));
     all.slice_mut(ndarray::s![..x.nrows(), ..]).assign(&x);
     all.slice_mut(ndarray::s![x.nrows().., ..]).assign(&extra);
-    all
+    Ok(all)
 }
 
 /// Rows that put every split feature exactly at its float32 threshold and
@@ -219,17 +224,26 @@ pub fn with_adversarial_rows(
 ///
 /// Each row starts from a row of `base` (cycling through them, zeros when
 /// `base` is empty) so that the rows reach many different nodes. At most
-/// `max_rows` rows are made; splits are then sampled evenly.
+/// `max_rows` rows are made; splits are then sampled evenly. Fails when
+/// `base` does not have one column per feature of `forest`.
 pub fn adversarial_rows(
     forest: &Forest,
     base: ArrayView2<'_, f32>,
     max_rows: usize,
-) -> Array2<f32> {
+) -> Result<Array2<f32>, ShapeError> {
+    if base.ncols() != forest.n_features {
+        return Err(ShapeError {
+            expected: forest.n_features,
+            got: base.ncols(),
+        });
+    }
     let mut splits = BTreeSet::new();
     let mut features = BTreeSet::new();
     for tree in &forest.trees {
         for i in 0..tree.n_nodes() {
-            if !tree.is_leaf(i) {
+            // Feature ids are in range on checked forests; skip, never index,
+            // the others.
+            if !tree.is_leaf(i) && (tree.feature[i] as usize) < forest.n_features {
                 let t = onnx_threshold(tree.threshold[i], forest.comparison);
                 splits.insert((tree.feature[i], t.to_bits()));
                 features.insert(tree.feature[i]);
@@ -259,10 +273,62 @@ pub fn adversarial_rows(
         .collect();
     let mut out = Array2::<f32>::zeros((rows.len(), forest.n_features));
     for (r, (f, v)) in rows.into_iter().enumerate() {
-        if base.nrows() > 0 && base.ncols() == forest.n_features {
+        if base.nrows() > 0 {
             out.row_mut(r).assign(&base.row(r % base.nrows()));
         }
         out[[r, f as usize]] = v;
     }
-    out
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{Aggregation, Comparison, Source, Task, Tree, LEAF};
+
+    fn stump() -> Forest {
+        Forest {
+            n_features: 2,
+            feature_names: None,
+            comparison: Comparison::LessOrEqual,
+            task: Task::Classification(ClassLabels::Int(vec![0, 1])),
+            aggregation: Aggregation::Vote,
+            trees: vec![Tree {
+                feature: vec![1, 0, 0],
+                threshold: vec![0.1, 0.0, 0.0],
+                true_child: vec![1, LEAF, LEAF],
+                false_child: vec![2, LEAF, LEAF],
+                missing_true: vec![false; 3],
+                value: vec![0.0, 0.0, 1.0],
+            }],
+            source: Source::default(),
+        }
+    }
+
+    #[test]
+    fn adversarial_rows_straddle_the_float32_threshold() {
+        let f = stump();
+        let base = Array2::from_elem((1, 2), 7.0f32);
+        let rows = adversarial_rows(&f, base.view(), 100).unwrap();
+        let t = onnx_threshold(0.1, Comparison::LessOrEqual);
+        let column: Vec<f32> = rows.column(1).to_vec();
+        assert!(column[0].is_nan());
+        assert_eq!(&column[1..4], &[t, t.next_up(), t.next_down()]);
+        assert!(rows.column(0).iter().all(|&v| v == 7.0));
+    }
+
+    #[test]
+    fn rows_of_the_wrong_width_are_an_error_not_a_panic() {
+        let f = stump();
+        let x = Array2::<f32>::zeros((3, 5));
+        assert_eq!(
+            with_adversarial_rows(&f, x.view(), 10).unwrap_err(),
+            ShapeError { expected: 2, got: 5 }
+        );
+        let onnx = to_bytes(&f, &ExportOptions::default()).unwrap();
+        assert!(matches!(
+            validate(&f, &onnx, x.view()),
+            Err(ValidateError::Runtime(RuntimeError::Shape { expected: 2, got: 5 }))
+        ));
+    }
 }

@@ -123,7 +123,7 @@ fn vote_ties(n_classes: usize, n_trees: usize) -> Forest {
 fn corpus() -> Vec<Case> {
     let mut cases = Vec::new();
     let mut add = |name: &str, forest: Forest, data: Array2<f32>| {
-        let rows = with_adversarial_rows(&forest, data.view(), 4000);
+        let rows = with_adversarial_rows(&forest, data.view(), 4000).unwrap();
         for ml_opset in [1, 3] {
             cases.push(Case {
                 name: format!("{name}_ml{ml_opset}"),

@@ -56,7 +56,7 @@ fn agrees_with_tracts_builtin_op_on_small_multiclass_forests() {
         .unwrap();
         let forest = forest2onnx::import::smartcore::from_random_forest(&model).unwrap();
         let onnx = to_bytes(&forest, &ExportOptions::default()).unwrap();
-        let rows = with_adversarial_rows(&forest, to_f32_rows(&x).view(), 2000);
+        let rows = with_adversarial_rows(&forest, to_f32_rows(&x).view(), 2000).unwrap();
         let ours = OnnxClassifier::from_bytes(&onnx)
             .unwrap()
             .predict(rows.view())

@@ -149,7 +149,7 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
     let x = data.x.mapv(|v| v as f32);
     let started = Instant::now();
     let validation = compare(g.progress(), &reloaded, &onnx, Some(x.clone()))?;
-    let rows = with_adversarial_rows(&reloaded, x.view(), MAX_ADVERSARIAL_ROWS);
+    let rows = with_adversarial_rows(&reloaded, x.view(), MAX_ADVERSARIAL_ROWS)?;
     let rows64 = rows.mapv(f64::from);
     let ours = reloaded.predict(rows64.view()).labels;
     let theirs = with_spinner(g.progress(), "comparing with smartcore", || {

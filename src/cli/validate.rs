@@ -133,7 +133,7 @@ pub fn compare(
             forest.n_features
         )));
     }
-    let rows = with_adversarial_rows(forest, data.view(), MAX_ADVERSARIAL_ROWS);
+    let rows = with_adversarial_rows(forest, data.view(), MAX_ADVERSARIAL_ROWS)?;
     let adversarial_rows = rows.nrows() - data.nrows();
     let message = format!("comparing {} rows in tract", rows.nrows());
     match with_spinner(progress, message, || {

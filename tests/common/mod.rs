@@ -108,7 +108,7 @@ where
     TX: Number + FloatNumber + From<f32>,
 {
     forest.check().expect("imported forest is valid");
-    let all = with_adversarial_rows(forest, rows.view(), 20_000);
+    let all = with_adversarial_rows(forest, rows.view(), 20_000).unwrap();
     let as_source: Vec<Vec<TX>> = all
         .rows()
         .into_iter()

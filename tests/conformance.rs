@@ -8,18 +8,14 @@
 
 mod common;
 
-use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Command;
-
+use common::crosscheck::*;
 use common::python::python;
 use common::*;
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
 use forest2onnx::ir::{Aggregation, ClassLabels, Comparison, Forest, Source, Task, Tree, LEAF};
-use forest2onnx::runtime::{Labels, OnnxClassifier};
+use forest2onnx::runtime::OnnxClassifier;
 use forest2onnx::validate::with_adversarial_rows;
 use ndarray::Array2;
-use serde_json::Value;
 use smartcore::dataset::{breast_cancer, digits, iris};
 use smartcore::ensemble::random_forest_classifier::RandomForestClassifier;
 use smartcore::linalg::basic::matrix::DenseMatrix;
@@ -232,52 +228,6 @@ fn corpus() -> Vec<Case> {
     cases
 }
 
-fn write_f32(path: &Path, rows: &Array2<f32>) {
-    let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn labels_json(labels: &ClassLabels, classes: &[usize]) -> Vec<Value> {
-    classes
-        .iter()
-        .map(|&c| match labels {
-            ClassLabels::Int(v) => Value::from(v[c]),
-            ClassLabels::Str(v) => Value::from(v[c].clone()),
-        })
-        .collect()
-}
-
-#[derive(Default)]
-struct Tally {
-    rows: usize,
-    label_mismatches: usize,
-    max_abs_diff: f64,
-}
-
-fn compare(
-    tally: &mut Tally,
-    what: &str,
-    expected_labels: &[Value],
-    expected_p: &Array2<f64>,
-    got_labels: &[Value],
-    got_p: &[Vec<f64>],
-) {
-    assert_eq!(got_labels.len(), expected_labels.len(), "{what}: row count");
-    tally.rows += got_labels.len();
-    for (r, (e, g)) in expected_labels.iter().zip(got_labels).enumerate() {
-        if e != g {
-            tally.label_mismatches += 1;
-            eprintln!("{what}: row {r}: expected {e}, got {g}");
-        }
-        for (k, p) in got_p[r].iter().enumerate() {
-            let d = (p - expected_p[[r, k]]).abs();
-            tally.max_abs_diff = tally
-                .max_abs_diff
-                .max(if d.is_nan() { f64::INFINITY } else { d });
-        }
-    }
-}
-
 #[test]
 fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
     let py = python(&["numpy", "onnx", "onnxruntime"]);
@@ -289,29 +239,15 @@ fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
             ..Default::default()
         };
         let onnx = to_bytes(&case.forest, &options).unwrap();
-        std::fs::write(dir.path().join(format!("{}.onnx", case.name)), &onnx).unwrap();
-        write_f32(
-            &dir.path().join(format!("{}.input.f32", case.name)),
+        write_case(
+            dir.path(),
+            &case.name,
+            &onnx,
             &case.rows,
+            serde_json::json!({}),
         );
-        let meta = serde_json::json!({"rows": case.rows.nrows(), "cols": case.rows.ncols()});
-        std::fs::write(
-            dir.path().join(format!("{}.json", case.name)),
-            meta.to_string(),
-        )
-        .unwrap();
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/conformance.py");
-    let out = Command::new(&py)
-        .arg(&script)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "conformance.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_conformance(&py, dir.path());
 
     let (mut ort1, mut ort_n, mut tract) = (Tally::default(), Tally::default(), Tally::default());
     let mut checker_failures = Vec::new();
@@ -319,10 +255,8 @@ fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
         let labels = case.forest.class_labels().unwrap();
         let native = case.forest.predict(case.rows.mapv(f64::from).view());
         let expected_labels = labels_json(labels, &native.labels);
-        let result: Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.path().join(format!("{}.ort.json", case.name))).unwrap(),
-        )
-        .unwrap();
+        let expected = (&expected_labels[..], &native.values);
+        let result = read_result(dir.path(), &case.name);
         if result["checker"] != "ok" {
             checker_failures.push(format!("{}: {}", case.name, result["checker"]));
         }
@@ -333,16 +267,11 @@ fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
             result["error"]
         );
         for (tally, key) in [(&mut ort1, "one_thread"), (&mut ort_n, "default_threads")] {
-            let r = &result[key];
-            let got_labels: Vec<Value> = r["labels"].as_array().unwrap().clone();
-            let got_p: Vec<Vec<f64>> = serde_json::from_value(r["probabilities"].clone()).unwrap();
-            compare(
-                tally,
+            let (l, p) = runtime_json(&result, key);
+            tally.compare(
                 &format!("{} onnxruntime {key}", case.name),
-                &expected_labels,
-                &native.values,
-                &got_labels,
-                &got_p,
+                expected,
+                (&l, &p),
             );
         }
         let onnx = std::fs::read(dir.path().join(format!("{}.onnx", case.name))).unwrap();
@@ -350,44 +279,17 @@ fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
             .unwrap()
             .predict(case.rows.view())
             .unwrap();
-        let t_labels: Vec<Value> = match &t.labels {
-            Labels::Int(v) => v.iter().map(|&l| Value::from(l)).collect(),
-            Labels::Str(v) => v.iter().map(|l| Value::from(l.clone())).collect(),
-        };
-        let t_p: Vec<Vec<f64>> = t
-            .probabilities
-            .rows()
-            .into_iter()
-            .map(|r| r.iter().map(|&p| f64::from(p)).collect())
-            .collect();
-        compare(
-            &mut tract,
-            &format!("{} tract", case.name),
-            &expected_labels,
-            &native.values,
-            &t_labels,
-            &t_p,
-        );
+        let (l, p) = tract_json(&t);
+        tract.compare(&format!("{} tract", case.name), expected, (&l, &p));
     }
-    let mut summary = format!("conformance summary: {} models\n", cases.len());
-    for (name, t) in [
-        ("onnxruntime (1 thread)", &ort1),
-        ("onnxruntime (default threads)", &ort_n),
-        ("tract", &tract),
-    ] {
-        writeln!(
-            summary,
-            "  {name}: {} rows, {} label mismatches, max |Δp| {:.3e}",
-            t.rows, t.label_mismatches, t.max_abs_diff
-        )
-        .unwrap();
-    }
-    writeln!(
-        summary,
-        "  onnx.checker failures: {}",
-        checker_failures.len()
-    )
-    .unwrap();
+    let summary = [
+        format!("conformance summary: {} models", cases.len()),
+        ort1.line("onnxruntime (1 thread)"),
+        ort_n.line("onnxruntime (default threads)"),
+        tract.line("tract"),
+        format!("  onnx.checker failures: {}", checker_failures.len()),
+    ]
+    .join("\n");
     eprintln!("{summary}");
     assert!(
         checker_failures.is_empty(),

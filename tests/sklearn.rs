@@ -23,7 +23,11 @@ use forest2onnx::ir::{ClassLabels, Forest};
 #[path = "../src/import/sklearn/tests/fixture_check.rs"]
 mod fixture_check;
 
-use fixture_check::Expected;
+mod common;
+
+use common::crosscheck::*;
+use forest2onnx::export::onnx::{to_bytes, ExportOptions};
+use forest2onnx::runtime::OnnxClassifier;
 
 const SETUP_HINT: &str = "install it with `bash scripts/setup-python.sh` (creates .venv from \
                           python/requirements.txt) or point FOREST2ONNX_PYTHON at an interpreter \
@@ -80,14 +84,9 @@ fn fixtures() -> &'static Path {
     .path()
 }
 
-/// Hook for the exporters: once ONNX export lands, export `forest` here and
-/// compare tract / onnxruntime outputs on `expected.x` with
-/// `expected.proba` / `expected.labels` (same tolerance as the IR check).
-fn check_exported_runtimes(_file: &str, _forest: &Forest, _expected: &Expected) {}
-
 #[test]
 fn every_saved_forest_predicts_like_sklearn() {
-    let summary = fixture_check::check_dir(fixtures(), check_exported_runtimes);
+    let summary = fixture_check::check_dir(fixtures(), |_, _, _| {});
     eprintln!("{summary:?}");
     assert!(summary.models >= 15, "{summary:?}");
     assert!(summary.files >= 100, "{summary:?}");
@@ -148,4 +147,99 @@ fn string_and_integer_labels_keep_their_type() {
         Some(&ClassLabels::Int(vec![-3, 7]))
     );
     assert!(find("rf_str_object").feature_names.is_some());
+}
+
+/// The ONNX export of every scikit-learn model (first saved file of each)
+/// agrees with scikit-learn in tract and in onnxruntime (1 and default
+/// threads): labels exactly, probabilities within 1e-6, on the data rows,
+/// every split threshold's float32 neighbourhood and NaN rows. The same rows
+/// go through skl2onnx's conversion of the same model, for comparison.
+#[test]
+fn exported_onnx_agrees_with_sklearn_in_tract_and_onnxruntime() {
+    let dir = fixtures();
+    let cases = tempfile::tempdir().unwrap();
+    let manifest = fixture_check::read_manifest(dir);
+    let mut models = Vec::new();
+    for m in &manifest.models {
+        let file = &m.files[0];
+        let forest = sklearn::read_file(dir.join(file)).unwrap();
+        let expected = fixture_check::read_expected(dir, m);
+        // scikit-learn trees compare float32 inputs; the fixtures hold only
+        // float32 values, so the ONNX model sees exactly what scikit-learn saw.
+        let x = expected.x.mapv(|v| v as f32);
+        assert!(x
+            .iter()
+            .zip(&expected.x)
+            .all(|(a, b)| f64::from(*a) == *b || b.is_nan()));
+        let onnx = to_bytes(&forest, &ExportOptions::default()).unwrap();
+        let extra = serde_json::json!({"sklearn_model": dir.join(file)});
+        write_case(cases.path(), &m.name, &onnx, &x, extra);
+        models.push((m.name.clone(), forest, expected, x, onnx));
+    }
+    run_conformance(&python(), cases.path());
+
+    let (mut tract, mut ort1, mut ort_n) = (Tally::default(), Tally::default(), Tally::default());
+    let (mut skl2onnx_vs_sklearn, mut ours_vs_skl2onnx) = (Tally::default(), Tally::default());
+    let mut skl2onnx_failed = Vec::new();
+    let mut skl2onnx_wrong = Vec::new();
+    for (name, forest, expected, x, onnx) in &models {
+        let labels = forest.class_labels().unwrap();
+        let sk_labels = labels_json(labels, &expected.labels);
+        let sk = (&sk_labels[..], &expected.proba);
+        let got = OnnxClassifier::from_bytes(onnx)
+            .unwrap()
+            .predict(x.view())
+            .unwrap();
+        let (l, p) = tract_json(&got);
+        tract.compare(&format!("{name} tract"), sk, (&l, &p));
+        let result = read_result(cases.path(), name);
+        assert_eq!(result["checker"], "ok", "{name}: onnx.checker");
+        for (tally, key) in [(&mut ort1, "one_thread"), (&mut ort_n, "default_threads")] {
+            let (l, p) = runtime_json(&result, key);
+            tally.compare(&format!("{name} onnxruntime {key}"), sk, (&l, &p));
+        }
+        if result.get("skl2onnx").is_some() {
+            let (sl, sp) = runtime_json(&result, "skl2onnx");
+            // Not asserted: this is skl2onnx's fidelity, reported for comparison.
+            let quiet = |t: &mut Tally, e: (&[serde_json::Value], &ndarray::Array2<f64>)| {
+                t.rows += sl.len();
+                for (r, (a, b)) in e.0.iter().zip(&sl).enumerate() {
+                    t.label_mismatches += usize::from(a != b);
+                    for (k, v) in sp[r].iter().enumerate() {
+                        t.max_abs_diff = t.max_abs_diff.max((v - e.1[[r, k]]).abs());
+                    }
+                }
+            };
+            let before = skl2onnx_vs_sklearn.label_mismatches;
+            quiet(&mut skl2onnx_vs_sklearn, sk);
+            if skl2onnx_vs_sklearn.label_mismatches > before {
+                skl2onnx_wrong.push(format!(
+                    "{name} ({})",
+                    skl2onnx_vs_sklearn.label_mismatches - before
+                ));
+            }
+            let ours = runtime_json(&result, "one_thread");
+            let ours_p =
+                ndarray::Array2::from_shape_fn((ours.1.len(), labels.len()), |(r, k)| ours.1[r][k]);
+            quiet(&mut ours_vs_skl2onnx, (&ours.0, &ours_p));
+        } else {
+            skl2onnx_failed.push(format!("{name}: {}", result["skl2onnx_error"]));
+        }
+    }
+    let summary = [
+        format!("scikit-learn ONNX summary: {} models", models.len()),
+        tract.line("tract vs scikit-learn"),
+        ort1.line("onnxruntime (1 thread) vs scikit-learn"),
+        ort_n.line("onnxruntime (default threads) vs scikit-learn"),
+        skl2onnx_vs_sklearn.line("skl2onnx's ONNX in onnxruntime vs scikit-learn"),
+        ours_vs_skl2onnx.line("skl2onnx's ONNX vs ours (both onnxruntime)"),
+        format!("  models where skl2onnx's labels differ (rows): {skl2onnx_wrong:?}"),
+        format!("  models skl2onnx could not convert: {skl2onnx_failed:?}"),
+    ]
+    .join("\n");
+    eprintln!("{summary}");
+    for t in [&tract, &ort1, &ort_n] {
+        assert_eq!(t.label_mismatches, 0, "{summary}");
+        assert!(t.max_abs_diff <= 1e-6, "{summary}");
+    }
 }

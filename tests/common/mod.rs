@@ -2,6 +2,7 @@
 //! data, and the source ↔ IR ↔ ONNX comparison every round-trip test runs.
 #![allow(dead_code)]
 
+pub mod crosscheck;
 pub mod python;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

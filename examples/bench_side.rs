@@ -73,6 +73,18 @@ enum Command {
         #[arg(long)]
         reference: bool,
     },
+    /// Repeat one export step `--n` times (for `perf stat` / `perf record`).
+    Profile {
+        #[arg(long)]
+        forest: PathBuf,
+        /// `check`, `len`, `bytes`, `file` or `reference`.
+        #[arg(long)]
+        op: String,
+        #[arg(long, default_value_t = 10)]
+        n: usize,
+        #[arg(long, default_value = "/tmp/bench_side_profile.onnx")]
+        out: PathBuf,
+    },
     /// Native save/load at levels 0 and 3, and the memory-mapped open.
     Store {
         #[arg(long)]
@@ -144,6 +156,7 @@ fn main() -> Result<()> {
             reference,
         } => export(&forest, &out, reference, repeat)?,
         Command::Store { forest, dir } => native(&forest, &dir, repeat)?,
+        Command::Profile { forest, op, n, out } => profile(&forest, &op, n, &out)?,
         Command::Tract {
             onnx,
             rows_file,
@@ -201,14 +214,42 @@ fn export(path: &Path, out: &Path, reference: bool, repeat: usize) -> Result<Val
     });
     if reference {
         use prost::Message;
-        let (encoded, secs) = timed(|| {
-            onnx::to_model(&forest, &options).map(|m| m.encode_to_vec().len())
-        });
+        let (encoded, secs) =
+            timed(|| onnx::to_model(&forest, &options).map(|m| m.encode_to_vec().len()));
         encoded?;
         v["reference_encode_s"] = json!(secs);
         v["reference_peak_rss"] = json!(peak_rss());
     }
     Ok(v)
+}
+
+fn profile(path: &Path, op: &str, n: usize, out: &Path) -> Result<Value> {
+    let forest = store::load(path)?;
+    let options = ExportOptions::default();
+    let mut times = Vec::new();
+    for _ in 0..n {
+        let ((), secs) = timed(|| match op {
+            "check" => forest.check().expect("valid"),
+            "len" => {
+                onnx::encoded_len(&forest, &options).expect("size");
+            }
+            "bytes" => {
+                std::hint::black_box(onnx::to_bytes(&forest, &options).expect("export"));
+            }
+            "file" => {
+                onnx::to_file(&forest, &options, out).expect("export");
+            }
+            "reference" => {
+                use prost::Message;
+                let model = onnx::to_model(&forest, &options).expect("export");
+                std::hint::black_box(model.encode_to_vec());
+            }
+            other => panic!("unknown op {other}"),
+        });
+        times.push(secs);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(json!({ "op": op, "min_s": times[0], "median_s": times[times.len() / 2] }))
 }
 
 fn native(path: &Path, dir: &Path, repeat: usize) -> Result<Value> {
@@ -265,7 +306,9 @@ fn tract(
         "rows": x.nrows(),
     });
     for (name, threads) in thread_counts() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
         let secs = median_of(repeat, || {
             pool.install(|| model.predict(x.view()).expect("predict"));
         });
@@ -279,7 +322,9 @@ fn predict(path: &Path, rows_file: Option<&Path>, rows: usize, repeat: usize) ->
     let x = read_rows(rows_file, forest.n_features, rows)?.mapv(f64::from);
     let mut v = json!({ "rows": x.nrows(), "n_trees": forest.trees.len() });
     for (name, threads) in thread_counts() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
         let secs = median_of(repeat, || {
             pool.install(|| forest.predict(x.view()));
         });

@@ -82,7 +82,10 @@ fn phases(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let forest: Forest = sklearn::from_bytes(&raw)?;
     let decode_s = start.elapsed().as_secs_f64();
-    assert!(matches!(forest.class_labels(), Some(ClassLabels::Int(_) | ClassLabels::Str(_))));
+    assert!(matches!(
+        forest.class_labels(),
+        Some(ClassLabels::Int(_) | ClassLabels::Str(_))
+    ));
     println!(
         "phases: zlib {decompress_s:.3} s ({:.1} MB out), decode + convert {decode_s:.3} s",
         raw.len() as f64 / 1e6

@@ -265,9 +265,7 @@ impl Builder<'_> {
         self.tree.true_child.push(0);
         self.tree.false_child.push(0);
         self.tree.missing_true.push(missing_true);
-        self.tree
-            .value
-            .extend(std::iter::repeat_n(0.0, self.width));
+        self.tree.value.extend(std::iter::repeat_n(0.0, self.width));
         self.hi[f] = threshold;
         let t = self.node(left, depth + 1);
         self.hi[f] = hi;
@@ -319,7 +317,11 @@ mod tests {
     fn presets_have_the_reference_node_counts() {
         let small = forest(&SynthSpec::small());
         small.check().unwrap();
-        assert!((1_500..2_500).contains(&small.n_nodes()), "{}", small.n_nodes());
+        assert!(
+            (1_500..2_500).contains(&small.n_nodes()),
+            "{}",
+            small.n_nodes()
+        );
         let spec = SynthSpec {
             n_trees: 20,
             ..SynthSpec::large()

@@ -323,12 +323,18 @@ mod tests {
         let x = Array2::<f32>::zeros((3, 5));
         assert_eq!(
             with_adversarial_rows(&f, x.view(), 10).unwrap_err(),
-            ShapeError { expected: 2, got: 5 }
+            ShapeError {
+                expected: 2,
+                got: 5
+            }
         );
         let onnx = to_bytes(&f, &ExportOptions::default()).unwrap();
         assert!(matches!(
             validate(&f, &onnx, x.view()),
-            Err(ValidateError::Runtime(RuntimeError::Shape { expected: 2, got: 5 }))
+            Err(ValidateError::Runtime(RuntimeError::Shape {
+                expected: 2,
+                got: 5
+            }))
         ));
     }
 }

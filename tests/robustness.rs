@@ -158,7 +158,11 @@ proptest! {
                 3 => a.feature_ids[at] = v - 3,
                 4 => a.modes[at] = Mode::Leaf,
                 5 => a.modes[at] = Mode::Leq,
-                6 => { a.leaf_targets.first_mut().map(|t| *t = v); }
+                6 => {
+                    if let Some(t) = a.leaf_targets.first_mut() {
+                        *t = v;
+                    }
+                }
                 7 => { a.values.pop(); }
                 _ => a.tree_ids[at] = v % 3,
             }

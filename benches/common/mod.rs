@@ -51,7 +51,9 @@ pub fn sizes() -> Vec<Size> {
             "small" => ("small", 20_000),
             "medium" => ("medium", 5_000),
             "large" => ("large", 2_000),
-            other => panic!("FOREST2ONNX_BENCH_SIZES: unknown size {other:?} (small, medium, large)"),
+            other => {
+                panic!("FOREST2ONNX_BENCH_SIZES: unknown size {other:?} (small, medium, large)")
+            }
         };
         sizes.push(Size {
             name,

@@ -206,34 +206,29 @@ fn model_with_node(
     }
 }
 
-/// Encode the ONNX model for `forest` (the bytes of [`to_model`], streamed
-/// into one exactly sized buffer).
+/// Encode the ONNX model for `forest`: the bytes of [`to_model`], encoded in
+/// parallel straight into one exactly sized buffer.
 pub fn to_bytes(forest: &Forest, options: &ExportOptions) -> Result<Vec<u8>, ExportError> {
     let options = resolved(options);
     let labels = exportable_labels(forest, &options)?;
-    let plan = Plan::new(forest, &options, labels)?;
-    let mut sink = Sink::<std::io::Sink>::in_memory(plan.total as usize);
-    plan.write(&mut sink);
-    sink.finish(plan.total)?;
-    Ok(sink.buf)
+    Ok(Plan::new(forest, &options, labels)?.to_vec())
 }
 
 /// Stream the ONNX model for `forest` to `out`; returns the bytes written.
 ///
-/// Memory use is independent of the forest's size (a 1 MiB buffer), and
-/// nothing is written when the forest cannot be exported, including when the
-/// model would exceed [`MAX_ONNX_BYTES`]: the exact size is known first.
+/// Memory use does not grow with the forest (a few 4 MiB buffers: the model
+/// is encoded in parallel, one batch ahead of the writes), and nothing is
+/// written when the forest cannot be exported, including when the model
+/// would exceed [`MAX_ONNX_BYTES`]: the exact size is known first.
 pub fn write_to<W: Write>(
     forest: &Forest,
     options: &ExportOptions,
-    out: W,
+    mut out: W,
 ) -> Result<u64, ExportError> {
     let options = resolved(options);
     let labels = exportable_labels(forest, &options)?;
     let plan = Plan::new(forest, &options, labels)?;
-    let mut sink = Sink::to_writer(out);
-    plan.write(&mut sink);
-    sink.finish(plan.total)?;
+    plan.write(&mut out)?;
     Ok(plan.total)
 }
 
@@ -255,9 +250,7 @@ pub fn to_file(
         _ => Path::new("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    let mut sink = Sink::to_writer(tmp.as_file_mut());
-    plan.write(&mut sink);
-    sink.finish(plan.total)?;
+    plan.write(tmp.as_file_mut())?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(plan.total)
 }
@@ -441,25 +434,53 @@ fn push_leaf_weights(
 }
 
 /// Calls `f(class, weight)` for every non-zero weight a leaf with values
-/// `leaf` writes, in file order. Shared by the reference model and the
-/// streaming encoder so both write the same entries.
-#[inline]
+/// `leaf` writes, in file order.
 fn for_each_leaf_weight(
     leaf: &[f64],
     aggregation: &Aggregation,
     binary: bool,
     mut f: impl FnMut(usize, f32),
 ) {
-    let mut push = |class: usize, weight: f64| {
-        if weight != 0.0 {
-            f(class, weight as f32);
+    for_each_weight_entry(leaf, true, aggregation, binary, |class, weight, keep| {
+        if keep {
+            f(class, weight);
         }
-    };
+    });
+}
+
+/// Calls `f(class, weight, keep)` for every weight entry a node with values
+/// `values` may write, in file order; `keep` says whether it is written: the
+/// non-zero weights of leaves are. Shared by the reference model and the
+/// streaming encoder so both write the same entries.
+///
+/// Callers on the hot path use `keep` without branching (which class of a
+/// one-hot leaf is set, and which node is a leaf, are unpredictable), so
+/// entries of internal nodes are visited too, with `keep` false and a
+/// harmless class.
+#[inline(always)]
+fn for_each_weight_entry(
+    values: &[f64],
+    is_leaf: bool,
+    aggregation: &Aggregation,
+    binary: bool,
+    mut f: impl FnMut(usize, f32, bool),
+) {
     match (aggregation, binary) {
-        (Aggregation::Vote, true) => push(1, if leaf[0] == 1.0 { 1.0 } else { -1.0 }),
-        (Aggregation::Vote, false) => push(leaf[0] as usize, 1.0),
-        (_, true) => push(1, leaf[1] - leaf[0]),
-        (_, false) => leaf.iter().enumerate().for_each(|(k, &w)| push(k, w)),
+        (Aggregation::Vote, true) => f(1, if values[0] == 1.0 { 1.0 } else { -1.0 }, is_leaf),
+        (Aggregation::Vote, false) => {
+            // Internal nodes' values are unchecked: never read them as a class.
+            let class = if is_leaf { values[0] as usize } else { 0 };
+            f(class, 1.0, is_leaf)
+        }
+        (_, true) => {
+            let w = values[1] - values[0];
+            f(1, w as f32, is_leaf & (w != 0.0))
+        }
+        (_, false) => {
+            for (k, &w) in values.iter().enumerate() {
+                f(k, w as f32, is_leaf & (w != 0.0));
+            }
+        }
     }
 }
 
@@ -688,16 +709,22 @@ fn string_attr(name: &str, s: &str) -> AttributeProto {
 // ---------------------------------------------------------------------------
 // Streaming encoder.
 //
-// A 6.8 M-node forest makes a ~180 MB model. Building it as a `ModelProto`
+// A 6.8 M-node forest makes a ~170 MB model. Building it as a `ModelProto`
 // means a dozen 6.8 M-element vectors plus one heap-allocated mode string per
-// node, then a second full copy when prost encodes it. Instead the small
-// messages around the tree-ensemble node are built with prost as usual and
-// split at the node, the exact length of every length-delimited field is
-// computed first from one pass over the nodes, and the node's big attributes
-// are written element by element straight into the output. Protobuf fields
-// may be concatenated in any split as long as each message's fields stay in
-// tag order (prost writes them in that order), so the bytes are identical to
-// `to_model(..).encode_to_vec()`; the tests check this.
+// node, then a full copy when prost encodes it. Instead the small messages
+// around the tree-ensemble node are built with prost as usual and split at
+// the node, and the node's big attributes are written element by element.
+// Protobuf fields may be concatenated in any split as long as each message's
+// fields stay in tag order (prost writes them in that order), so the bytes
+// are identical to `to_model(..).encode_to_vec()`; the tests check this.
+//
+// Length prefixes come first in protobuf, so one sizing pass computes the
+// exact encoded length of every attribute for every block of nodes (up to
+// `BLOCK_NODES` consecutive nodes of one tree). Knowing where every block's
+// bytes go, the blocks are then encoded in parallel into disjoint slices of
+// the output: all at once for `to_bytes`, in batches of about `BATCH_BYTES`
+// handed to the writer for `write_to`, so that encoding the next batch
+// overlaps with writing the previous one.
 // ---------------------------------------------------------------------------
 
 /// `AttributeProto.name` key (field 1, length-delimited).
@@ -716,8 +743,13 @@ const KEY_NODE_ATTRIBUTE: u8 = 5 << 3 | 2;
 const KEY_GRAPH_NODE: u8 = 1 << 3 | 2;
 /// `ModelProto.graph` key (field 7).
 const KEY_MODEL_GRAPH: u8 = 7 << 3 | 2;
-/// The `nodes_modes` entry of a leaf, key and length included.
-const LEAF_MODE: [u8; 6] = [KEY_STRINGS, 4, b'L', b'E', b'A', b'F'];
+/// The `nodes_modes` entry of a leaf: key, length, `LEAF`.
+const LEAF_MODE: &[u8] = &[KEY_STRINGS, 4, b'L', b'E', b'A', b'F'];
+
+/// Most nodes in one block: the unit of parallel sizing and encoding.
+const BLOCK_NODES: usize = 1 << 15;
+/// Target size of one batch handed to the writer.
+const BATCH_BYTES: usize = 4 << 20;
 
 /// One of the tree-ensemble attributes whose size grows with the forest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -742,11 +774,12 @@ enum Part {
     Payload(Payload),
 }
 
-/// Encoded lengths of the variable-length payloads (per tree, then summed).
+/// Counts and encoded lengths of the variable-length payloads of a block.
 #[derive(Clone, Copy, Debug, Default)]
 struct Lens {
     nodes: u64,
     leaves: u64,
+    missing: u64,
     tree_ids: u64,
     node_ids: u64,
     feature_ids: u64,
@@ -764,6 +797,7 @@ impl std::ops::Add for Lens {
         Lens {
             nodes: self.nodes + o.nodes,
             leaves: self.leaves + o.leaves,
+            missing: self.missing + o.missing,
             tree_ids: self.tree_ids + o.tree_ids,
             node_ids: self.node_ids + o.node_ids,
             feature_ids: self.feature_ids + o.feature_ids,
@@ -777,11 +811,30 @@ impl std::ops::Add for Lens {
     }
 }
 
+/// Consecutive nodes `start..end` of tree `tree`.
+struct Block {
+    tree: usize,
+    start: usize,
+    end: usize,
+    lens: Lens,
+}
+
+/// A slice of the output: ready bytes, a block's share of a payload, or the
+/// explicit zero weight of a forest without weights.
+enum Segment<'p> {
+    Bytes(&'p [u8]),
+    Block(Payload, &'p Block),
+    Fallback(Payload),
+}
+
 /// Bytes of the varint encoding of `v`.
 #[inline]
 fn varint_len(v: u64) -> u64 {
-    // 1 byte per started group of 7 significant bits, at least one.
-    u64::from((64 - (v | 1).leading_zeros()).div_ceil(7))
+    // 1 byte per started group of 7 significant bits, at least one:
+    // ceil(bits / 7) == (9 * bits + 64) / 64 for bits in 1..=64, without a
+    // division.
+    let bits = u64::from(64 - (v | 1).leading_zeros());
+    (9 * bits + 64) / 64
 }
 
 fn encode_varint(mut v: u64, out: &mut Vec<u8>) {
@@ -796,11 +849,19 @@ fn encode_varint(mut v: u64, out: &mut Vec<u8>) {
 struct Plan<'a> {
     forest: &'a Forest,
     binary: bool,
-    branch_mode: &'static [u8],
+    /// The `nodes_modes` entry of a split (key, length, mode), zero-padded
+    /// to 16 bytes so it is copied with one fixed-size store.
+    branch_mode: [u8; 16],
+    branch_mode_len: usize,
     /// The explicit zero weight written when no leaf has a weight (see
     /// [`ensemble_arrays`]): the first leaf of the first tree.
     fallback_leaf: Option<usize>,
+    /// Every feature id fits in one varint byte.
+    small_features: bool,
+    /// Every class id fits in one varint byte.
+    small_classes: bool,
     parts: Vec<Part>,
+    blocks: Vec<Block>,
     /// Exact encoded size.
     total: u64,
 }
@@ -815,49 +876,50 @@ impl<'a> Plan<'a> {
         let binary = labels.len() == 2;
         let width = forest.leaf_width();
         let aggregation = &forest.aggregation;
-        let (any_missing, mut lens) = forest
+        let small = Small {
+            features: forest.n_features <= 128,
+            classes: labels.len() <= 128,
+        };
+        let blocks: Vec<Block> = forest
             .trees
             .par_iter()
             .enumerate()
-            .map(|(t, tree)| {
-                let missing = tree.missing_true.contains(&true);
-                (missing, tree_lens(t, tree, width, aggregation, binary))
+            .flat_map_iter(|(t, tree)| {
+                (0..tree.n_nodes()).step_by(BLOCK_NODES).map(move |start| {
+                    let end = (start + BLOCK_NODES).min(tree.n_nodes());
+                    (t, tree, start, end)
+                })
             })
-            .reduce(
-                || (false, Lens::default()),
-                |(ma, a), (mb, b)| (ma || mb, a + b),
-            );
+            .map(|(t, tree, start, end)| Block {
+                tree: t,
+                start,
+                end,
+                lens: block_lens(t, tree, start..end, width, aggregation, binary, small),
+            })
+            .collect();
+        let lens = blocks
+            .iter()
+            .fold(Lens::default(), |sum, block| sum + block.lens);
         let fallback_leaf = (lens.weights == 0).then(|| first_leaf(forest));
-        if let Some(leaf) = fallback_leaf {
-            lens.weights = 1;
-            lens.class_tree_ids = 1;
-            lens.class_node_ids = varint_len(leaf as u64);
-            lens.class_ids = 1;
-        }
-        let branch_mode: &'static [u8] = match forest.comparison {
+        let mode: &[u8] = match forest.comparison {
             Comparison::LessOrEqual => b"BRANCH_LEQ",
             Comparison::Less => b"BRANCH_LT",
         };
-        let internal = lens.nodes - lens.leaves;
-        let payload_len = |p: Payload| -> u64 {
-            match p {
-                Payload::TreeIds => lens.tree_ids,
-                Payload::NodeIds => lens.node_ids,
-                Payload::FeatureIds => lens.feature_ids,
-                Payload::Modes => {
-                    internal * (2 + branch_mode.len() as u64)
-                        + lens.leaves * LEAF_MODE.len() as u64
-                }
-                Payload::Values => 4 * lens.nodes,
-                Payload::TrueIds => lens.true_ids,
-                Payload::FalseIds => lens.false_ids,
-                Payload::ClassTreeIds => lens.class_tree_ids,
-                Payload::ClassNodeIds => lens.class_node_ids,
-                Payload::ClassIds => lens.class_ids,
-                Payload::ClassWeights => 4 * lens.weights,
-                // 0 or 1: one byte each.
-                Payload::MissingTrue => lens.nodes,
-            }
+        let mut branch_mode = [0u8; 16];
+        branch_mode[0] = KEY_STRINGS;
+        branch_mode[1] = mode.len() as u8;
+        branch_mode[2..2 + mode.len()].copy_from_slice(mode);
+        let mut plan = Plan {
+            forest,
+            binary,
+            branch_mode,
+            branch_mode_len: 2 + mode.len(),
+            fallback_leaf,
+            small_features: small.features,
+            small_classes: small.classes,
+            parts: Vec::new(),
+            blocks,
+            total: 0,
         };
 
         // The attributes in the order `ensemble_node` writes them.
@@ -876,7 +938,7 @@ impl<'a> Plan<'a> {
             Ok(("class_weights", ClassWeights)),
             Err(string_attr("post_transform", "NONE")),
         ];
-        if any_missing {
+        if lens.missing > 0 {
             attributes.push(Ok(("nodes_missing_value_tracks_true", MissingTrue)));
         }
         attributes.push(Err(labels_attr(labels)));
@@ -892,7 +954,12 @@ impl<'a> Plan<'a> {
                     node_parts.push(Part::Bytes(bytes));
                 }
                 Ok((name, payload)) => {
-                    let len = payload_len(payload);
+                    let len = plan.fallback_len(payload)
+                        + plan
+                            .blocks
+                            .iter()
+                            .map(|b| plan.len_in(payload, &b.lens))
+                            .sum::<u64>();
                     let (key, attr_type) = match payload {
                         Modes => (None, AttributeType::Strings),
                         Values | ClassWeights => (Some(KEY_FLOATS), AttributeType::Floats),
@@ -963,177 +1030,358 @@ impl<'a> Plan<'a> {
         tail.extend_from_slice(&graph_rest);
         tail.extend_from_slice(&model_tail);
 
-        let total = head.len() as u64 + node_attributes_len + tail.len() as u64;
-        let mut parts = vec![Part::Bytes(head)];
-        parts.extend(node_parts);
-        parts.push(Part::Bytes(tail));
-        debug_assert_eq!(
-            total,
-            parts
-                .iter()
-                .map(|p| match p {
-                    Part::Bytes(b) => b.len() as u64,
-                    Part::Payload(p) => payload_len(*p),
-                })
-                .sum::<u64>()
-        );
-        if total > MAX_ONNX_BYTES {
+        plan.total = head.len() as u64 + node_attributes_len + tail.len() as u64;
+        plan.parts.push(Part::Bytes(head));
+        plan.parts.extend(node_parts);
+        plan.parts.push(Part::Bytes(tail));
+        if plan.total > MAX_ONNX_BYTES {
             return Err(ExportError::TooLarge {
-                estimated: total,
+                estimated: plan.total,
                 limit: MAX_ONNX_BYTES,
             });
         }
-        Ok(Plan {
-            forest,
-            binary,
-            branch_mode,
-            fallback_leaf,
-            parts,
-            total,
+        Ok(plan)
+    }
+
+    /// Encoded length of `payload` over the nodes counted in `lens`.
+    fn len_in(&self, payload: Payload, lens: &Lens) -> u64 {
+        match payload {
+            Payload::TreeIds => lens.tree_ids,
+            Payload::NodeIds => lens.node_ids,
+            Payload::FeatureIds => lens.feature_ids,
+            Payload::Modes => {
+                (lens.nodes - lens.leaves) * self.branch_mode_len as u64
+                    + lens.leaves * LEAF_MODE.len() as u64
+            }
+            Payload::Values => 4 * lens.nodes,
+            Payload::TrueIds => lens.true_ids,
+            Payload::FalseIds => lens.false_ids,
+            Payload::ClassTreeIds => lens.class_tree_ids,
+            Payload::ClassNodeIds => lens.class_node_ids,
+            Payload::ClassIds => lens.class_ids,
+            Payload::ClassWeights => 4 * lens.weights,
+            // 0 or 1: one byte each.
+            Payload::MissingTrue => lens.nodes,
+        }
+    }
+
+    /// Encoded length of the explicit zero weight's share of `payload`.
+    fn fallback_len(&self, payload: Payload) -> u64 {
+        match (self.fallback_leaf, payload) {
+            (None, _) => 0,
+            (Some(_), Payload::ClassTreeIds | Payload::ClassIds) => 1,
+            (Some(leaf), Payload::ClassNodeIds) => varint_len(leaf as u64),
+            (Some(_), Payload::ClassWeights) => 4,
+            (Some(_), _) => 0,
+        }
+    }
+
+    /// The whole output as segments with their lengths, in file order.
+    fn segments(&self) -> Vec<(Segment<'_>, usize)> {
+        let mut segments = Vec::new();
+        for part in &self.parts {
+            match part {
+                Part::Bytes(bytes) => segments.push((Segment::Bytes(bytes), bytes.len())),
+                Part::Payload(p) => {
+                    for block in &self.blocks {
+                        let len = self.len_in(*p, &block.lens) as usize;
+                        if len > 0 {
+                            segments.push((Segment::Block(*p, block), len));
+                        }
+                    }
+                    let len = self.fallback_len(*p) as usize;
+                    if len > 0 {
+                        segments.push((Segment::Fallback(*p), len));
+                    }
+                }
+            }
+        }
+        segments
+    }
+
+    /// The whole model in one buffer, every segment encoded in parallel.
+    fn to_vec(&self) -> Vec<u8> {
+        // Zeroed allocations come straight from the OS: no page is touched
+        // twice.
+        let mut out = vec![0u8; self.total as usize];
+        let segments = self.segments();
+        self.fill(&segments, &mut out);
+        out
+    }
+
+    /// Streams the model to `out`: batches are encoded in parallel on a
+    /// helper thread while this thread writes the previous batch.
+    fn write<W: Write>(&self, out: &mut W) -> std::io::Result<()> {
+        let segments = self.segments();
+        let mut batches = Vec::new();
+        let (mut first, mut bytes) = (0, 0);
+        for (i, (_, len)) in segments.iter().enumerate() {
+            bytes += len;
+            if bytes >= BATCH_BYTES || i + 1 == segments.len() {
+                batches.push((first..i + 1, bytes));
+                (first, bytes) = (i + 1, 0);
+            }
+        }
+        let segments = &segments;
+        std::thread::scope(|scope| {
+            // One batch in the channel and one being encoded: memory stays
+            // at a few batches whatever the model's size.
+            let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+            let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+            scope.spawn(move || {
+                for (range, len) in batches {
+                    let mut buf = free_rx.try_recv().unwrap_or_default();
+                    // Every byte is overwritten: only grow, never clear.
+                    buf.truncate(len);
+                    buf.resize(len, 0);
+                    self.fill(&segments[range], &mut buf);
+                    if full_tx.send(buf).is_err() {
+                        return; // the writer failed and stopped
+                    }
+                }
+            });
+            let mut written = 0u64;
+            for buf in full_rx {
+                out.write_all(&buf)?;
+                written += buf.len() as u64;
+                // The encoder may be done already: then the buffer is dropped.
+                let _ = free_tx.send(buf);
+            }
+            out.flush()?;
+            assert_eq!(written, self.total, "forest2onnx bug: ONNX size mismatch");
+            Ok(())
         })
     }
 
-    fn write<W: Write>(&self, sink: &mut Sink<W>) {
-        for part in &self.parts {
-            match part {
-                Part::Bytes(bytes) => sink.bytes(bytes),
-                Part::Payload(p) => self.write_payload(*p, sink),
-            }
+    /// Encodes `segments` into `out`, whose length is the sum of theirs.
+    fn fill(&self, segments: &[(Segment<'_>, usize)], mut out: &mut [u8]) {
+        let mut jobs = Vec::with_capacity(segments.len());
+        for (segment, len) in segments {
+            let (this, rest) = std::mem::take(&mut out).split_at_mut(*len);
+            jobs.push((segment, this));
+            out = rest;
         }
+        assert!(out.is_empty(), "forest2onnx bug: ONNX size mismatch");
+        jobs.into_par_iter()
+            .with_min_len(4)
+            .for_each(|(segment, out)| self.encode(segment, out));
     }
 
-    fn write_payload<W: Write>(&self, payload: Payload, sink: &mut Sink<W>) {
+    /// Encodes one segment into `out`, exactly its length.
+    fn encode(&self, segment: &Segment<'_>, out: &mut [u8]) {
+        let mut w = Out { buf: out, pos: 0 };
+        match segment {
+            Segment::Bytes(bytes) => w.bytes(bytes),
+            Segment::Block(payload, block) => self.encode_block(*payload, block, &mut w),
+            Segment::Fallback(payload) => {
+                let leaf = self.fallback_leaf.unwrap_or(0) as u64;
+                match payload {
+                    Payload::ClassTreeIds => w.varint(0),
+                    Payload::ClassNodeIds => w.varint(leaf),
+                    Payload::ClassIds => w.varint(u64::from(self.binary)),
+                    _ => w.bytes(&0f32.to_le_bytes()),
+                }
+            }
+        }
+        // A mismatch would shift every later byte and corrupt the file.
+        assert_eq!(w.pos, w.buf.len(), "forest2onnx bug: ONNX size mismatch");
+    }
+
+    fn encode_block(&self, payload: Payload, block: &Block, w: &mut Out<'_>) {
         let forest = self.forest;
-        // Every element of every payload fits in this many bytes.
-        const ROOM: usize = 16;
-        for (t, tree) in forest.trees.iter().enumerate() {
-            let n = tree.n_nodes();
-            match payload {
-                Payload::TreeIds => {
-                    for _ in 0..n {
-                        sink.ensure(ROOM);
-                        sink.varint(t as u64);
-                    }
+        let tree = &forest.trees[block.tree];
+        let range = block.start..block.end;
+        let true_child = &tree.true_child[range.clone()];
+        // Leaves write 0 for the feature, the children and the threshold.
+        // Which node is a leaf is unpredictable, so the loops select
+        // without branching.
+        let unless_leaf = |tc: u32, v: u32| u64::from(if tc == LEAF { 0 } else { v });
+        match payload {
+            Payload::TreeIds => w.repeat_varint(block.tree as u64, range.len()),
+            Payload::NodeIds => {
+                for i in range {
+                    w.varint(i as u64);
                 }
-                Payload::NodeIds => {
-                    for i in 0..n {
-                        sink.ensure(ROOM);
-                        sink.varint(i as u64);
-                    }
+            }
+            Payload::FeatureIds if self.small_features => {
+                // One byte per node: a plain, vectorisable byte loop.
+                let out = w.take(range.len());
+                for (o, (&tc, &f)) in out.iter_mut().zip(true_child.iter().zip(&tree.feature[range])) {
+                    *o = unless_leaf(tc, f) as u8;
                 }
-                Payload::FeatureIds => {
-                    for (&tc, &f) in tree.true_child.iter().zip(&tree.feature) {
-                        sink.ensure(ROOM);
-                        sink.varint(if tc == LEAF { 0 } else { u64::from(f) });
-                    }
+            }
+            Payload::FeatureIds => {
+                for (&tc, &f) in true_child.iter().zip(&tree.feature[range]) {
+                    w.varint(unless_leaf(tc, f));
                 }
-                Payload::TrueIds | Payload::FalseIds => {
-                    let children = if payload == Payload::TrueIds {
-                        &tree.true_child
-                    } else {
-                        &tree.false_child
-                    };
-                    for &c in children {
-                        sink.ensure(ROOM);
-                        sink.varint(if c == LEAF { 0 } else { u64::from(c) });
-                    }
+            }
+            Payload::TrueIds => {
+                for &tc in true_child {
+                    w.varint(unless_leaf(tc, tc));
                 }
-                Payload::Modes => {
-                    let mode = self.branch_mode;
-                    for &tc in &tree.true_child {
-                        sink.ensure(ROOM);
-                        if tc == LEAF {
-                            sink.put(&LEAF_MODE);
-                        } else {
-                            sink.put(&[KEY_STRINGS, mode.len() as u8]);
-                            sink.put(mode);
+            }
+            Payload::FalseIds => {
+                for (&tc, &fc) in true_child.iter().zip(&tree.false_child[range]) {
+                    w.varint(unless_leaf(tc, fc));
+                }
+            }
+            Payload::Modes => {
+                let mut leaf_mode = [0u8; 16];
+                leaf_mode[..LEAF_MODE.len()].copy_from_slice(LEAF_MODE);
+                let patterns = [&self.branch_mode, &leaf_mode];
+                let lens = [self.branch_mode_len, LEAF_MODE.len()];
+                for &tc in true_child {
+                    let leaf = usize::from(tc == LEAF);
+                    w.pattern(patterns[leaf], lens[leaf]);
+                }
+            }
+            Payload::Values => {
+                let thresholds = true_child.iter().zip(&tree.threshold[range]);
+                // One loop per comparison keeps the rounding direction out
+                // of the loop.
+                match forest.comparison {
+                    Comparison::LessOrEqual => {
+                        for (&tc, &t) in thresholds {
+                            let v = f32_at_or_below_fast(t);
+                            w.bytes(&select_f32(tc == LEAF, 0.0, v).to_le_bytes());
+                        }
+                    }
+                    Comparison::Less => {
+                        for (&tc, &t) in thresholds {
+                            let v = f32_at_or_above_fast(t);
+                            w.bytes(&select_f32(tc == LEAF, 0.0, v).to_le_bytes());
                         }
                     }
                 }
-                Payload::Values => {
-                    for (&tc, &th) in tree.true_child.iter().zip(&tree.threshold) {
-                        sink.ensure(ROOM);
-                        let v = if tc == LEAF {
-                            0.0
-                        } else {
-                            onnx_threshold(th, forest.comparison)
-                        };
-                        sink.put(&v.to_le_bytes());
-                    }
-                }
-                Payload::MissingTrue => {
-                    for &m in &tree.missing_true {
-                        sink.ensure(ROOM);
-                        sink.put(&[u8::from(m)]);
-                    }
-                }
-                Payload::ClassTreeIds
-                | Payload::ClassNodeIds
-                | Payload::ClassIds
-                | Payload::ClassWeights => self.write_weights(payload, t, tree, sink),
             }
-        }
-        if let Some(leaf) = self.fallback_leaf {
-            sink.ensure(ROOM);
-            match payload {
-                Payload::ClassTreeIds => sink.varint(0),
-                Payload::ClassNodeIds => sink.varint(leaf as u64),
-                Payload::ClassIds => sink.varint(u64::from(self.binary)),
-                Payload::ClassWeights => sink.put(&0f32.to_le_bytes()),
-                _ => {}
+            Payload::MissingTrue => {
+                for &m in &tree.missing_true[range] {
+                    w.bytes(&[u8::from(m)]);
+                }
+            }
+            Payload::ClassTreeIds => {
+                // The tree id once per weight: no need to look at the leaves.
+                w.repeat_varint(block.tree as u64, block.lens.weights as usize)
+            }
+            Payload::ClassNodeIds => self.weight_entries(block, w, |w, node, _, _, keep| {
+                w.varint_if(node as u64, keep)
+            }),
+            Payload::ClassIds if self.small_classes => {
+                self.weight_entries(block, w, |w, _, class, _, keep| {
+                    w.byte_if(class as u8, keep)
+                })
+            }
+            Payload::ClassIds => self.weight_entries(block, w, |w, _, class, _, keep| {
+                w.varint_if(class as u64, keep)
+            }),
+            Payload::ClassWeights => {
+                self.weight_entries(block, w, |w, _, _, weight, keep| w.f32_if(weight, keep))
             }
         }
     }
 
-    /// One of the four leaf-weight payloads of tree `t`.
-    fn write_weights<W: Write>(&self, payload: Payload, t: usize, tree: &Tree, sink: &mut Sink<W>) {
-        let width = self.forest.leaf_width();
-        let aggregation = &self.forest.aggregation;
-        for (i, &tc) in tree.true_child.iter().enumerate() {
-            if tc != LEAF {
-                continue;
-            }
-            let leaf = &tree.value[i * width..(i + 1) * width];
-            for_each_leaf_weight(leaf, aggregation, self.binary, |class, weight| {
-                sink.ensure(16);
-                match payload {
-                    Payload::ClassTreeIds => sink.varint(t as u64),
-                    Payload::ClassNodeIds => sink.varint(i as u64),
-                    Payload::ClassIds => sink.varint(class as u64),
-                    _ => sink.put(&weight.to_le_bytes()),
-                }
-            });
+    /// Calls `emit(w, node, class, weight, keep)` for every weight entry of
+    /// the block's nodes (see [`for_each_weight_entry`]).
+    #[inline(always)]
+    fn weight_entries(
+        &self,
+        block: &Block,
+        w: &mut Out<'_>,
+        mut emit: impl FnMut(&mut Out<'_>, usize, usize, f32, bool),
+    ) {
+        let forest = self.forest;
+        let tree = &forest.trees[block.tree];
+        let width = forest.leaf_width();
+        let values = &tree.value[block.start * width..block.end * width];
+        let nodes = tree.true_child[block.start..block.end]
+            .iter()
+            .zip(values.chunks_exact(width));
+        for (i, (&tc, values)) in (block.start..).zip(nodes) {
+            for_each_weight_entry(
+                values,
+                tc == LEAF,
+                &forest.aggregation,
+                self.binary,
+                |class, weight, keep| emit(w, i, class, weight, keep),
+            );
         }
     }
 }
 
-/// Per-tree payload lengths (see [`Plan::new`]).
-fn tree_lens(t: usize, tree: &Tree, width: usize, aggregation: &Aggregation, binary: bool) -> Lens {
-    let n = tree.n_nodes();
+/// `a` if `c`, else `b`, without a branch.
+#[inline(always)]
+fn select_f32(c: bool, a: f32, b: f32) -> f32 {
+    let mask = u32::from(c).wrapping_neg();
+    f32::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
+}
+
+/// [`f32_at_or_below`] without the unpredictable branch.
+#[inline(always)]
+fn f32_at_or_below_fast(t: f64) -> f32 {
+    let nearest = t as f32;
+    select_f32(f64::from(nearest) > t, nearest.next_down(), nearest)
+}
+
+/// [`f32_at_or_above`] without the unpredictable branch.
+#[inline(always)]
+fn f32_at_or_above_fast(t: f64) -> f32 {
+    let nearest = t as f32;
+    select_f32(f64::from(nearest) < t, nearest.next_up(), nearest)
+}
+
+/// Which ids are known to take one varint byte each.
+#[derive(Clone, Copy)]
+struct Small {
+    features: bool,
+    classes: bool,
+}
+
+/// Counts and payload lengths of nodes `range` of tree `t` (see [`Plan::new`]).
+///
+/// Branch-free like the encoder: leaves and internal nodes are interleaved
+/// unpredictably.
+fn block_lens(
+    t: usize,
+    tree: &Tree,
+    range: std::ops::Range<usize>,
+    width: usize,
+    aggregation: &Aggregation,
+    binary: bool,
+    small: Small,
+) -> Lens {
     let mut l = Lens {
-        nodes: n as u64,
+        nodes: range.len() as u64,
         ..Lens::default()
     };
-    for i in 0..n {
+    let values = tree.value[range.start * width..range.end * width].chunks_exact(width);
+    for (i, values) in range.clone().zip(values) {
         let node_len = varint_len(i as u64);
+        let tc = tree.true_child[i];
+        let leaf = tc == LEAF;
+        let unless_leaf = |v: u32| varint_len(u64::from(if leaf { 0 } else { v }));
         l.node_ids += node_len;
-        if tree.true_child[i] == LEAF {
-            l.leaves += 1;
-            // Leaves write 0 as feature and both children.
-            l.feature_ids += 1;
-            l.true_ids += 1;
-            l.false_ids += 1;
-            let leaf = &tree.value[i * width..(i + 1) * width];
-            for_each_leaf_weight(leaf, aggregation, binary, |class, _| {
-                l.weights += 1;
-                l.class_node_ids += node_len;
-                l.class_ids += varint_len(class as u64);
-            });
-        } else {
-            l.feature_ids += varint_len(u64::from(tree.feature[i]));
-            l.true_ids += varint_len(u64::from(tree.true_child[i]));
-            l.false_ids += varint_len(u64::from(tree.false_child[i]));
+        l.missing += u64::from(tree.missing_true[i]);
+        l.leaves += u64::from(leaf);
+        if !small.features {
+            l.feature_ids += unless_leaf(tree.feature[i]);
         }
+        l.true_ids += unless_leaf(tc);
+        l.false_ids += unless_leaf(tree.false_child[i]);
+        for_each_weight_entry(values, leaf, aggregation, binary, |class, _, keep| {
+            let keep = u64::from(keep);
+            l.weights += keep;
+            l.class_node_ids += keep * node_len;
+            if !small.classes {
+                l.class_ids += keep * varint_len(class as u64);
+            }
+        });
+    }
+    // One byte each, counted without looking.
+    if small.features {
+        l.feature_ids = l.nodes;
+    }
+    if small.classes {
+        l.class_ids = l.weights;
     }
     let tree_len = varint_len(t as u64);
     l.tree_ids = l.nodes * tree_len;
@@ -1141,91 +1389,56 @@ fn tree_lens(t: usize, tree: &Tree, width: usize, aggregation: &Aggregation, bin
     l
 }
 
-/// Output buffer of the streaming encoder: either the whole model in memory
-/// (sized exactly up front) or a fixed chunk flushed to a writer.
+/// Writes into a slice sized exactly for what is written.
 ///
-/// Write errors are kept and reported by [`Sink::finish`], so the hot loops
-/// carry no error handling.
-struct Sink<W: Write> {
-    buf: Vec<u8>,
+/// The fast paths store a fixed 8 or 16 bytes and advance by the real
+/// length; later writes overwrite the excess. Near the end of the slice,
+/// where that would overflow, exact slow paths take over.
+struct Out<'a> {
+    buf: &'a mut [u8],
     pos: usize,
-    out: Option<W>,
-    flushed: u64,
-    error: Option<std::io::Error>,
 }
 
-/// Chunk size when streaming to a writer.
-const SINK_CHUNK: usize = 1 << 20;
-
-impl Sink<std::io::Sink> {
-    /// A sink that keeps all `len` bytes in memory.
-    fn in_memory(len: usize) -> Self {
-        Sink {
-            // Zeroed allocations come straight from the OS: pages are only
-            // touched when written.
-            buf: vec![0; len],
-            pos: 0,
-            out: None,
-            flushed: 0,
-            error: None,
-        }
-    }
-}
-
-impl<W: Write> Sink<W> {
-    fn to_writer(out: W) -> Self {
-        Sink {
-            buf: vec![0; SINK_CHUNK],
-            pos: 0,
-            out: Some(out),
-            flushed: 0,
-            error: None,
-        }
-    }
-
-    /// Makes sure `n` more bytes fit in the buffer.
+impl Out<'_> {
+    /// Appends `v` as a protobuf varint.
     #[inline(always)]
-    fn ensure(&mut self, n: usize) {
-        if self.pos + n > self.buf.len() {
-            self.make_room(n);
+    fn varint(&mut self, v: u64) {
+        self.varint_if(v, true);
+    }
+
+    /// Appends `v` as a varint if `keep`, without branching on `keep`.
+    #[inline(always)]
+    fn varint_if(&mut self, v: u64, keep: bool) {
+        if v < 1 << 28 && self.pos + 8 <= self.buf.len() {
+            // Spread the four 7-bit groups over four bytes and set the
+            // continuation bit of all but the last used byte; store 8 bytes
+            // and advance by the real length (0 if not kept).
+            let len = varint_len(v) as usize;
+            let spread = (v & 0x7f)
+                | ((v << 1) & 0x7f00)
+                | ((v << 2) & 0x7f_0000)
+                | ((v << 3) & 0x7f00_0000);
+            let more = 0x8080_8080 & ((1u64 << (8 * (len - 1))) - 1);
+            self.buf[self.pos..self.pos + 8].copy_from_slice(&(spread | more).to_le_bytes());
+            self.pos += len * usize::from(keep);
+        } else if keep {
+            self.varint_exact(v);
         }
     }
 
-    #[cold]
+    /// Appends `v` if `keep`, without branching on `keep`.
+    #[inline(always)]
+    fn f32_if(&mut self, v: f32, keep: bool) {
+        if self.pos + 4 <= self.buf.len() {
+            self.buf[self.pos..self.pos + 4].copy_from_slice(&v.to_le_bytes());
+            self.pos += 4 * usize::from(keep);
+        } else if keep {
+            self.bytes(&v.to_le_bytes());
+        }
+    }
+
     #[inline(never)]
-    fn make_room(&mut self, n: usize) {
-        match &mut self.out {
-            Some(out) => {
-                if self.error.is_none() {
-                    if let Err(e) = out.write_all(&self.buf[..self.pos]) {
-                        self.error = Some(e);
-                    }
-                }
-                self.flushed += self.pos as u64;
-                self.pos = 0;
-                if n > self.buf.len() {
-                    self.buf.resize(n, 0);
-                }
-            }
-            // Only reached if the size computation were wrong; `finish`
-            // then reports it.
-            None => {
-                let len = (self.pos + n).max(2 * self.buf.len());
-                self.buf.resize(len, 0);
-            }
-        }
-    }
-
-    /// Appends `bytes`; the caller ensured the room.
-    #[inline(always)]
-    fn put(&mut self, bytes: &[u8]) {
-        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
-        self.pos += bytes.len();
-    }
-
-    /// Appends `v` as a varint; the caller ensured 10 bytes of room.
-    #[inline(always)]
-    fn varint(&mut self, mut v: u64) {
+    fn varint_exact(&mut self, mut v: u64) {
         while v >= 0x80 {
             self.buf[self.pos] = v as u8 | 0x80;
             self.pos += 1;
@@ -1235,46 +1448,53 @@ impl<W: Write> Sink<W> {
         self.pos += 1;
     }
 
-    /// Appends any number of bytes.
+    /// Appends the first `len` bytes of `pattern`.
+    #[inline(always)]
+    fn pattern(&mut self, pattern: &[u8; 16], len: usize) {
+        if self.pos + 16 <= self.buf.len() {
+            self.buf[self.pos..self.pos + 16].copy_from_slice(pattern);
+        } else {
+            self.buf[self.pos..self.pos + len].copy_from_slice(&pattern[..len]);
+        }
+        self.pos += len;
+    }
+
+    #[inline(always)]
     fn bytes(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(SINK_CHUNK) {
-            self.ensure(chunk.len());
-            self.put(chunk);
+        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
+
+    /// Appends `b` if `keep`, without branching on `keep`.
+    #[inline(always)]
+    fn byte_if(&mut self, b: u8, keep: bool) {
+        if self.pos < self.buf.len() {
+            self.buf[self.pos] = b;
+            self.pos += usize::from(keep);
+        } else if keep {
+            self.bytes(&[b]);
         }
     }
 
-    /// Flushes what is left and checks that exactly `expected` bytes were
-    /// produced. In memory, the buffer then holds exactly the model.
-    fn finish(&mut self, expected: u64) -> Result<(), ExportError> {
-        if let Some(out) = &mut self.out {
-            if self.error.is_none() {
-                if let Err(e) = out
-                    .write_all(&self.buf[..self.pos])
-                    .and_then(|()| out.flush())
-                {
-                    self.error = Some(e);
-                }
-            }
-            self.flushed += self.pos as u64;
-            self.pos = 0;
-        } else {
-            self.buf.truncate(self.pos);
+    /// The next `n` bytes, to be filled by the caller.
+    #[inline(always)]
+    fn take(&mut self, n: usize) -> &mut [u8] {
+        let start = self.pos;
+        self.pos += n;
+        &mut self.buf[start..start + n]
+    }
+
+    /// Appends `count` copies of the varint `v`, sixteen at a time.
+    fn repeat_varint(&mut self, v: u64, count: usize) {
+        let mut one = Vec::with_capacity(10);
+        encode_varint(v, &mut one);
+        let sixteen = one.repeat(16);
+        for _ in 0..count / 16 {
+            self.bytes(&sixteen);
         }
-        if let Some(e) = self.error.take() {
-            return Err(ExportError::Io(e));
+        for _ in 0..count % 16 {
+            self.bytes(&one);
         }
-        let written = if self.out.is_some() {
-            self.flushed
-        } else {
-            self.buf.len() as u64
-        };
-        // A mismatch is a bug in the size computation: the length prefixes
-        // written would be wrong, so never hand out such a file.
-        assert_eq!(
-            written, expected,
-            "forest2onnx bug: streamed {written} bytes of an ONNX model sized {expected}"
-        );
-        Ok(())
     }
 }
 
@@ -1291,6 +1511,72 @@ mod tests {
             let u = f32_at_or_above(t);
             assert!(f64::from(u) >= t, "{t}");
             assert!(f64::from(u.next_down()) < t, "{t}");
+        }
+    }
+
+    #[test]
+    fn varint_lengths_and_fast_encoding_are_exact() {
+        let mut values: Vec<u64> = (0..64)
+            .flat_map(|b| [1u64 << b, (1u64 << b) - 1, (1u64 << b) + 1])
+            .collect();
+        values.extend([0, u64::MAX, 300, 16_383, 16_384]);
+        for v in values {
+            let mut reference = Vec::new();
+            prost::encoding::encode_varint(v, &mut reference);
+            assert_eq!(varint_len(v), reference.len() as u64, "{v}");
+            // Fast path (room to spare) and exact path (no room) alike.
+            for spare in [0, 16] {
+                let mut buf = vec![0u8; reference.len() + spare];
+                let mut out = Out {
+                    buf: &mut buf,
+                    pos: 0,
+                };
+                out.varint(v);
+                assert_eq!(out.pos, reference.len());
+                assert_eq!(&buf[..reference.len()], &reference[..], "{v}");
+            }
+        }
+    }
+
+    #[test]
+    fn branch_free_rounding_matches_the_reference() {
+        let mut rng = crate::synth::SplitMix(3);
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1e-46,
+            -1e-46,
+            1e-40,
+            -1e-40,
+            f64::from(f32::MAX),
+            f64::from(f32::MAX) * 1.000001,
+            -f64::from(f32::MAX) * 1.000001,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN,
+            0.1,
+            -0.1,
+            2.5,
+        ];
+        for _ in 0..100_000 {
+            let scale = [1e-40, 1e-3, 1.0, 1e6, 1e38][rng.below(5)];
+            values.push((rng.unit() - 0.5) * scale);
+            values.push(
+                f64::from_bits(rng.next_u64() >> 1) * if rng.below(2) == 0 { 1.0 } else { -1.0 },
+            );
+        }
+        for t in values.into_iter().filter(|t| !t.is_nan()) {
+            assert_eq!(
+                f32_at_or_below_fast(t).to_bits(),
+                f32_at_or_below(t).to_bits(),
+                "{t}"
+            );
+            assert_eq!(
+                f32_at_or_above_fast(t).to_bits(),
+                f32_at_or_above(t).to_bits(),
+                "{t}"
+            );
         }
     }
 
@@ -1479,7 +1765,10 @@ mod tests {
             panic!("expected TooLarge, got {message}");
         };
         assert_eq!(limit, MAX_ONNX_BYTES);
-        assert!(estimated > limit && estimated < 2_600_000_000, "{estimated}");
+        assert!(
+            estimated > limit && estimated < 2_600_000_000,
+            "{estimated}"
+        );
         assert!(message.contains("2 GiB") && message.contains(&estimated.to_string()));
         // Encoding would take well over a few seconds and 2 GB of memory:
         // only the sizing pass ran.

@@ -140,7 +140,10 @@ fn tensor_f64(t: &TensorProto) -> TractResult<Vec<f64>> {
     Ok(match t.data_type {
         DOUBLE if !t.double_data.is_empty() => t.double_data.clone(),
         DOUBLE => {
-            ensure!(t.raw_data.len() % 8 == 0, "raw double data of odd length");
+            ensure!(
+                t.raw_data.len().is_multiple_of(8),
+                "raw double data of odd length"
+            );
             t.raw_data
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")))
@@ -148,7 +151,10 @@ fn tensor_f64(t: &TensorProto) -> TractResult<Vec<f64>> {
         }
         FLOAT if !t.float_data.is_empty() => t.float_data.iter().map(|&x| x as f64).collect(),
         FLOAT => {
-            ensure!(t.raw_data.len() % 4 == 0, "raw float data of odd length");
+            ensure!(
+                t.raw_data.len().is_multiple_of(4),
+                "raw float data of odd length"
+            );
             t.raw_data
                 .chunks_exact(4)
                 .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("chunk of 4"))))

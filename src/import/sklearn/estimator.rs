@@ -26,8 +26,19 @@ const TREE_LEAF: i64 = -1;
 
 const FORESTS: &[&str] = &["RandomForestClassifier", "ExtraTreesClassifier"];
 
+/// Attribute dicts of real estimators hold a few dozen entries; the cap
+/// keeps attribute lookups cheap on hostile files.
+const MAX_ATTRIBUTES: usize = 4096;
+
 /// Converts the root object of a scikit-learn pickle into a checked forest.
-pub(crate) fn forest_from_value(root: &Value<'_>) -> Result<Forest, SklearnError> {
+/// `input_len` is the size of the decoded stream: trees may not hold more
+/// array data than twice that, which real files never do (each tree's
+/// arrays are distinct bytes of the stream) but a file whose trees all
+/// reference one memoized array would, multiplying the memory it takes.
+pub(crate) fn forest_from_value(
+    root: &Value<'_>,
+    input_len: usize,
+) -> Result<Forest, SklearnError> {
     let obj = root
         .as_object()
         .ok_or_else(|| SklearnError::UnsupportedEstimator { found: root.kind() })?;
@@ -66,6 +77,7 @@ pub(crate) fn forest_from_value(root: &Value<'_>) -> Result<Forest, SklearnError
         n_features,
         n_classes: labels.len(),
         normalize: counts_in_leaves(&version),
+        array_budget: std::cell::Cell::new(input_len.saturating_mul(2).saturating_add(1 << 20)),
     };
 
     let trees = if FORESTS.contains(&est.name.as_str()) {
@@ -134,6 +146,10 @@ struct Estimator<'v, 'a> {
 impl<'v, 'a> Estimator<'v, 'a> {
     fn new(obj: &'v Object<'a>, name: String) -> Result<Self, SklearnError> {
         match &obj.state {
+            Some(Value::Dict(d)) if d.len() > MAX_ATTRIBUTES => Err(SklearnError::Invalid {
+                estimator: name,
+                problem: format!("has {} attributes", d.len()),
+            }),
             Some(state @ Value::Dict(_)) => Ok(Estimator { name, state }),
             _ => Err(SklearnError::Invalid {
                 estimator: name,
@@ -228,6 +244,8 @@ struct TreeSemantics {
     n_features: usize,
     n_classes: usize,
     normalize: bool,
+    /// Array bytes the remaining trees may still convert.
+    array_budget: std::cell::Cell<usize>,
 }
 
 /// One `sklearn.tree._tree.Tree` → IR tree.
@@ -255,8 +273,8 @@ fn convert_tree(v: &Value<'_>, sem: &TreeSemantics, owner: &str) -> Result<Tree,
     }
     if n_features.as_int() != Some(sem.n_features as i64) {
         return Err(invalid(format!(
-            "tree has {} features; the estimator has {}",
-            n_features.kind(),
+            "tree has {:?} features; the estimator has {}",
+            n_features.as_int(),
             sem.n_features
         )));
     }
@@ -304,6 +322,17 @@ fn convert_tree(v: &Value<'_>, sem: &TreeSemantics, owner: &str) -> Result<Tree,
             )))
         }
     };
+    let bytes = node_count
+        .saturating_mul(nodes.dtype.itemsize)
+        .saturating_add(values.len().saturating_mul(values.dtype.itemsize));
+    match sem.array_budget.get().checked_sub(bytes) {
+        Some(left) => sem.array_budget.set(left),
+        None => {
+            return Err(invalid(
+                "trees reference more array data than the file holds (shared arrays)".into(),
+            ))
+        }
+    }
 
     let field = |name: &str| nodes.field(name).map_err(&invalid);
     let left = field("left_child")?;

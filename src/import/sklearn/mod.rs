@@ -66,7 +66,7 @@ pub fn from_bytes_with(bytes: &[u8], limits: &Limits) -> Result<Forest, SklearnE
 
 fn forest_from_pickle(raw: &[u8], limits: &Limits) -> Result<Forest, SklearnError> {
     let root = pickle::parse(raw, limits)?;
-    estimator::forest_from_value(&root)
+    estimator::forest_from_value(&root, raw.len())
 }
 
 /// Lists every global a pickle or joblib file names, allowed or not,

@@ -7,6 +7,7 @@
 //! harmless while decoding; the final conversion refuses cycles and caps the
 //! nesting depth, so nothing downstream can recurse without bound.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -62,6 +63,8 @@ pub(crate) enum Node<'a> {
 pub(crate) enum FreezeError {
     Cycle,
     TooDeep(usize),
+    /// The decoding-work budget ([`Heap::charge`]) ran out.
+    TooMuchWork(usize),
 }
 
 pub(crate) struct Heap<'a> {
@@ -74,10 +77,20 @@ pub(crate) struct Heap<'a> {
     seen: HashSet<(String, String)>,
     /// Elements stored in all containers together.
     pub(crate) items: usize,
+    /// Values visited or copied while decoding (freezing arguments and
+    /// states, cloning argument tuples). Legitimate pickles touch each value
+    /// a few times; a hostile one could make every 3-byte opcode revisit a
+    /// huge memoized structure, so the total is capped at `max_items`.
+    work: Cell<usize>,
+    /// Bytes of owned text and data built while decoding (latin-1 copies,
+    /// escapes), capped near the input size: one memoized string encoded
+    /// a million times must not take a million copies.
+    owned_bytes: usize,
+    owned_budget: usize,
 }
 
 impl<'a> Heap<'a> {
-    pub(crate) fn new(limits: Limits, inspect: bool) -> Self {
+    pub(crate) fn new(limits: Limits, inspect: bool, input_len: usize) -> Self {
         Heap {
             nodes: Vec::new(),
             limits,
@@ -85,7 +98,39 @@ impl<'a> Heap<'a> {
             globals: Vec::new(),
             seen: HashSet::new(),
             items: 0,
+            work: Cell::new(0),
+            owned_bytes: 0,
+            owned_budget: input_len.saturating_add(1 << 20),
         }
+    }
+
+    /// Spends `n` units of decoding work; `Err(limit)` once the budget is gone.
+    pub(crate) fn charge(&self, n: usize) -> Result<(), usize> {
+        let limit = self.limits.max_items;
+        match self.work.get().checked_add(n) {
+            Some(total) if total <= limit => {
+                self.work.set(total);
+                Ok(())
+            }
+            _ => Err(limit),
+        }
+    }
+
+    /// Accounts for `n` bytes of owned data; `Err(budget)` past the budget.
+    pub(crate) fn charge_bytes(&mut self, n: usize) -> Result<(), usize> {
+        match self.owned_bytes.checked_add(n) {
+            Some(total) if total <= self.owned_budget => {
+                self.owned_bytes = total;
+                Ok(())
+            }
+            _ => Err(self.owned_budget),
+        }
+    }
+
+    /// Starts a fresh work budget (for the final conversion of the root,
+    /// which visits every node once).
+    pub(crate) fn reset_work(&self) {
+        self.work.set(0);
     }
 
     pub(crate) fn record_global(&mut self, g: &GlobalRef) {
@@ -113,6 +158,7 @@ struct Freezer<'h, 'a> {
 
 impl<'a> Freezer<'_, 'a> {
     fn slot(&mut self, slot: &Slot<'a>, depth: usize) -> Result<Value<'a>, FreezeError> {
+        self.heap.charge(1).map_err(FreezeError::TooMuchWork)?;
         Ok(match slot {
             Slot::None => Value::None,
             Slot::Bool(b) => Value::Bool(*b),

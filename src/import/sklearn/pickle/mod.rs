@@ -10,6 +10,7 @@
 //! ([`Limits`]), so no input can make the reader panic, allocate without
 //! bound or recurse without bound.
 
+mod calls;
 mod error;
 mod heap;
 mod input;
@@ -28,8 +29,9 @@ use vm::Machine;
 /// Decodes one pickle (a joblib stream included) into a value tree.
 pub fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Value<'a>, PickleError> {
     let mut input = Input::new(bytes);
-    let mut heap = Heap::new(limits.clone(), false);
+    let mut heap = Heap::new(limits.clone(), false, bytes.len());
     let root = Machine::new(&mut input, &mut heap, 0).run()?;
+    heap.reset_work();
     heap.freeze(&root).map_err(|e| match e {
         FreezeError::Cycle => PickleError::Unsupported {
             offset: input.pos(),
@@ -37,6 +39,11 @@ pub fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Value<'a>, PickleEr
         },
         FreezeError::TooDeep(limit) => PickleError::LimitExceeded {
             what: "nesting depth",
+            limit,
+            offset: input.pos(),
+        },
+        FreezeError::TooMuchWork(limit) => PickleError::LimitExceeded {
+            what: "decoding work",
             limit,
             offset: input.pos(),
         },
@@ -50,7 +57,7 @@ pub fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Value<'a>, PickleEr
 /// refused pseudo-globals named after their opcode (`<EXT1>`, `<PERSID>`…).
 pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<Vec<GlobalRef>, PickleError> {
     let mut input = Input::new(bytes);
-    let mut heap = Heap::new(limits.clone(), true);
+    let mut heap = Heap::new(limits.clone(), true, bytes.len());
     Machine::new(&mut input, &mut heap, 0).run()?;
     Ok(heap.globals)
 }

@@ -1,7 +1,8 @@
 //! The restricted pickle machine: it interprets opcodes like CPython's
 //! `pickle._Unpickler`, but a global is only a name checked against the
-//! allowlist, and "calling" an allowed global means recording data or
-//! decoding a numpy value in Rust. Nothing from the file is ever executed.
+//! allowlist, and "calling" an allowed global ([`super::calls`]) means
+//! recording data or decoding a numpy value in Rust. Nothing from the file
+//! is ever executed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,16 +12,13 @@ use super::heap::{FreezeError, Global, Heap, Node, Slot};
 use super::input::Input;
 use super::opcodes as op;
 use super::text;
-use super::value::{Data, GlobalRef, Text, Value};
-use crate::import::sklearn::allowlist::{classify, Known};
-use crate::import::sklearn::joblib;
-use crate::import::sklearn::numpy::{self, Dtype, Kind, NdArray};
+use super::value::{Data, GlobalRef, Text};
 
-type Result<T> = std::result::Result<T, PickleError>;
+pub(super) type Result<T> = std::result::Result<T, PickleError>;
 
 /// How a global is being applied.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Call {
+pub(super) enum Call {
     /// `REDUCE`: `func(*args)`.
     Reduce,
     /// `NEWOBJ`/`NEWOBJ_EX`/`INST`/`OBJ`: `cls.__new__(cls, *args)`.
@@ -31,15 +29,15 @@ enum Call {
 /// nested in the outer stream; each gets its own machine (own stack and
 /// memo, as in joblib) over the shared input and heap.
 pub(crate) struct Machine<'a, 'm> {
-    input: &'m mut Input<'a>,
-    heap: &'m mut Heap<'a>,
-    stack: Vec<Slot<'a>>,
-    marks: Vec<usize>,
-    memo: HashMap<u64, Slot<'a>>,
+    pub(super) input: &'m mut Input<'a>,
+    pub(super) heap: &'m mut Heap<'a>,
+    pub(super) stack: Vec<Slot<'a>>,
+    pub(super) marks: Vec<usize>,
+    pub(super) memo: HashMap<u64, Slot<'a>>,
     /// 0 for the file itself, 1 inside a joblib object-array pickle.
-    nesting: usize,
+    pub(super) nesting: usize,
     /// Offset of the opcode being executed, for errors.
-    at: usize,
+    pub(super) at: usize,
 }
 
 impl<'a, 'm> Machine<'a, 'm> {
@@ -67,7 +65,7 @@ impl<'a, 'm> Machine<'a, 'm> {
         }
     }
 
-    fn step(&mut self, code: u8) -> Result<()> {
+    pub(super) fn step(&mut self, code: u8) -> Result<()> {
         match code {
             op::PROTO => {
                 let protocol = self.input.u8("PROTO")?;
@@ -183,6 +181,7 @@ impl<'a, 'm> Machine<'a, 'm> {
             op::UNICODE => {
                 let line = self.input.line("UNICODE")?;
                 let s = text::raw_unicode_escape(line).map_err(|m| self.malformed(m))?;
+                let s = self.owned(s)?;
                 self.push(Slot::Str(Text::Shared(s.into())))?
             }
             op::BINBYTES => {
@@ -216,6 +215,7 @@ impl<'a, 'm> Machine<'a, 'm> {
             op::STRING => {
                 let line = self.input.line("STRING")?;
                 let b = text::python_string_literal(line).map_err(|m| self.malformed(m))?;
+                let b = self.owned(b)?;
                 self.push(match String::from_utf8(b) {
                     Ok(s) => Slot::Str(Text::Shared(s.into())),
                     Err(e) => Slot::Bytes(Data::Shared(e.into_bytes().into())),
@@ -420,14 +420,14 @@ impl<'a, 'm> Machine<'a, 'm> {
 
     // ----- errors -------------------------------------------------------
 
-    fn malformed(&self, message: impl Into<String>) -> PickleError {
+    pub(super) fn malformed(&self, message: impl Into<String>) -> PickleError {
         PickleError::Malformed {
             offset: self.at,
             message: message.into(),
         }
     }
 
-    fn limit(&self, what: &'static str, limit: usize) -> PickleError {
+    pub(super) fn limit(&self, what: &'static str, limit: usize) -> PickleError {
         PickleError::LimitExceeded {
             what,
             limit,
@@ -435,25 +435,51 @@ impl<'a, 'm> Machine<'a, 'm> {
         }
     }
 
-    fn numpy_err(&self, message: impl Into<String>) -> PickleError {
+    pub(super) fn numpy_err(&self, message: impl Into<String>) -> PickleError {
         PickleError::Numpy {
             offset: self.at,
             message: message.into(),
         }
     }
 
-    fn freeze_err(&self, e: FreezeError) -> PickleError {
+    pub(super) fn freeze_err(&self, e: FreezeError) -> PickleError {
         match e {
             FreezeError::Cycle => PickleError::Unsupported {
                 offset: self.at,
                 message: "a self-referencing structure".into(),
             },
             FreezeError::TooDeep(limit) => self.limit("nesting depth", limit),
+            FreezeError::TooMuchWork(limit) => self.limit("decoding work", limit),
         }
     }
 
+    pub(super) fn charge(&self, n: usize) -> Result<()> {
+        self.heap
+            .charge(n)
+            .map_err(|limit| self.limit("decoding work", limit))
+    }
+
+    /// Accounts for owned bytes built from the input (see `Heap::charge_bytes`).
+    pub(super) fn owned<T: AsRef<[u8]>>(&mut self, data: T) -> Result<T> {
+        let n = data.as_ref().len();
+        let at = self.at;
+        self.heap
+            .charge_bytes(n)
+            .map_err(|limit| PickleError::LimitExceeded {
+                what: "bytes copied while decoding",
+                limit,
+                offset: at,
+            })?;
+        Ok(data)
+    }
+
     /// A refused opcode: an error, or in inspect mode a recorded pseudo-global.
-    fn refuse_opcode(&mut self, code: u8, reason: &'static str, what: String) -> Result<()> {
+    pub(super) fn refuse_opcode(
+        &mut self,
+        code: u8,
+        reason: &'static str,
+        what: String,
+    ) -> Result<()> {
         if !self.heap.inspect {
             return Err(PickleError::ForbiddenOpcode {
                 opcode: code,
@@ -476,11 +502,11 @@ impl<'a, 'm> Machine<'a, 'm> {
 
     // ----- stack --------------------------------------------------------
 
-    fn frame_start(&self) -> usize {
+    pub(super) fn frame_start(&self) -> usize {
         self.marks.last().copied().unwrap_or(0)
     }
 
-    fn push(&mut self, slot: Slot<'a>) -> Result<()> {
+    pub(super) fn push(&mut self, slot: Slot<'a>) -> Result<()> {
         if self.stack.len() >= self.heap.limits.max_stack {
             return Err(self.limit("stack size", self.heap.limits.max_stack));
         }
@@ -488,21 +514,21 @@ impl<'a, 'm> Machine<'a, 'm> {
         Ok(())
     }
 
-    fn pop(&mut self) -> Result<Slot<'a>> {
+    pub(super) fn pop(&mut self) -> Result<Slot<'a>> {
         if self.stack.len() <= self.frame_start() {
             return Err(self.malformed("stack underflow"));
         }
         Ok(self.stack.pop().expect("length checked"))
     }
 
-    fn top(&self) -> Result<&Slot<'a>> {
+    pub(super) fn top(&self) -> Result<&Slot<'a>> {
         if self.stack.len() <= self.frame_start() {
             return Err(self.malformed("stack underflow"));
         }
         Ok(self.stack.last().expect("length checked"))
     }
 
-    fn pop_mark(&mut self) -> Result<Vec<Slot<'a>>> {
+    pub(super) fn pop_mark(&mut self) -> Result<Vec<Slot<'a>>> {
         let start = self
             .marks
             .pop()
@@ -510,12 +536,12 @@ impl<'a, 'm> Machine<'a, 'm> {
         Ok(self.stack.split_off(start))
     }
 
-    fn new_node(&mut self, node: Node<'a>) -> Result<()> {
+    pub(super) fn new_node(&mut self, node: Node<'a>) -> Result<()> {
         let id = self.alloc(node)?;
         self.push(Slot::Ref(id))
     }
 
-    fn alloc(&mut self, node: Node<'a>) -> Result<usize> {
+    pub(super) fn alloc(&mut self, node: Node<'a>) -> Result<usize> {
         let limits = &self.heap.limits;
         if self.heap.nodes.len() >= limits.max_objects {
             return Err(self.limit("object count", limits.max_objects));
@@ -531,7 +557,7 @@ impl<'a, 'm> Machine<'a, 'm> {
         Ok(self.heap.nodes.len() - 1)
     }
 
-    fn count_items(&mut self, n: usize) -> Result<()> {
+    pub(super) fn count_items(&mut self, n: usize) -> Result<()> {
         let max = self.heap.limits.max_items;
         match self.heap.items.checked_add(n) {
             Some(total) if total <= max => {
@@ -544,7 +570,7 @@ impl<'a, 'm> Machine<'a, 'm> {
 
     // ----- containers ---------------------------------------------------
 
-    fn extend(&mut self, items: Vec<Slot<'a>>, what: &str) -> Result<()> {
+    pub(super) fn extend(&mut self, items: Vec<Slot<'a>>, what: &str) -> Result<()> {
         let Slot::Ref(id) = *self.top()? else {
             return Err(self.malformed(format!("{what} on a scalar")));
         };
@@ -559,7 +585,7 @@ impl<'a, 'm> Machine<'a, 'm> {
         }
     }
 
-    fn set_items(&mut self, pairs: Vec<(Slot<'a>, Slot<'a>)>) -> Result<()> {
+    pub(super) fn set_items(&mut self, pairs: Vec<(Slot<'a>, Slot<'a>)>) -> Result<()> {
         let Slot::Ref(id) = *self.top()? else {
             return Err(self.malformed("SETITEM on a scalar"));
         };
@@ -574,10 +600,13 @@ impl<'a, 'm> Machine<'a, 'm> {
         }
     }
 
-    fn tuple_items(&self, slot: &Slot<'a>, what: &str) -> Result<Vec<Slot<'a>>> {
+    pub(super) fn tuple_items(&self, slot: &Slot<'a>, what: &str) -> Result<Vec<Slot<'a>>> {
         match slot {
             Slot::Ref(id) => match &self.heap.nodes[*id] {
-                Node::Tuple(items) => Ok(items.clone()),
+                Node::Tuple(items) => {
+                    self.charge(items.len())?;
+                    Ok(items.clone())
+                }
                 _ => Err(self.malformed(format!("{what} are not a tuple"))),
             },
             _ => Err(self.malformed(format!("{what} are not a tuple"))),
@@ -586,7 +615,7 @@ impl<'a, 'm> Machine<'a, 'm> {
 
     // ----- memo ---------------------------------------------------------
 
-    fn memo_put(&mut self, i: u64) -> Result<()> {
+    pub(super) fn memo_put(&mut self, i: u64) -> Result<()> {
         let top = self.top()?.clone();
         if !self.memo.contains_key(&i) && self.memo.len() >= self.heap.limits.max_memo {
             return Err(self.limit("memo size", self.heap.limits.max_memo));
@@ -595,7 +624,7 @@ impl<'a, 'm> Machine<'a, 'm> {
         Ok(())
     }
 
-    fn memo_get(&mut self, i: u64) -> Result<()> {
+    pub(super) fn memo_get(&mut self, i: u64) -> Result<()> {
         let v = self
             .memo
             .get(&i)
@@ -606,19 +635,19 @@ impl<'a, 'm> Machine<'a, 'm> {
 
     // ----- scalars ------------------------------------------------------
 
-    fn unicode(&mut self, n: u64, what: &'static str) -> Result<()> {
+    pub(super) fn unicode(&mut self, n: u64, what: &'static str) -> Result<()> {
         let b = self.input.declared(n, what, self.at)?;
         let s =
             std::str::from_utf8(b).map_err(|_| self.malformed(format!("{what} is not UTF-8")))?;
         self.push(Slot::Str(Text::Borrowed(s)))
     }
 
-    fn bytes(&mut self, n: u64, what: &'static str) -> Result<()> {
+    pub(super) fn bytes(&mut self, n: u64, what: &'static str) -> Result<()> {
         let b = self.input.declared(n, what, self.at)?;
         self.push(Slot::Bytes(Data::Borrowed(b)))
     }
 
-    fn decimal(&self, digits: &[u8], what: &str) -> Result<i64> {
+    pub(super) fn decimal(&self, digits: &[u8], what: &str) -> Result<i64> {
         std::str::from_utf8(digits)
             .ok()
             .and_then(|s| s.trim().parse::<i64>().ok())
@@ -628,324 +657,12 @@ impl<'a, 'm> Machine<'a, 'm> {
             })
     }
 
-    fn utf8(&self, b: &[u8]) -> Result<String> {
+    pub(super) fn utf8(&self, b: &[u8]) -> Result<String> {
         String::from_utf8(b.to_vec()).map_err(|_| self.malformed("global name is not UTF-8"))
-    }
-
-    // ----- globals and calls ------------------------------------------------
-
-    fn global(&mut self, module: String, name: String) -> Result<Slot<'a>> {
-        let known = classify(&module, &name);
-        let r = GlobalRef {
-            module,
-            name,
-            allowed: known.is_some(),
-        };
-        self.heap.record_global(&r);
-        if known.is_none() && !self.heap.inspect {
-            return Err(PickleError::Forbidden {
-                module: r.module,
-                name: r.name,
-                offset: self.at,
-            });
-        }
-        Ok(Slot::Global(Arc::new(Global { r, known })))
-    }
-
-    fn freeze(&self, slot: &Slot<'a>) -> Result<Value<'a>> {
-        self.heap.freeze(slot).map_err(|e| self.freeze_err(e))
-    }
-
-    fn freeze_all(&self, slots: &[Slot<'a>]) -> Result<Vec<Value<'a>>> {
-        slots.iter().map(|s| self.freeze(s)).collect()
-    }
-
-    /// Applies `func` (a global) to `args`; in inspect mode a refused use
-    /// becomes a placeholder so that listing can go on.
-    fn apply(
-        &mut self,
-        func: Slot<'a>,
-        args: Vec<Slot<'a>>,
-        kwargs: Option<Slot<'a>>,
-        call: Call,
-    ) -> Result<Slot<'a>> {
-        let g = match &func {
-            Slot::Global(g) => g.clone(),
-            Slot::Ref(id) if matches!(self.heap.nodes[*id], Node::Refused(_)) => return Ok(func),
-            other => {
-                let what = match other {
-                    Slot::Ref(id) => node_kind(&self.heap.nodes[*id]),
-                    _ => "a scalar",
-                };
-                return Err(self.malformed(format!("call of {what}, which is no global")));
-            }
-        };
-        let Some(known) = g.known else {
-            let id = self.alloc(Node::Refused(g))?;
-            return Ok(Slot::Ref(id));
-        };
-        match self.apply_known(&g, known, args, kwargs, call) {
-            Err(e) if self.heap.inspect && e.is_semantic() => {
-                let id = self.alloc(Node::Refused(g))?;
-                Ok(Slot::Ref(id))
-            }
-            r => r,
-        }
-    }
-
-    fn forbidden_call(&self, g: &Global, reason: impl Into<String>) -> PickleError {
-        PickleError::ForbiddenCall {
-            module: g.r.module.clone(),
-            name: g.r.name.clone(),
-            reason: reason.into(),
-            offset: self.at,
-        }
-    }
-
-    fn apply_known(
-        &mut self,
-        g: &Arc<Global>,
-        known: Known,
-        args: Vec<Slot<'a>>,
-        kwargs: Option<Slot<'a>>,
-        call: Call,
-    ) -> Result<Slot<'a>> {
-        let object = |args, kwargs| Node::Object {
-            class: g.clone(),
-            args,
-            kwargs,
-            state: None,
-        };
-        match (known, call) {
-            (
-                Known::Estimator
-                | Known::Tree
-                | Known::JoblibArrayWrapper
-                | Known::JoblibLegacyWrapper,
-                _,
-            ) => {
-                let id = self.alloc(object(args, kwargs))?;
-                Ok(Slot::Ref(id))
-            }
-            // Placeholders that their BUILD turns into a dtype or an array.
-            (Known::NumpyDtype | Known::NumpyReconstruct, Call::Reduce) => {
-                let id = self.alloc(object(args, None))?;
-                Ok(Slot::Ref(id))
-            }
-            (Known::NumpyFromBuffer, Call::Reduce) => {
-                let args = self.freeze_all(&args)?;
-                let a = NdArray::from_buffer(&args).map_err(|m| self.numpy_err(m))?;
-                let id = self.alloc(Node::Array(Arc::new(a)))?;
-                Ok(Slot::Ref(id))
-            }
-            (Known::NumpyScalar, Call::Reduce) => self.numpy_scalar(g, args),
-            (Known::CodecsEncode, Call::Reduce) => {
-                let frozen = self.freeze_all(&args)?;
-                match frozen.as_slice() {
-                    [Value::Str(s), Value::Str(enc)] if is_latin1(enc) => {
-                        let b = numpy::latin1_bytes(s)
-                            .ok_or_else(|| self.forbidden_call(g, "text is not latin-1"))?;
-                        Ok(Slot::Bytes(Data::Shared(b.into())))
-                    }
-                    _ => Err(self.forbidden_call(g, "only encode(text, \"latin1\") is allowed")),
-                }
-            }
-            (Known::BuiltinsBytes | Known::BuiltinsBytearray, Call::Reduce) => {
-                let frozen = self.freeze_all(&args)?;
-                match frozen.as_slice() {
-                    [] => Ok(Slot::Bytes(Data::Borrowed(&[]))),
-                    [Value::Bytes(b)] => Ok(Slot::Bytes(b.clone())),
-                    [Value::Str(s), Value::Str(enc)] if is_latin1(enc) => {
-                        let b = numpy::latin1_bytes(s)
-                            .ok_or_else(|| self.forbidden_call(g, "text is not latin-1"))?;
-                        Ok(Slot::Bytes(Data::Shared(b.into())))
-                    }
-                    _ => Err(self.forbidden_call(g, "only bytes() or bytes(b\"…\") is allowed")),
-                }
-            }
-            (Known::CopyregReconstructor, Call::Reduce) => {
-                // _reconstructor(cls, object, None) is object.__new__(cls).
-                match args.as_slice() {
-                    [Slot::Global(cls), Slot::Global(base), Slot::None]
-                        if matches!(cls.known, Some(Known::Estimator | Known::Tree))
-                            && base.known == Some(Known::BuiltinsObject) =>
-                    {
-                        let id = self.alloc(Node::Object {
-                            class: cls.clone(),
-                            args: Vec::new(),
-                            kwargs: None,
-                            state: None,
-                        })?;
-                        Ok(Slot::Ref(id))
-                    }
-                    _ => Err(self.forbidden_call(
-                        g,
-                        "only _reconstructor(<allowed class>, object, None) is allowed",
-                    )),
-                }
-            }
-            _ => {
-                Err(self.forbidden_call(g, "it is allowed only as an argument, not as a callable"))
-            }
-        }
-    }
-
-    fn numpy_scalar(&mut self, g: &Global, args: Vec<Slot<'a>>) -> Result<Slot<'a>> {
-        let [dtype, payload] = args.as_slice() else {
-            return Err(self.forbidden_call(g, "scalar takes (dtype, data)"));
-        };
-        let Value::Dtype(dtype) = self.freeze(dtype)? else {
-            return Err(self.numpy_err("scalar dtype is not a dtype"));
-        };
-        if dtype.kind == Kind::Object {
-            // scalar(dtype('O'), obj) is obj itself.
-            return Ok(payload.clone());
-        }
-        let bytes = match self.freeze(payload)? {
-            Value::Bytes(b) => b,
-            Value::Str(s) => Data::Shared(
-                numpy::latin1_bytes(&s)
-                    .ok_or_else(|| self.numpy_err("scalar data is not latin-1"))?
-                    .into(),
-            ),
-            other => return Err(self.numpy_err(format!("scalar data is a {}", other.kind()))),
-        };
-        match numpy::scalar_value(&dtype, &bytes).map_err(|m| self.numpy_err(m))? {
-            Value::Bool(b) => Ok(Slot::Bool(b)),
-            Value::Int(i) => Ok(Slot::Int(i)),
-            Value::Float(f) => Ok(Slot::Float(f)),
-            Value::Str(s) => Ok(Slot::Str(s)),
-            _ => Err(self.numpy_err("unexpected scalar")),
-        }
-    }
-
-    // ----- BUILD ----------------------------------------------------------
-
-    fn build(&mut self, target: Slot<'a>, state: Slot<'a>) -> Result<()> {
-        let Slot::Ref(id) = target else {
-            return Err(self.malformed("BUILD on a scalar or global"));
-        };
-        let r = self.build_node(id, state);
-        match r {
-            Err(e) if self.heap.inspect && e.is_semantic() => {
-                let g = match &self.heap.nodes[id] {
-                    Node::Object { class, .. } => class.clone(),
-                    _ => return Err(e),
-                };
-                self.heap.nodes[id] = Node::Refused(g);
-                Ok(())
-            }
-            r => r,
-        }
-    }
-
-    fn build_node(&mut self, id: usize, state: Slot<'a>) -> Result<()> {
-        let (class, args, has_state) = match &self.heap.nodes[id] {
-            Node::Object {
-                class, args, state, ..
-            } => (class.clone(), args.clone(), state.is_some()),
-            Node::Refused(_) => return Ok(()),
-            other => {
-                return Err(self.malformed(format!("BUILD on {}", node_kind(other))));
-            }
-        };
-        let replacement = match class.known {
-            Some(Known::NumpyDtype) => {
-                let args = self.freeze_all(&args)?;
-                let state = self.freeze(&state)?;
-                let d = Dtype::from_pickle(&args, Some(&state)).map_err(|m| self.numpy_err(m))?;
-                Node::Dtype(Arc::new(d))
-            }
-            Some(Known::NumpyReconstruct) => {
-                self.check_reconstruct_args(&class, &args)?;
-                let state = self.freeze(&state)?;
-                let a = NdArray::from_setstate(&state).map_err(|m| self.numpy_err(m))?;
-                Node::Array(Arc::new(a))
-            }
-            Some(Known::JoblibArrayWrapper) => Node::Array(Arc::new(self.joblib_array(&state)?)),
-            Some(Known::JoblibLegacyWrapper) => {
-                return Err(PickleError::Unsupported {
-                    offset: self.at,
-                    message: "joblib < 0.10 files keep arrays in companion files named by the \
-                              pickle; re-save the model with a current joblib"
-                        .into(),
-                })
-            }
-            Some(Known::Estimator | Known::Tree) => {
-                if has_state {
-                    return Err(PickleError::Unsupported {
-                        offset: self.at,
-                        message: format!("a second BUILD on {}", class.r),
-                    });
-                }
-                if let Node::Object { state: s, .. } = &mut self.heap.nodes[id] {
-                    *s = Some(state);
-                }
-                return Ok(());
-            }
-            _ => return Err(self.forbidden_call(&class, "it takes no BUILD state")),
-        };
-        self.heap.nodes[id] = replacement;
-        Ok(())
-    }
-
-    /// `_reconstruct(numpy.ndarray, (0,), b"b")` is the only form numpy writes.
-    fn check_reconstruct_args(&self, class: &Global, args: &[Slot<'a>]) -> Result<()> {
-        match args.first() {
-            Some(Slot::Global(sub)) if sub.known == Some(Known::NumpyNdarray) => Ok(()),
-            _ => Err(self.forbidden_call(class, "the array class must be numpy.ndarray")),
-        }
-    }
-
-    /// joblib writes an array's bytes right after its wrapper's `BUILD`
-    /// (object arrays as a nested pickle), see joblib's `numpy_pickle.py`.
-    fn joblib_array(&mut self, state: &Slot<'a>) -> Result<NdArray<'a>> {
-        let state = self.freeze(state)?;
-        let meta = joblib::WrapperMeta::from_state(&state).map_err(|m| self.numpy_err(m))?;
-        if meta.dtype.has_object() {
-            if self.nesting > 0 {
-                return Err(PickleError::Unsupported {
-                    offset: self.at,
-                    message: "a joblib array wrapper inside a nested object-array pickle".into(),
-                });
-            }
-            let at = self.at;
-            let mut inner = Machine::new(self.input, self.heap, self.nesting + 1);
-            let slot = inner.run()?;
-            let array = match slot {
-                Slot::Ref(id) => match &self.heap.nodes[id] {
-                    Node::Array(a) => Some((**a).clone()),
-                    _ => None,
-                },
-                _ => None,
-            };
-            return array
-                .filter(|a| a.shape == meta.shape)
-                .ok_or(PickleError::Numpy {
-                    offset: at,
-                    message: "the nested pickle after a joblib object-array wrapper is not an \
-                          array of the wrapper's shape"
-                        .into(),
-                });
-        }
-        if meta.aligned {
-            // One byte gives the padding length, then that many padding bytes.
-            let pad = self.input.u8("joblib padding length")?;
-            self.input.declared(pad as u64, "joblib padding", self.at)?;
-        }
-        let nbytes = numpy::element_count(&meta.shape)
-            .ok()
-            .and_then(|n| n.checked_mul(meta.dtype.itemsize))
-            .ok_or_else(|| self.numpy_err(format!("array shape {:?} is too large", meta.shape)))?;
-        let data = self
-            .input
-            .declared(nbytes as u64, "joblib array data", self.at)?;
-        NdArray::from_raw(meta.dtype, meta.shape, meta.fortran, Data::Borrowed(data))
-            .map_err(|m| self.numpy_err(m))
     }
 }
 
-fn node_kind(n: &Node<'_>) -> &'static str {
+pub(super) fn node_kind(n: &Node<'_>) -> &'static str {
     match n {
         Node::Tuple(_) => "a tuple",
         Node::List(_) => "a list",
@@ -956,13 +673,6 @@ fn node_kind(n: &Node<'_>) -> &'static str {
         Node::Dtype(_) => "a dtype",
         Node::Refused(_) => "a refused object",
     }
-}
-
-fn is_latin1(enc: &str) -> bool {
-    matches!(
-        enc.to_ascii_lowercase().replace('_', "-").as_str(),
-        "latin1" | "latin-1" | "iso-8859-1" | "iso8859-1"
-    )
 }
 
 fn pairs<'a>(items: Vec<Slot<'a>>) -> Option<Vec<(Slot<'a>, Slot<'a>)>> {

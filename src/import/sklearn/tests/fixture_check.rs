@@ -73,7 +73,11 @@ pub fn read_manifest(dir: &Path) -> Manifest {
 
 fn read_le<const N: usize, T>(path: &Path, from: fn([u8; N]) -> T) -> Vec<T> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(bytes.len().is_multiple_of(N), "{}: truncated", path.display());
+    assert!(
+        bytes.len().is_multiple_of(N),
+        "{}: truncated",
+        path.display()
+    );
     bytes
         .chunks_exact(N)
         .map(|c| from(c.try_into().expect("chunk size")))

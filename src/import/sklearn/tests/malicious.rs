@@ -612,3 +612,123 @@ fn corrupt_trees_in_valid_pickles_are_refused() {
         assert!(e.to_string().contains(needle), "{field}={value}: {e}");
     }
 }
+
+#[test]
+fn revisiting_a_huge_memoized_state_runs_out_of_work_budget() {
+    // A dtype state tuple padded with 200 000 Nones, then a loop of
+    // dtype(...) + BUILD(state) that would re-read it every 6 bytes.
+    let mut p = P::new(2).op(op::MARK).int(3).str("<");
+    p = p
+        .op(op::NONE)
+        .op(op::NONE)
+        .op(op::NONE)
+        .int(-1)
+        .int(-1)
+        .int(0);
+    p = p
+        .raw(&vec![op::NONE; 200_000])
+        .op(op::TUPLE)
+        .put(0)
+        .op(op::POP);
+    p = p
+        .global("numpy", "dtype")
+        .put(1)
+        .op(op::POP)
+        .str("f8")
+        .op(op::NEWFALSE)
+        .op(op::NEWTRUE)
+        .op(op::TUPLE3)
+        .put(2)
+        .op(op::POP);
+    for _ in 0..1000 {
+        p = p
+            .get(1)
+            .get(2)
+            .op(op::REDUCE)
+            .get(0)
+            .op(op::BUILD)
+            .op(op::POP);
+    }
+    let bytes = p.op(op::NONE).stop();
+    let limits = Limits {
+        max_items: 1 << 20,
+        ..Limits::default()
+    };
+    let e = sklearn::from_bytes_with(&bytes, &limits).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SklearnError::Pickle(PickleError::LimitExceeded {
+                what: "decoding work",
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn re_encoding_a_memoized_string_runs_out_of_copy_budget() {
+    let big = "x".repeat(100_000);
+    let mut p = P::new(2)
+        .op(b'X')
+        .raw(&(big.len() as u32).to_le_bytes())
+        .raw(big.as_bytes())
+        .str("latin1")
+        .op(op::TUPLE2)
+        .put(0)
+        .op(op::POP)
+        .global("_codecs", "encode")
+        .put(1)
+        .op(op::POP)
+        .op(op::EMPTY_LIST);
+    for _ in 0..200 {
+        p = p.get(1).get(0).op(op::REDUCE).op(op::APPEND);
+    }
+    let e = pickle_err(&p.stop());
+    assert!(
+        matches!(
+            e,
+            PickleError::LimitExceeded {
+                what: "bytes copied while decoding",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn estimators_sharing_one_tree_are_refused() {
+    use crate::import::sklearn::estimator::forest_from_value;
+    use crate::import::sklearn::pickle::{GlobalRef, Object, Value};
+    use std::sync::Arc;
+
+    let bytes = fixture("1.4.2", "dt.p4.pkl");
+    let root = sklearn::pickle::parse(&bytes, &Limits::default()).unwrap();
+    let dt = root.as_object().unwrap();
+    let Some(Value::Dict(state)) = &dt.state else {
+        panic!("dt state")
+    };
+    // A forest whose estimators_ repeats the same fitted tree 100 000 times.
+    let members: Arc<[Value]> = (0..100_000).map(|_| root.clone()).collect();
+    let mut forest_state: Vec<(Value, Value)> = state.to_vec();
+    forest_state.push((
+        Value::Str(sklearn::pickle::Text::Borrowed("estimators_")),
+        Value::List(members),
+    ));
+    let forest = Value::Object(Arc::new(Object {
+        class: GlobalRef {
+            module: "sklearn.ensemble._forest".into(),
+            name: "RandomForestClassifier".into(),
+            allowed: true,
+        },
+        args: Vec::new(),
+        kwargs: None,
+        state: Some(Value::Dict(forest_state.into())),
+    }));
+    let e = forest_from_value(&forest, bytes.len()).unwrap_err();
+    assert!(e.to_string().contains("shared arrays"), "{e}");
+    // A handful of repeats fits in the budget and converts.
+    forest_from_value(&root, bytes.len()).unwrap();
+}

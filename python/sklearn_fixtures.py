@@ -18,7 +18,10 @@ For every model OUT_DIR gets:
 and ``manifest.json`` describes every model (files, shapes, classes, or the
 error a model must be refused with). The ``legacy`` profile writes a few
 small models for the fixtures committed under tests/fixtures/sklearn/ and
-runs on old scikit-learn/numpy releases.
+runs on old scikit-learn/numpy releases; the ``random_state`` profile writes
+tiny models holding numpy random state (a ``RandomState`` passed as
+``random_state``, a ``Generator`` attribute) for the committed
+``random-state-*`` fixtures.
 """
 
 import argparse
@@ -158,6 +161,19 @@ def supports_missing(cls):
     return SKLEARN >= (1, 6)
 
 
+def with_generator(cls, params, X, y):
+    """A model holding a numpy Generator as ``random_state``. scikit-learn
+    (1.9 at least) refuses Generators when fitting, so the model is then
+    fitted with an int seed and given the Generator afterwards, as
+    ``set_params`` after fitting would."""
+    try:
+        return cls(random_state=np.random.default_rng(0), **params).fit(X, y)
+    except (TypeError, ValueError):  # InvalidParameterError is a ValueError
+        model = cls(random_state=0, **params).fit(X, y)
+        model.random_state = np.random.default_rng(0)
+        return model
+
+
 def full_profile(out_dir, manifest):
     protocols = [2, 3, 4, 5]
     compressors = ["raw", "zlib3", ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3), ("lz4", 3)]
@@ -220,6 +236,23 @@ def full_profile(out_dir, manifest):
         name = f"{cls.__name__.lower()}_nan"
         write_model(out_dir, name, model, rows, [4, 5], ["raw", "zlib3"], manifest)
 
+    # Holding numpy random state, which the importer keeps as inert values.
+    rng = np.random.default_rng(250)
+    X, y = float32_data(rng, 500, 5, 3)
+    model = RandomForestClassifier(n_estimators=8, random_state=np.random.RandomState(0)).fit(X[:380], y[:380])
+    rows = make_rows(model, X[380:], rng, False)
+    write_model(out_dir, "rf_random_state", model, rows, protocols, compressors, manifest, "random_state=RandomState(0)")
+    rng = np.random.default_rng(251)
+    X, y = float32_data(rng, 500, 5, 3)
+    model = DecisionTreeClassifier(random_state=np.random.RandomState(1)).fit(X[:380], y[:380])
+    rows = make_rows(model, X[380:], rng, False)
+    write_model(out_dir, "dt_random_state", model, rows, [2, 5], ["raw", "zlib3"], manifest, "random_state=RandomState(1)")
+    rng = np.random.default_rng(252)
+    X, y = float32_data(rng, 500, 5, 3)
+    model = with_generator(RandomForestClassifier, dict(n_estimators=6), X[:380], y[:380])
+    rows = make_rows(model, X[380:], rng, False)
+    write_model(out_dir, "rf_generator", model, rows, protocols, ["raw", "zlib3", ("lz4", 3)], manifest, "random_state=default_rng(0)")
+
     # Must be refused: multi-output.
     rng = np.random.default_rng(300)
     X, y = float32_data(rng, 300, 4, 3)
@@ -251,12 +284,27 @@ def legacy_profile(out_dir, manifest):
         write_model(out_dir, "dt_nan", model, rows, [5], ["raw"], manifest)
 
 
+def random_state_profile(out_dir, manifest):
+    """Tiny models holding numpy random state for committed fixtures; runs
+    on old releases. The state's form depends on numpy's version."""
+    rng = np.random.default_rng(600)
+    X, y = float32_data(rng, 200, 4, 3)
+    model = RandomForestClassifier(n_estimators=2, max_depth=3, random_state=np.random.RandomState(0)).fit(X[:150], y[:150])
+    rows = make_rows(model, X[150:], rng, False, max_boundary=60)
+    write_model(out_dir, "rf_rs", model, rows, [2, 5], ["zlib3"], manifest, "random_state=RandomState(0)")
+    rng = np.random.default_rng(601)
+    X, y = float32_data(rng, 200, 4, 3)
+    model = with_generator(DecisionTreeClassifier, dict(max_depth=3), X[:150], y[:150])
+    rows = make_rows(model, X[150:], rng, False, max_boundary=60)
+    write_model(out_dir, "dt_gen", model, rows, [4], ["raw"], manifest, "random_state=default_rng(0)")
+
+
 def main():
     # Predicting on plain arrays for a model given feature names on purpose.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir")
-    ap.add_argument("--profile", choices=["full", "legacy"], default="full")
+    ap.add_argument("--profile", choices=["full", "legacy", "random_state"], default="full")
     args = ap.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     manifest = {
@@ -267,7 +315,8 @@ def main():
         "models": [],
         "refused": [],
     }
-    (full_profile if args.profile == "full" else legacy_profile)(args.out_dir, manifest)
+    profiles = {"full": full_profile, "legacy": legacy_profile, "random_state": random_state_profile}
+    profiles[args.profile](args.out_dir, manifest)
     with open(os.path.join(args.out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
 

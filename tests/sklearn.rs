@@ -149,6 +149,42 @@ fn string_and_integer_labels_keep_their_type() {
     assert!(find("rf_str_object").feature_names.is_some());
 }
 
+/// Models holding numpy random state (`random_state=RandomState(…)`, and a
+/// `Generator` set after fitting since scikit-learn refuses one at `fit`)
+/// name numpy's random pickling helpers; the importer keeps the state as an
+/// inert value and converts the forest (predictions are checked with every
+/// other model above and in the ONNX runtimes below).
+#[test]
+fn models_holding_numpy_random_state_convert() {
+    let manifest = fixture_check::read_manifest(fixtures());
+    for (name, helper, files) in [
+        ("rf_random_state", "__randomstate_ctor", 11),
+        ("dt_random_state", "__randomstate_ctor", 4),
+        ("rf_generator", "__generator_ctor", 7),
+    ] {
+        let m = manifest.models.iter().find(|m| m.name == name).expect(name);
+        assert_eq!(m.files.len(), files, "{name}");
+        for file in &m.files {
+            let bytes = std::fs::read(fixtures().join(file)).unwrap();
+            let globals = sklearn::inspect_globals(&bytes).unwrap();
+            assert!(
+                globals.iter().any(|g| g.name == helper && g.allowed),
+                "{file}: {globals:?}"
+            );
+            if file.ends_with(".pkl") {
+                let root = sklearn::pickle::parse(&bytes, &sklearn::Limits::default()).unwrap();
+                let state = root.as_object().unwrap().state.as_ref().unwrap();
+                assert!(
+                    matches!(state.get("random_state"), Some(sklearn::Value::Inert(o)) if o.class.name == helper),
+                    "{file}: {:?}",
+                    state.get("random_state").map(sklearn::Value::kind)
+                );
+            }
+            sklearn::read_file(fixtures().join(file)).unwrap();
+        }
+    }
+}
+
 /// The ONNX export of every scikit-learn model (first saved file of each)
 /// agrees with scikit-learn in tract and in onnxruntime (1 and default
 /// threads): labels exactly, probabilities within 1e-6, on the data rows,

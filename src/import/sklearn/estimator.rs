@@ -41,7 +41,13 @@ pub(crate) fn forest_from_value(
 ) -> Result<Forest, SklearnError> {
     let obj = root
         .as_object()
-        .ok_or_else(|| SklearnError::UnsupportedEstimator { found: root.kind() })?;
+        .ok_or_else(|| SklearnError::UnsupportedEstimator {
+            found: match root {
+                // An inert numpy random object on its own holds no model.
+                Value::Inert(_) => format!("only a {}", root.kind()),
+                _ => root.kind(),
+            },
+        })?;
     let class = &obj.class;
     if !ESTIMATORS
         .iter()

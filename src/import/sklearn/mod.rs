@@ -4,9 +4,11 @@
 //! unpickles: a restricted reader ([`pickle`]) decodes the opcodes into a
 //! value tree, refusing every global that is not on a short allowlist
 //! ([`allowed_globals`]: the scikit-learn forest and tree classes, numpy's
-//! array and dtype reconstruction, joblib's array wrapper and a few
-//! builtins pickles use to spell bytes). The tree is then read like a
-//! document ([`estimator`](self)) into a checked [`Forest`].
+//! array and dtype reconstruction, joblib's array wrapper, a few builtins
+//! pickles use to spell bytes, and numpy's random pickling helpers, which
+//! only ever yield inert values: an estimator made with
+//! `random_state=np.random.RandomState(…)` keeps one). The tree is then read
+//! like a document ([`estimator`](self)) into a checked [`Forest`].
 //!
 //! Supported: `RandomForestClassifier`, `ExtraTreesClassifier`,
 //! `DecisionTreeClassifier` and `ExtraTreeClassifier` (single output),

@@ -1,14 +1,19 @@
 //! What the machine does instead of calling: `REDUCE`, `NEWOBJ` and
 //! `BUILD` applied to allowed globals record objects, or decode numpy
-//! dtypes, arrays and scalars and joblib's array payloads in Rust.
+//! dtypes, arrays and scalars and joblib's array payloads in Rust. numpy's
+//! random pickling helpers record inert objects whose arguments and state
+//! must be plain data (see [`crate::import::sklearn::allowlist`]).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::error::PickleError;
 use super::heap::{Global, Node, Slot};
 use super::value::{Data, GlobalRef, Value};
 use super::vm::{node_kind, Call, Machine, Result};
-use crate::import::sklearn::allowlist::{classify, Known};
+use crate::import::sklearn::allowlist::{
+    classify, Known, RandomClass, RandomCtor, BIT_GENERATOR_NAMES,
+};
 use crate::import::sklearn::joblib;
 use crate::import::sklearn::numpy::{self, Dtype, Kind, NdArray};
 
@@ -53,13 +58,14 @@ impl<'a> Machine<'a, '_> {
         let g = match &func {
             Slot::Global(g) => g.clone(),
             Slot::Ref(id) if matches!(self.heap.nodes[*id], Node::Refused(_)) => return Ok(func),
-            other => {
-                let what = match other {
-                    Slot::Ref(id) => node_kind(&self.heap.nodes[*id]),
-                    _ => "a scalar",
-                };
+            Slot::Ref(id) => {
+                if let Some(class) = self.inert_class(*id).cloned() {
+                    return self.call_inert(class);
+                }
+                let what = node_kind(&self.heap.nodes[*id]);
                 return Err(self.malformed(format!("call of {what}, which is no global")));
             }
+            _ => return Err(self.malformed("call of a scalar, which is no global")),
         };
         let Some(known) = g.known else {
             let id = self.alloc(Node::Refused(g))?;
@@ -72,6 +78,23 @@ impl<'a> Machine<'a, '_> {
             }
             r => r,
         }
+    }
+
+    /// An inert numpy random object (recorded by helper `class`) applied to
+    /// something: refused, or a placeholder in inspect mode.
+    fn call_inert(&mut self, class: Arc<Global>) -> Result<Slot<'a>> {
+        if self.heap.inspect {
+            let id = self.alloc(Node::Refused(class))?;
+            return Ok(Slot::Ref(id));
+        }
+        let what = match class.known {
+            Some(Known::RandomCtor(c)) => c.builds(),
+            _ => "object",
+        };
+        Err(self.forbidden_call(
+            &class,
+            format!("the {what} it stands for is inert: it is never called"),
+        ))
     }
 
     fn forbidden_call(&self, g: &Global, reason: impl Into<String>) -> PickleError {
@@ -120,6 +143,20 @@ impl<'a> Machine<'a, '_> {
                 Ok(Slot::Ref(id))
             }
             (Known::NumpyScalar, Call::Reduce) => self.numpy_scalar(g, args),
+            (Known::RandomCtor(ctor), Call::Reduce) => {
+                self.check_random_args(g, ctor, &args)?;
+                let id = self.alloc(object(args, None))?;
+                Ok(Slot::Ref(id))
+            }
+            (Known::RandomCtor(_), Call::New) => Err(self.forbidden_call(
+                g,
+                "numpy's random pickling helpers are functions, applied only with REDUCE",
+            )),
+            (Known::RandomClass(_), _) => Err(self.forbidden_call(
+                g,
+                "it is allowed only as an argument of numpy's random pickling helpers, \
+                 never called",
+            )),
             (Known::CodecsEncode, Call::Reduce) => {
                 let frozen = self.freeze_all(&args)?;
                 match frozen.as_slice() {
@@ -262,12 +299,15 @@ impl<'a> Machine<'a, '_> {
                         .into(),
                 })
             }
-            Some(Known::Estimator | Known::Tree) => {
+            Some(known @ (Known::Estimator | Known::Tree | Known::RandomCtor(_))) => {
                 if has_state {
                     return Err(PickleError::Unsupported {
                         offset: self.at,
                         message: format!("a second BUILD on {}", class.r),
                     });
+                }
+                if known.is_inert() {
+                    self.check_inert_data(&class, std::slice::from_ref(&state), "its BUILD state")?;
                 }
                 if let Node::Object { state: s, .. } = &mut self.heap.nodes[id] {
                     *s = Some(state);
@@ -277,6 +317,124 @@ impl<'a> Machine<'a, '_> {
             _ => return Err(self.forbidden_call(&class, "it takes no BUILD state")),
         };
         self.heap.nodes[id] = replacement;
+        Ok(())
+    }
+
+    // ----- inert numpy random state -----------------------------------------
+
+    /// The helper that recorded node `id`, if it is an inert numpy random object.
+    fn inert_class(&self, id: usize) -> Option<&Arc<Global>> {
+        match &self.heap.nodes[id] {
+            Node::Object { class, .. } if class.known.is_some_and(Known::is_inert) => Some(class),
+            _ => None,
+        }
+    }
+
+    /// Whether `slot` is an inert object recorded by helper `ctor`.
+    fn is_inert_from(&self, slot: &Slot<'a>, ctor: RandomCtor) -> bool {
+        match slot {
+            Slot::Ref(id) => self
+                .inert_class(*id)
+                .is_some_and(|c| c.known == Some(Known::RandomCtor(ctor))),
+            _ => false,
+        }
+    }
+
+    /// Checks a random pickling helper's arguments against the forms numpy
+    /// writes (see the allowlist module docs); none is ever interpreted.
+    fn check_random_args(&self, g: &Global, ctor: RandomCtor, args: &[Slot<'a>]) -> Result<()> {
+        let name_or_bitgen = |slot: &Slot<'a>| {
+            is_bit_generator_name(slot) || self.is_inert_from(slot, RandomCtor::BitGenerator)
+        };
+        let bitgen_ctor = Known::RandomCtor(RandomCtor::BitGenerator);
+        let (ok, form) = match ctor {
+            RandomCtor::RandomState | RandomCtor::Generator => (
+                match args {
+                    [] => true,
+                    [first] => name_or_bitgen(first),
+                    [first, make] => name_or_bitgen(first) && is_global(make, bitgen_ctor),
+                    _ => false,
+                },
+                "(bit generator name or bit generator[, __bit_generator_ctor])",
+            ),
+            RandomCtor::BitGenerator => (
+                match args {
+                    [] => true,
+                    [x] => {
+                        is_bit_generator_name(x)
+                            || is_global(x, Known::RandomClass(RandomClass::BitGenerator))
+                    }
+                    _ => false,
+                },
+                "(bit generator name or numpy bit generator class)",
+            ),
+            RandomCtor::LegacyRandomState => (args.is_empty(), "()"),
+            RandomCtor::SeedSequence => match args {
+                [cls, Slot::Int(_), state]
+                    if is_global(cls, Known::RandomClass(RandomClass::SeedSequence)) =>
+                {
+                    return self.check_inert_data(g, std::slice::from_ref(state), "its state");
+                }
+                _ => (
+                    false,
+                    "(numpy.random.bit_generator.SeedSequence, checksum, state)",
+                ),
+            },
+        };
+        if ok {
+            return Ok(());
+        }
+        let names = match ctor {
+            RandomCtor::LegacyRandomState | RandomCtor::SeedSequence => String::new(),
+            _ => format!(
+                ", with a bit generator name numpy knows ({})",
+                BIT_GENERATOR_NAMES.join(", ")
+            ),
+        };
+        Err(self.forbidden_call(
+            g,
+            format!(
+                "only {}{form} is allowed{names}; it stands for an inert {} and is never called",
+                g.r.name,
+                ctor.builds()
+            ),
+        ))
+    }
+
+    /// Inert numpy random objects hold plain data only: scalars, text,
+    /// bytes, containers, arrays, dtypes and other inert objects; no
+    /// estimator, tree, placeholder or global. Walks the arena visiting each
+    /// node once, charged to the work budget, so shared or deep structures
+    /// cost no more than their size and no recursion is involved.
+    fn check_inert_data(&self, g: &Global, slots: &[Slot<'a>], what: &str) -> Result<()> {
+        let refuse = |found: String| {
+            self.forbidden_call(
+                g,
+                format!("{what} holds {found}; numpy random state may only hold plain data"),
+            )
+        };
+        let mut todo: Vec<&Slot<'a>> = slots.iter().collect();
+        let mut seen = HashSet::new();
+        while let Some(slot) = todo.pop() {
+            self.charge(1)?;
+            let id = match slot {
+                Slot::Global(h) => return Err(refuse(format!("the global {}", h.r))),
+                Slot::Ref(id) => *id,
+                _ => continue,
+            };
+            if !seen.insert(id) {
+                continue;
+            }
+            match &self.heap.nodes[id] {
+                Node::Tuple(items) | Node::List(items) | Node::Set(items) => todo.extend(items),
+                Node::Dict(pairs) => todo.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
+                Node::Array(_) | Node::Dtype(_) => {}
+                // Checked when it was recorded and built.
+                Node::Object { class, .. } if class.known.is_some_and(Known::is_inert) => {}
+                Node::Object { class, .. } => return Err(refuse(format!("a {} object", class.r))),
+                Node::Refused(h) => return Err(refuse(format!("the refused {}", h.r))),
+            }
+        }
         Ok(())
     }
 
@@ -334,6 +492,16 @@ impl<'a> Machine<'a, '_> {
         NdArray::from_raw(meta.dtype, meta.shape, meta.fortran, Data::Borrowed(data))
             .map_err(|m| self.numpy_err(m))
     }
+}
+
+/// Whether `slot` is the allowed global standing for `known`.
+fn is_global(slot: &Slot<'_>, known: Known) -> bool {
+    matches!(slot, Slot::Global(h) if h.known == Some(known))
+}
+
+/// A bit generator name numpy's `__bit_generator_ctor` accepts.
+fn is_bit_generator_name(slot: &Slot<'_>) -> bool {
+    matches!(slot, Slot::Str(s) if BIT_GENERATOR_NAMES.contains(&&**s))
 }
 
 fn is_latin1(enc: &str) -> bool {

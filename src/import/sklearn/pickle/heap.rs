@@ -45,7 +45,8 @@ pub(crate) enum Node<'a> {
     Set(Vec<Slot<'a>>),
     Dict(Vec<(Slot<'a>, Slot<'a>)>),
     /// An instance being built; also a numpy dtype or `_reconstruct` array
-    /// until its `BUILD` arrives.
+    /// until its `BUILD` arrives, or an inert numpy random object (when
+    /// `class` is a [`Known::RandomCtor`]), frozen as [`Value::Inert`].
     Object {
         class: Arc<Global>,
         args: Vec<Slot<'a>>,
@@ -207,12 +208,17 @@ impl<'a> Freezer<'_, 'a> {
                 let args = self.slots(args, d)?.to_vec();
                 let kwargs = kwargs.as_ref().map(|k| self.slot(k, d)).transpose()?;
                 let state = state.as_ref().map(|s| self.slot(s, d)).transpose()?;
-                Value::Object(Arc::new(Object {
+                let object = Arc::new(Object {
                     class: class.r.clone(),
                     args,
                     kwargs,
                     state,
-                }))
+                });
+                if class.known.is_some_and(Known::is_inert) {
+                    Value::Inert(object)
+                } else {
+                    Value::Object(object)
+                }
             }
             Node::Array(a) => Value::Array(a.clone()),
             Node::Dtype(dt) => Value::Dtype(dt.clone()),

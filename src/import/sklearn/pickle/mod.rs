@@ -4,11 +4,12 @@
 //! `GLOBAL`/`STACK_GLOBAL` only name things; a name outside the allowlist
 //! (see [`crate::import::sklearn::allowed_globals`]) stops decoding with
 //! [`PickleError::Forbidden`]. `REDUCE`, `NEWOBJ` and `BUILD` on allowed
-//! names record objects or decode numpy values in Rust. Extension codes,
-//! persistent ids and out-of-band buffers are refused. Every length is
-//! checked against the remaining input and every resource is capped
-//! ([`Limits`]), so no input can make the reader panic, allocate without
-//! bound or recurse without bound.
+//! names record objects or decode numpy values in Rust; numpy's random
+//! pickling helpers record [`Value::Inert`] objects holding plain data.
+//! Extension codes, persistent ids and out-of-band buffers are refused.
+//! Every length is checked against the remaining input and every resource
+//! is capped ([`Limits`]), so no input can make the reader panic, allocate
+//! without bound or recurse without bound.
 
 mod calls;
 mod error;

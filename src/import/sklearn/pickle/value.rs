@@ -6,6 +6,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::import::sklearn::allowlist::{classify, Known};
 use crate::import::sklearn::numpy::{Dtype, NdArray};
 
 /// Bytes that borrow from the decoded input where possible: array payloads
@@ -134,6 +135,11 @@ pub enum Value<'a> {
     Global(Arc<GlobalRef>),
     /// An instance of an allowed class.
     Object(Arc<Object<'a>>),
+    /// An inert numpy random object (`RandomState`, `Generator`, bit
+    /// generator or `SeedSequence`) as the pickle describes it: the helper
+    /// that would have built it, its arguments and its `BUILD` state, all
+    /// plain data. Nothing reads it; it is only allowed as an attribute value.
+    Inert(Arc<Object<'a>>),
     /// A numpy array (from `_reconstruct`, `_frombuffer` or a joblib wrapper).
     Array(Arc<NdArray<'a>>),
     /// A numpy dtype.
@@ -158,6 +164,13 @@ impl<'a> Value<'a> {
             Value::Dict(d) => format!("dict of {}", d.len()),
             Value::Global(g) => format!("global {g}"),
             Value::Object(o) => format!("{} object", o.class),
+            Value::Inert(o) => {
+                let what = match classify(&o.class.module, &o.class.name) {
+                    Some(Known::RandomCtor(c)) => c.builds(),
+                    _ => "numpy random object",
+                };
+                format!("{what} (an inert {} result)", o.class)
+            }
             Value::Array(a) => format!("{} array of shape {:?}", a.dtype.describe(), a.shape),
             Value::Dtype(d) => format!("dtype {}", d.describe()),
             Value::Refused(g) => format!("refused {g}"),
@@ -197,7 +210,8 @@ impl<'a> Value<'a> {
         }
     }
 
-    /// The object, if this is an instance of an allowed class.
+    /// The object, if this is an instance of an allowed class (never an
+    /// [`Value::Inert`] one).
     pub fn as_object(&self) -> Option<&Object<'a>> {
         match self {
             Value::Object(o) => Some(o),

@@ -1,6 +1,7 @@
 //! Importer tests that need no Python: committed fixtures from older
-//! scikit-learn releases, a corpus of hostile pickles, decoder features and
-//! a property test feeding random and mutated bytes.
+//! scikit-learn releases, a corpus of hostile pickles, decoder features,
+//! inert numpy random state and a property test feeding random and mutated
+//! bytes.
 
 use crate::import::sklearn;
 use crate::ir::{ClassLabels, Forest};
@@ -10,4 +11,5 @@ mod fixture_check;
 mod fuzz;
 mod legacy;
 mod malicious;
+mod random_state;
 mod vm;

@@ -11,9 +11,9 @@ memory is that process's ru_maxrss, read with os.wait4.
     .venv/bin/python bench/compare.py                      # reference: 500 and 200 trees, 100k x 20
     .venv/bin/python bench/compare.py --trees 50 --rows 20000 --predict-rows 5000   # smoke test
 
-Results go to bench/out/ (results-<trees>.json, and the markdown tables on
-stdout). Trained models are cached in bench/out/ and reused (--retrain to
-train again).
+Results go to target/bench-compare/ (results-*.json; the markdown tables go
+to stdout). Trained models are cached there and reused (--retrain to train
+again); --reuse-python re-measures only forest2onnx.
 """
 
 import argparse
@@ -34,13 +34,26 @@ ROOT = os.path.dirname(HERE)
 # ---------------------------------------------------------------------------
 
 
-def rss_now():
-    """Current resident set of this process in bytes (Linux)."""
+def status(field):
+    """A memory field of /proc/self/status (VmRSS, VmHWM) in bytes (Linux)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return None
+
+
+def rss_now():
+    return status("VmRSS")
+
+
+def reset_peak():
+    """Resets VmHWM to the current RSS, so that the peak measures what follows."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def child(task):
@@ -48,6 +61,10 @@ def child(task):
 
     kind = task["kind"]
     out = {}
+    # Imports are not part of any timing.
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.tree  # noqa: F401
+
     if kind == "train":
         from sklearn.datasets import make_classification
         from sklearn.ensemble import RandomForestClassifier
@@ -59,6 +76,7 @@ def child(task):
             n_informative=task["informative"],
             n_redundant=2,
             n_classes=task["classes"],
+            class_sep=task["class_sep"],
             random_state=0,
         )
         x = x.astype(np.float32)
@@ -84,14 +102,18 @@ def child(task):
                 pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
             out[f"nodes_{trees}"] = int(sum(e.tree_.node_count for e in model.estimators_))
             out[f"max_depth_{trees}"] = int(max(e.tree_.max_depth for e in model.estimators_))
+            with open(path + ".json", "w") as f:
+                json.dump({"nodes": out[f"nodes_{trees}"], "max_depth": out[f"max_depth_{trees}"]}, f)
     elif kind == "skl2onnx":
         from skl2onnx import to_onnx
 
         model = load_pickle(task["model"])
         out["rss_before"] = rss_now()
+        reset_peak()
         x1 = np.zeros((1, model.n_features_in_), dtype=np.float32)
         t0 = time.perf_counter()
-        onx = to_onnx(model, x1)
+        # No ZipMap: tract has none, and onnxruntime is faster without it.
+        onx = to_onnx(model, x1, options={type(model): {"zipmap": False}})
         out["to_onnx_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         data = onx.SerializeToString()
@@ -102,6 +124,7 @@ def child(task):
         out["write_s"] = time.perf_counter() - t0
         out["onnx_bytes"] = len(data)
         out["opsets"] = {o.domain or "ai.onnx": o.version for o in onx.opset_import}
+        out["peak_after_load"] = status("VmHWM")
     elif kind == "pickle_dump":
         model = load_pickle(task["model"])
         t0 = time.perf_counter()
@@ -166,8 +189,20 @@ def child(task):
                 s = time.perf_counter() - t0
                 best = s if best is None else min(best, s)
             out[f"rows_per_s_{name}"] = len(x) / best
+    elif kind == "versions":
+        import platform as pf
+
+        out["python"] = pf.python_version()
+        for mod in ("numpy", "sklearn", "skl2onnx", "onnxruntime", "joblib", "onnx"):
+            try:
+                out[mod] = __import__(mod).__version__
+            except Exception:  # noqa: BLE001 - informational only
+                out[mod] = None
     else:
         raise SystemExit(f"unknown task {kind}")
+    # The peak of this process image (VmHWM is reset by exec, unlike
+    # ru_maxrss, which a forked child inherits from its parent).
+    out["vmhwm"] = status("VmHWM")
     json.dump(out, sys.stdout)
 
 
@@ -198,7 +233,9 @@ def run(cmd, label):
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{label} failed: {' '.join(cmd)}")
     result = json.loads(stdout.decode().strip().splitlines()[-1])
-    result["peak_rss"] = usage.ru_maxrss * 1024
+    # ru_maxrss counts the parent's image the child was forked from; the
+    # child's own VmHWM does not.
+    result["peak_rss"] = result.get("vmhwm") or usage.ru_maxrss * 1024
     result["wall_s"] = wall
     print(f"  {label}: {wall:.1f}s", file=sys.stderr, flush=True)
     return result
@@ -238,12 +275,10 @@ def machine():
             info["mem_total_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
     except OSError:
         pass
-    versions = {"python": platform.python_version()}
-    for mod in ("numpy", "sklearn", "skl2onnx", "onnxruntime", "joblib", "onnx"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - informational only
-            versions[mod] = None
+    # In a child: this process stays small, so its children's peaks are theirs.
+    versions = py({"kind": "versions"}, "versions")
+    for k in ("vmhwm", "peak_rss", "wall_s"):
+        versions.pop(k, None)
     try:
         versions["rustc"] = subprocess.check_output(["rustc", "-V"], text=True).strip()
         versions["forest2onnx_git"] = subprocess.check_output(
@@ -255,12 +290,26 @@ def machine():
     return info
 
 
-def measure(args, trees, model, rows_file, binary, out_dir):
+PYTHON_STEPS = ("skl2onnx", "pickle_dump", "pickle_load", "joblib_dump", "joblib_load",
+                "sklearn_predict", "ort_skl2onnx")
+
+
+def measure(args, trees, model, rows_file, binary, out_dir, previous):
     tag = f"{trees}"
     p = lambda name: os.path.join(out_dir, f"{name}-{tag}")  # noqa: E731
     r = {"trees": trees}
     print(f"== {trees} trees", file=sys.stderr)
-    # Python tool chain.
+    if all(k in previous for k in PYTHON_STEPS):
+        print("  reusing the Python tool chain's results", file=sys.stderr)
+        r.update({k: previous[k] for k in PYTHON_STEPS})
+        r["python_reused"] = True
+    else:
+        measure_python(args, model, rows_file, p, r)
+    measure_rust(args, trees, model, rows_file, binary, p, r)
+    return r
+
+
+def measure_python(args, model, rows_file, p, r):
     r["skl2onnx"] = py(
         {"kind": "skl2onnx", "model": model, "out": p("skl2onnx") + ".onnx"}, "skl2onnx"
     )
@@ -288,14 +337,22 @@ def measure(args, trees, model, rows_file, binary, out_dir):
     }
     r["ort_skl2onnx"] = py({**ort_task, "onnx": p("skl2onnx") + ".onnx"}, "onnxruntime (skl2onnx file)")
 
+
+def measure_rust(args, trees, model, rows_file, binary, p, r):
+    ort_task = {
+        "kind": "ort",
+        "features": args.features,
+        "rows_file": rows_file,
+        "repeat": args.repeat,
+    }
     # forest2onnx: the same forest, imported from the pickle.
     forest = p("forest") + ".forest"
     try:
         r["import"] = rust(binary, ["import", "--joblib", model, "--out", forest], "import")
         r["forest_source"] = "imported from the scikit-learn pickle"
     except RuntimeError:
-        nodes = r["train_nodes"] if "train_nodes" in r else None
-        per_tree = (nodes or 13_660 * trees) // trees
+        with open(model + ".json") as f:
+            per_tree = json.load(f)["nodes"] // trees
         r["import"] = rust(
             binary,
             ["synth", "--trees", str(trees), "--nodes-per-tree", str(per_tree),
@@ -325,7 +382,6 @@ def measure(args, trees, model, rows_file, binary, out_dir):
         binary, rep + ["predict", "--forest", forest, "--rows-file", rows_file], "IR predict"
     )
     r["ort_ours"] = py({**ort_task, "onnx": ours}, "onnxruntime (forest2onnx file)")
-    return r
 
 
 def fmt_s(s):
@@ -354,15 +410,21 @@ def table(r):
 
     row("IR/model → ONNX file (time)", f"skl2onnx {fmt_s(skl_convert)} (to_onnx {fmt_s(s2o['to_onnx_s'])})",
         fmt_s(ex["export_s"]), x(skl_convert, ex["export_s"]) + " faster", "≥ 100× faster")
-    row("… vs writing the same bytes", "", f"{fmt_s(ex['write_same_bytes_s'])} (fs::write)",
+    row("… vs writing the same bytes (both with fsync)", "", f"{fmt_s(ex['write_same_bytes_s'])} (write + fsync)",
         x(ex["export_s"], ex["write_same_bytes_s"]), "≤ 2×")
+    row("… vs writing the same bytes (page cache, no fsync)", "",
+        f"{fmt_s(ex['write_to_file_nosync_s'])} vs {fmt_s(ex['write_same_bytes_nosync_s'])} (fs::write)",
+        x(ex["write_to_file_nosync_s"], ex["write_same_bytes_nosync_s"]), "≤ 2×")
     row("IR → ONNX bytes in memory", "", fmt_s(ex["to_bytes_s"]), "", "")
-    row("Peak memory of the conversion process", fmt_b(s2o["peak_rss"]), fmt_b(ex["peak_rss"]),
-        x(s2o["peak_rss"], ex["peak_rss"]) + " less", "")
-    row("… ours / our ONNX size", "", f"{fmt_b(ex['peak_rss'])} / {fmt_b(ex['onnx_bytes'])}",
-        x(ex["peak_rss"], ex["onnx_bytes"]), "≤ 2×")
-    extra = ex["peak_rss_export"] - ex["rss_before_export"] if ex.get("peak_rss_export") else None
-    row("… conversion's own memory (peak − IR loaded)", "", fmt_b(extra), "", "")
+    # Peaks from the end of loading the model to the end of the conversion
+    # (model in memory + conversion).
+    theirs, ours = s2o["peak_after_load"], ex["peak_rss_export"]
+    row("Peak memory of the conversion (model loaded + conversion)", fmt_b(theirs), fmt_b(ours),
+        x(theirs, ours) + " less", "")
+    row("… ours / our ONNX size", "", f"{fmt_b(ours)} / {fmt_b(ex['onnx_bytes'])}",
+        x(ours, ex["onnx_bytes"]), "≤ 2×")
+    row("… conversion's own memory (peak − IR loaded)", "", fmt_b(ours - ex["rss_before_export"]), "", "")
+    row("… the IR in memory (RSS after loading it)", "", fmt_b(ex["rss_before_export"]), "", "")
     row("ONNX size", fmt_b(s2o["onnx_bytes"]), fmt_b(ex["onnx_bytes"]),
         x(ex["onnx_bytes"], s2o["onnx_bytes"]), "")
     row("ONNX bytes per node", f"{s2o['onnx_bytes'] / n:.1f}", f"{ex['bytes_per_node']:.1f}",
@@ -418,8 +480,13 @@ def main():
     ap.add_argument("--features", type=int, default=20)
     ap.add_argument("--informative", type=int, default=10)
     ap.add_argument("--classes", type=int, default=3)
+    ap.add_argument("--class-sep", type=float, default=1.1,
+                    help="make_classification's class_sep; 1.1 grows ~13.7k nodes per tree on 100k rows")
+    ap.add_argument("--reuse-python", action="store_true",
+                    help="reuse the Python tool chain's results of the last run (same configuration)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per quick timing (median)")
-    ap.add_argument("--out", default=os.path.join(HERE, "out"))
+    # Under target/ (git-ignored): the models and ONNX files weigh gigabytes.
+    ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench-compare"))
     ap.add_argument("--retrain", action="store_true")
     ap.add_argument("--no-build", action="store_true", help="use the existing bench_side binary")
     args = ap.parse_args()
@@ -430,22 +497,28 @@ def main():
         subprocess.check_call(["cargo", "build", "--release", "--example", "bench_side"], cwd=ROOT)
 
     trees = sorted(set(args.trees), reverse=True)
-    stem = f"rf-{args.rows}x{args.features}-c{args.classes}-i{args.informative}"
+    stem = f"rf-{args.rows}x{args.features}-c{args.classes}-i{args.informative}-s{args.class_sep}"
     models = [os.path.join(args.out, f"{stem}-{t}.pkl") for t in trees]
     rows_file = os.path.join(args.out, f"{stem}-test{args.predict_rows}.f32")
     if args.retrain or not all(os.path.exists(m) for m in models + [rows_file]):
         train = py({"kind": "train", "rows": args.rows, "predict_rows": args.predict_rows,
                     "features": args.features, "informative": args.informative,
-                    "classes": args.classes, "trees": trees, "models": models,
+                    "classes": args.classes, "class_sep": args.class_sep,
+                    "trees": trees, "models": models,
                     "rows_file": rows_file}, "train")
         print(f"  trained in {train['train_s']:.0f}s: "
               + ", ".join(f"{t} trees {train[f'nodes_{t}']:,} nodes" for t in trees), file=sys.stderr)
     info = machine()
+    results_path = os.path.join(args.out, f"results-{stem}.json")
+    previous = {}
+    if args.reuse_python and os.path.exists(results_path):
+        with open(results_path) as f:
+            previous = {r["trees"]: r for r in json.load(f)["runs"]}
     results = {"machine": info, "args": vars(args), "command": " ".join(sys.argv), "runs": []}
     for t, model in zip(trees, models):
-        r = measure(args, t, model, rows_file, binary, args.out)
+        r = measure(args, t, model, rows_file, binary, args.out, previous.get(t, {}))
         results["runs"].append(r)
-        with open(os.path.join(args.out, f"results-{stem}.json"), "w") as f:
+        with open(results_path, "w") as f:
             json.dump(results, f, indent=1)
     print(f"Machine: {info.get('cpu')}, {info['nproc']} CPUs, {info.get('mem_total_gib')} GiB; "
           f"versions: {json.dumps(info['versions'])}")

@@ -1,12 +1,16 @@
-//! IR → ONNX: encoding to bytes, writing a file, and the floor both are
-//! compared with — writing the same number of bytes with `std::fs::write`.
+//! IR → ONNX: sizing, encoding to bytes, writing a file, and the floors the
+//! file writes are compared with — writing the same bytes, with and without
+//! flushing them to disk.
 
 mod common;
 
 use std::hint::black_box;
+use std::io::Write;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use forest2onnx::export::onnx::{encoded_len, to_bytes, to_file, to_model, ExportOptions};
+use forest2onnx::export::onnx::{
+    encoded_len, to_bytes, to_file, to_model, write_to, ExportOptions,
+};
 use prost::Message;
 
 fn export(c: &mut Criterion) {
@@ -25,8 +29,24 @@ fn export(c: &mut Criterion) {
         group.bench_function("to_bytes", |b| {
             b.iter(|| to_bytes(black_box(&forest), &options).expect("export"))
         });
+        // Durable: `to_file` flushes to disk (fsync) before renaming into
+        // place; its floor is writing the same bytes and flushing them.
         group.bench_function("to_file", |b| {
             b.iter(|| to_file(black_box(&forest), &options, &path).expect("export"))
+        });
+        group.bench_function("write_fsync_same_bytes", |b| {
+            b.iter(|| {
+                let mut file = std::fs::File::create(&path).expect("create");
+                file.write_all(black_box(&bytes)).expect("write");
+                file.sync_all().expect("sync");
+            })
+        });
+        // Page cache only: streaming to a `File`, against `std::fs::write`.
+        group.bench_function("write_to_file", |b| {
+            b.iter(|| {
+                let file = std::fs::File::create(&path).expect("create");
+                write_to(black_box(&forest), &options, file).expect("export")
+            })
         });
         group.bench_function("fs_write_same_bytes", |b| {
             b.iter(|| std::fs::write(&path, black_box(&bytes)).expect("write"))

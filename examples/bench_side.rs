@@ -169,6 +169,8 @@ fn main() -> Result<()> {
             rows,
         } => predict(&forest, rows_file.as_deref(), rows, repeat)?,
     };
+    let mut out = out;
+    out["vmhwm"] = json!(peak_rss());
     println!("{out}");
     Ok(())
 }
@@ -176,39 +178,74 @@ fn main() -> Result<()> {
 fn export(path: &Path, out: &Path, reference: bool, repeat: usize) -> Result<Value> {
     let forest = store::load(path)?;
     let options = ExportOptions::default();
+    let peak_load = peak_rss();
+    // Loading peaks at file bytes + forest; measure the conversion's peak
+    // from here (model in memory + conversion).
+    reset_peak_rss();
     let rss_before = rss();
     let peak_before = peak_rss();
     // The first conversion alone decides the peak: nothing else is alive.
     let (size, first) = timed(|| onnx::to_file(&forest, &options, out));
     let size = size?;
     let peak_export = peak_rss();
-    let export_s = median_of(repeat, || {
-        onnx::to_file(&forest, &options, out).expect("export");
-    });
     let (bytes, to_bytes_first) = timed(|| onnx::to_bytes(&forest, &options));
     let bytes = bytes?;
     let to_bytes_s = median_of(repeat, || {
         std::hint::black_box(onnx::to_bytes(&forest, &options).expect("export"));
     });
     let (_, encoded_len_s) = timed(|| onnx::encoded_len(&forest, &options));
-    // The floor: writing the same bytes, already in memory, to a new file.
+    // The floors: writing the same bytes, already in memory, to a new file,
+    // durably (write + fsync, as `to_file` does) and into the page cache
+    // only (as `write_to` a `File` does). Runs alternate with the
+    // conversions so both see the same state of the page cache and of the
+    // disk's write-back; files are deleted outside the timings.
     let floor_path = out.with_extension("floor");
-    let write_s = median_of(repeat, || {
-        std::fs::write(&floor_path, &bytes).expect("write");
-    });
-    std::fs::remove_file(&floor_path).ok();
+    let [mut exports, mut durable, mut streams, mut cached] = [(); 4].map(|()| Vec::new());
+    let fresh = |p: &Path| {
+        std::fs::remove_file(p).ok();
+    };
+    for _ in 0..repeat {
+        fresh(out);
+        exports.push(timed(|| onnx::to_file(&forest, &options, out).expect("export")).1);
+        fresh(&floor_path);
+        durable.push(
+            timed(|| {
+                let mut f = std::fs::File::create(&floor_path).expect("create");
+                std::io::Write::write_all(&mut f, &bytes).expect("write");
+                f.sync_all().expect("sync");
+            })
+            .1,
+        );
+        fresh(out);
+        streams.push(
+            timed(|| {
+                let f = std::fs::File::create(out).expect("create");
+                onnx::write_to(&forest, &options, f).expect("export")
+            })
+            .1,
+        );
+        fresh(&floor_path);
+        cached.push(timed(|| std::fs::write(&floor_path, &bytes).expect("write")).1);
+    }
+    fresh(&floor_path);
     drop(bytes);
+    let (export_s, write_s) = (median(exports), median(durable));
+    let (write_to_s, cached_s) = (median(streams), median(cached));
     let mut v = json!({
         "onnx_bytes": size,
         "n_nodes": forest.n_nodes(),
         "bytes_per_node": size as f64 / forest.n_nodes() as f64,
         "export_first_s": first,
         "export_s": export_s,
+        "export_note": "to_file and write_same_bytes include fsync; *_nosync_s stop at the page cache",
         "to_bytes_first_s": to_bytes_first,
         "to_bytes_s": to_bytes_s,
         "encoded_len_s": encoded_len_s,
         "write_same_bytes_s": write_s,
+        "write_to_file_nosync_s": write_to_s,
+        "write_same_bytes_nosync_s": cached_s,
         "rss_before_export": rss_before,
+        "peak_rss_load": peak_load,
         "peak_rss_before_export": peak_before,
         "peak_rss_export": peak_export,
     });
@@ -309,10 +346,15 @@ fn tract(
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()?;
+        let cpu = cpu_seconds();
         let secs = median_of(repeat, || {
             pool.install(|| model.predict(x.view()).expect("predict"));
         });
         v[format!("rows_per_s_{name}")] = json!(x.nrows() as f64 / secs);
+        if threads == 1 {
+            let cpu = cpu_seconds() - cpu;
+            v["rows_per_cpu_s_1_thread"] = json!((repeat * x.nrows()) as f64 / cpu);
+        }
     }
     Ok(v)
 }
@@ -325,10 +367,15 @@ fn predict(path: &Path, rows_file: Option<&Path>, rows: usize, repeat: usize) ->
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()?;
+        let cpu = cpu_seconds();
         let secs = median_of(repeat, || {
             pool.install(|| forest.predict(x.view()));
         });
         v[format!("rows_per_s_{name}")] = json!(x.nrows() as f64 / secs);
+        if threads == 1 {
+            let cpu = cpu_seconds() - cpu;
+            v["rows_per_cpu_s_1_thread"] = json!((repeat * x.nrows()) as f64 / cpu);
+        }
     }
     Ok(v)
 }
@@ -405,7 +452,10 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
 }
 
 fn median_of(repeat: usize, mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..repeat).map(|_| timed(&mut f).1).collect();
+    median((0..repeat).map(|_| timed(&mut f).1).collect())
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
 }
@@ -417,9 +467,33 @@ fn status_field(name: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time (user + system) of the whole process so far, in seconds, from
+/// `/proc/self/stat` (10 ms resolution): a throughput measure that other
+/// processes competing for the cores do not distort.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields overall.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Peak resident set so far, bytes.
 fn peak_rss() -> Option<u64> {
     status_field("VmHWM:")
+}
+
+/// Resets the peak resident set (`VmHWM`) to the current one (Linux ≥ 4.0;
+/// best effort).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Current resident set, bytes.

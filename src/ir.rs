@@ -9,6 +9,7 @@
 //! compared against.
 
 use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Marker stored in the child arrays of a leaf node.
@@ -471,37 +472,146 @@ impl Forest {
     /// Reference prediction for `x` (rows × features), reproducing the source
     /// library's semantics. Call [`Forest::check`] first on untrusted forests.
     ///
+    /// Rows are split into chunks predicted in parallel on rayon's current
+    /// thread pool (wrap the call in a one-thread pool's `install` to stay on
+    /// one thread); the result does not depend on the number of threads.
+    ///
     /// Panics if `x` has fewer columns than [`Forest::n_features`]; use
     /// [`Forest::predict_checked`] for untrusted input.
     pub fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
         let n_rows = x.nrows();
         let n_out = self.n_outputs();
+        assert!(
+            x.ncols() >= self.n_features,
+            "the forest reads {} features; the input has {} columns",
+            self.n_features,
+            x.ncols()
+        );
         let mut values = Array2::<f64>::zeros((n_rows, n_out));
-        let mut labels = Vec::new();
-        let mut row_buf = vec![0.0; x.ncols()];
-        let mut scores = vec![0.0; self.leaf_width().max(n_out)];
-        for (r, row) in x.rows().into_iter().enumerate() {
-            // Rows of a non-standard-layout view are copied once so traversal
-            // works on a contiguous slice.
-            let row: &[f64] = match row.as_slice() {
-                Some(s) => s,
-                None => {
-                    row_buf
-                        .iter_mut()
-                        .zip(row.iter())
-                        .for_each(|(d, s)| *d = *s);
-                    &row_buf
-                }
-            };
-            let out = values
-                .row_mut(r)
-                .into_slice()
-                .expect("fresh array rows are contiguous");
-            if let Some(label) = self.predict_row(row, &mut scores, out) {
-                labels.push(label);
-            }
+        let classifier = matches!(self.task, Task::Classification(_));
+        let mut labels = vec![0usize; if classifier { n_rows } else { 0 }];
+        if n_out == 0 {
+            return Prediction { labels, values }; // only for unchecked forests
+        }
+        let out = values.as_slice_mut().expect("a fresh array is contiguous");
+        let kernel = self.kernel();
+        // One task per thread: the more rows go through a tree while it is
+        // in cache, the better (on 6.8 M nodes, 50 k rows per task run twice
+        // as fast as 4 k).
+        let rows_per_task = n_rows
+            .div_ceil(rayon::current_num_threads())
+            .clamp(MIN_ROWS_PER_TASK, MAX_ROWS_PER_TASK);
+        let chunk = |(i, out): (usize, &mut [f64]), labels: Option<&mut [usize]>| {
+            let first = i * rows_per_task;
+            let rows = first..(first + rows_per_task).min(n_rows);
+            self.predict_chunk(kernel, x, rows, out, labels);
+        };
+        if classifier {
+            out.par_chunks_mut(rows_per_task * n_out)
+                .enumerate()
+                .zip(labels.par_chunks_mut(rows_per_task))
+                .for_each(|(out, labels)| chunk(out, Some(labels)));
+        } else {
+            out.par_chunks_mut(rows_per_task * n_out)
+                .enumerate()
+                .for_each(|out| chunk(out, None));
         }
         Prediction { labels, values }
+    }
+
+    /// The traversal loops specialised for this forest's comparison and for
+    /// whether any node sends NaN to its true child.
+    fn kernel(&self) -> Traversal {
+        let missing = self.trees.iter().any(|t| t.missing_true.contains(&true));
+        match (self.comparison, missing) {
+            (Comparison::LessOrEqual, false) => Traversal {
+                arrays: tree_leaves::<true, false>,
+                packed: packed_leaves::<true, false, false>,
+                packed_small: packed_leaves::<true, false, true>,
+            },
+            (Comparison::LessOrEqual, true) => Traversal {
+                arrays: tree_leaves::<true, true>,
+                packed: packed_leaves::<true, true, false>,
+                packed_small: packed_leaves::<true, true, true>,
+            },
+            (Comparison::Less, false) => Traversal {
+                arrays: tree_leaves::<false, false>,
+                packed: packed_leaves::<false, false, false>,
+                packed_small: packed_leaves::<false, false, true>,
+            },
+            (Comparison::Less, true) => Traversal {
+                arrays: tree_leaves::<false, true>,
+                packed: packed_leaves::<false, true, false>,
+                packed_small: packed_leaves::<false, true, true>,
+            },
+        }
+    }
+
+    /// Predicts `rows` of `x` into `out` (rows × outputs) and `labels`.
+    ///
+    /// Tree by tree: all the chunk's rows go through one tree while its
+    /// nodes are in cache, instead of each row pulling every tree through
+    /// the cache. Each row still adds its trees' leaf values in tree order,
+    /// so the sums are bit-identical to a row-by-row evaluation.
+    fn predict_chunk(
+        &self,
+        kernel: Traversal,
+        x: ArrayView2<'_, f64>,
+        rows: std::ops::Range<usize>,
+        out: &mut [f64],
+        labels: Option<&mut [usize]>,
+    ) {
+        let n = rows.len();
+        let n_out = self.n_outputs();
+        let width = self.leaf_width();
+        // Rows as one contiguous row-major slice: borrowed from a
+        // standard-layout input, copied once otherwise.
+        let stride = x.ncols();
+        let part = x.slice(ndarray::s![rows, ..]);
+        let copied;
+        let data: &[f64] = match part.as_slice() {
+            Some(s) => s,
+            None => {
+                copied = part.iter().copied().collect::<Vec<f64>>();
+                &copied
+            }
+        };
+        let score_width = width.max(n_out);
+        let mut scores = vec![0.0; n * score_width];
+        let mut leaves = vec![0u32; n];
+        let mut packed = Vec::new();
+        for tree in &self.trees {
+            // Packing reads the tree once, sequentially, instead of missing
+            // the cache at random while traversing: worth it when enough
+            // rows go through the tree.
+            if n * PACK_ROWS_PER_NODE >= tree.n_nodes() && pack(tree, stride, &mut packed) {
+                let traverse = if packed.len() <= SMALL_TREE {
+                    kernel.packed_small
+                } else {
+                    kernel.packed
+                };
+                traverse(&packed, data, stride, &mut leaves);
+            } else {
+                (kernel.arrays)(tree, data, stride, &mut leaves);
+            }
+            for (scores, &leaf) in scores.chunks_exact_mut(score_width).zip(&leaves) {
+                let leaf = leaf as usize;
+                let v = &tree.value[leaf * width..(leaf + 1) * width];
+                match self.aggregation {
+                    Aggregation::Vote => scores[v[0] as usize] += 1.0,
+                    _ => scores.iter_mut().zip(v).for_each(|(s, v)| *s += v),
+                }
+            }
+        }
+        let mut labels = labels.into_iter().flatten();
+        for (scores, out) in scores
+            .chunks_exact(score_width)
+            .zip(out.chunks_exact_mut(n_out))
+        {
+            if let (Some(label), Some(slot)) = (self.finish_row(scores, out), labels.next()) {
+                *slot = label;
+            }
+        }
     }
 
     /// [`Forest::predict`] after checking the column count.
@@ -515,19 +625,11 @@ impl Forest {
         Ok(self.predict(x))
     }
 
-    /// Predicts one row into `out` (length [`Forest::n_outputs`]); returns the
-    /// class index for classifiers. `scores` is scratch space.
-    fn predict_row(&self, row: &[f64], scores: &mut [f64], out: &mut [f64]) -> Option<usize> {
+    /// Turns one row's summed leaf values `scores` into its outputs `out`
+    /// (length [`Forest::n_outputs`]); returns the class index for
+    /// classifiers.
+    fn finish_row(&self, scores: &[f64], out: &mut [f64]) -> Option<usize> {
         let width = self.leaf_width();
-        scores.iter_mut().for_each(|s| *s = 0.0);
-        for tree in &self.trees {
-            let leaf = tree.leaf_for(row, self.comparison);
-            let v = &tree.value[leaf * width..(leaf + 1) * width];
-            match self.aggregation {
-                Aggregation::Vote => scores[v[0] as usize] += 1.0,
-                _ => scores.iter_mut().zip(v).for_each(|(s, v)| *s += v),
-            }
-        }
         let n_trees = self.trees.len() as f64;
         match &self.aggregation {
             Aggregation::Vote | Aggregation::Average => {
@@ -552,6 +654,203 @@ impl Forest {
             // probabilities preserve; first maximum wins in every case.
             Task::Classification(_) => Some(first_argmax(out)),
             Task::Regression { .. } => None,
+        }
+    }
+}
+
+/// Fewest rows per parallel task of [`Forest::predict`]: smaller batches are
+/// not worth a thread.
+const MIN_ROWS_PER_TASK: usize = 256;
+
+/// Most rows per parallel task of [`Forest::predict`], bounding the scratch
+/// memory (about 40 bytes per row for 3 classes).
+const MAX_ROWS_PER_TASK: usize = 1 << 20;
+
+/// Rows traversed at once: independent traversals overlap their memory
+/// latencies.
+const LANES: usize = 8;
+
+/// Trees of at most this many nodes (24 KiB packed) are traversed with
+/// conditional moves, larger ones with branches.
+const SMALL_TREE: usize = 1024;
+
+/// A tree is packed ([`pack`]) when at least one row per this many nodes
+/// goes through it.
+const PACK_ROWS_PER_NODE: usize = 4;
+
+/// The traversal loops of one forest: on the tree's own arrays, or on its
+/// packed copy.
+#[derive(Clone, Copy)]
+struct Traversal {
+    arrays: fn(&Tree, &[f64], usize, &mut [u32]),
+    packed: fn(&[PackedNode], &[f64], usize, &mut [u32]),
+    /// For trees of at most [`SMALL_TREE`] nodes.
+    packed_small: fn(&[PackedNode], &[f64], usize, &mut [u32]),
+}
+
+/// One node with everything a traversal step reads in one place (24 bytes:
+/// one cache line or two, instead of four arrays).
+#[derive(Clone, Copy, Debug, Default)]
+struct PackedNode {
+    threshold: f64,
+    /// True child, or [`LEAF`].
+    yes: u32,
+    no: u32,
+    feature: u32,
+    missing_true: bool,
+}
+
+/// Copies `tree` into `packed`, same node ids. Returns false, leaving the
+/// traversal to the arrays (which panic as documented), if a split reads a
+/// feature beyond `stride` columns.
+fn pack(tree: &Tree, stride: usize, packed: &mut Vec<PackedNode>) -> bool {
+    packed.clear();
+    packed.reserve(tree.n_nodes());
+    let nodes = tree
+        .true_child
+        .iter()
+        .zip(&tree.false_child)
+        .zip(tree.feature.iter().zip(&tree.threshold))
+        .zip(&tree.missing_true);
+    let mut fits = true;
+    for (((&yes, &no), (&feature, &threshold)), &missing_true) in nodes {
+        fits &= yes == LEAF || (feature as usize) < stride;
+        packed.push(PackedNode {
+            threshold,
+            yes,
+            no,
+            feature,
+            missing_true,
+        });
+    }
+    fits
+}
+
+/// [`tree_leaves`] on a packed tree whose features all fit in `stride`.
+fn packed_leaves<const LEQ: bool, const MISSING: bool, const SMALL: bool>(
+    nodes: &[PackedNode],
+    rows: &[f64],
+    stride: usize,
+    leaves: &mut [u32],
+) {
+    let n = leaves.len();
+    let mut row = [usize::MAX; LANES];
+    let mut base = [0usize; LANES];
+    let mut at = [0u32; LANES];
+    let mut next = 0;
+    for (lane_row, lane_base) in row.iter_mut().zip(&mut base).take(n) {
+        *lane_row = next;
+        *lane_base = next * stride;
+        next += 1;
+    }
+    // Lanes without a first row never run; the others end idle on a leaf.
+    let lanes = next;
+    let mut active = lanes;
+    while active > 0 {
+        for lane in 0..lanes {
+            let node = &nodes[at[lane] as usize];
+            if node.yes == LEAF {
+                let r = row[lane];
+                if r == usize::MAX {
+                    continue; // an idle lane
+                }
+                leaves[r] = at[lane];
+                if next < n {
+                    row[lane] = next;
+                    base[lane] = next * stride;
+                    at[lane] = 0;
+                    next += 1;
+                } else {
+                    row[lane] = usize::MAX;
+                    active -= 1;
+                }
+                continue;
+            }
+            let x = rows[base[lane] + node.feature as usize];
+            let t = node.threshold;
+            let mut goes_true = if LEQ { x <= t } else { x < t };
+            if MISSING {
+                goes_true |= x.is_nan() & node.missing_true;
+            }
+            at[lane] = if SMALL {
+                // In a small tree every node is in L1: a mispredicted branch
+                // costs more than waiting for the comparison.
+                std::hint::select_unpredictable(goes_true, node.yes, node.no)
+            } else {
+                // Written so that the compiler emits a branch: measured 3×
+                // faster on deep trees than the conditional move `if
+                // goes_true { yes } else { no }` became here, because
+                // speculation starts the lane's next node load (often a
+                // cache miss) before the comparison resolves.
+                let mask = u32::from(goes_true).wrapping_neg();
+                node.no ^ ((node.yes ^ node.no) & mask)
+            };
+        }
+    }
+}
+
+/// Writes to `leaves[r]` the leaf that row `r` of `rows` (row-major, `stride`
+/// values per row) reaches in `tree`. `LEQ` selects `<=` (else `<`);
+/// `MISSING` whether NaN may go to the true child.
+///
+/// Eight rows are in flight at a time; a lane that reaches a leaf takes the
+/// next row, so the lanes' independent node loads overlap.
+fn tree_leaves<const LEQ: bool, const MISSING: bool>(
+    tree: &Tree,
+    rows: &[f64],
+    stride: usize,
+    leaves: &mut [u32],
+) {
+    let n = leaves.len();
+    let (true_child, false_child) = (&tree.true_child[..], &tree.false_child[..]);
+    let (feature, threshold) = (&tree.feature[..], &tree.threshold[..]);
+    let missing_true = &tree.missing_true[..];
+    let mut row = [usize::MAX; LANES];
+    let mut node = [0u32; LANES];
+    let mut next = 0;
+    let mut active = 0;
+    for (lane_row, r) in row.iter_mut().zip(0..n) {
+        *lane_row = r;
+        next += 1;
+        active += 1;
+    }
+    // Lanes without a first row never run; the others end idle on a leaf.
+    let lanes = active;
+    while active > 0 {
+        for lane in 0..lanes {
+            let at = node[lane] as usize;
+            let yes = true_child[at];
+            if yes == LEAF {
+                let r = row[lane];
+                if r == usize::MAX {
+                    continue; // an idle lane
+                }
+                leaves[r] = at as u32;
+                if next < n {
+                    row[lane] = next;
+                    node[lane] = 0;
+                    next += 1;
+                } else {
+                    row[lane] = usize::MAX;
+                    active -= 1;
+                }
+                continue;
+            }
+            // Both children are loaded before the comparison (measured 15 %
+            // faster than loading the false child only when needed).
+            let no = false_child[at];
+            let f = feature[at] as usize;
+            assert!(
+                f < stride,
+                "node {at} reads feature {f}; rows have {stride}"
+            );
+            let x = rows[row[lane] * stride + f];
+            let t = threshold[at];
+            let mut goes_true = if LEQ { x <= t } else { x < t };
+            if MISSING {
+                goes_true |= x.is_nan() & missing_true[at];
+            }
+            node[lane] = if goes_true { yes } else { no };
         }
     }
 }

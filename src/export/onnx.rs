@@ -104,9 +104,9 @@ pub enum ExportError {
 /// without building the model's multi-million-element attribute vectors.
 pub fn to_model(forest: &Forest, options: &ExportOptions) -> Result<ModelProto, ExportError> {
     let options = resolved(options);
-    let labels = exportable_labels(forest, &options)?;
-    let size = Plan::new(forest, &options, labels)?.total;
-    debug_assert!(size <= MAX_ONNX_BYTES);
+    // Checks the forest, and refuses a model over 2 GiB before building it.
+    prepare(forest, &options)?;
+    let labels = exportable_task(forest, &options)?;
     Ok(model_with_node(
         forest,
         &options,
@@ -115,12 +115,63 @@ pub fn to_model(forest: &Forest, options: &ExportOptions) -> Result<ModelProto, 
     ))
 }
 
-/// Checks that `forest` can be exported with `options`; returns its labels.
-fn exportable_labels<'f>(
+/// Checks and sizes the export of `forest` (`options` resolved).
+///
+/// [`Forest::check`] and the sizing pass both read every node, so they run
+/// side by side. Sizing an unchecked forest is safe once its arrays have
+/// consistent lengths (it only indexes with node positions), and the errors
+/// come in the same order as [`to_model`]'s: the forest's, then unsupported
+/// features, then the size.
+fn prepare<'f>(forest: &'f Forest, options: &ExportOptions) -> Result<Plan<'f>, ExportError> {
+    let width = forest.leaf_width();
+    let inconsistent = forest.trees.iter().position(|t| {
+        let n = t.n_nodes();
+        n == 0
+            || [
+                t.threshold.len(),
+                t.true_child.len(),
+                t.false_child.len(),
+                t.missing_true.len(),
+            ]
+            .iter()
+            .any(|&len| len != n)
+            || Some(t.value.len()) != n.checked_mul(width)
+    });
+    if let Some(tree) = inconsistent {
+        // Forest::check reports these precisely; never size such a forest.
+        forest.check()?;
+        return Err(ExportError::Forest(ForestError::Tree {
+            tree,
+            problem: "arrays of inconsistent lengths".into(),
+        }));
+    }
+    let size = || {
+        let labels = exportable_task(forest, options)?;
+        Plan::new(forest, options, labels)
+    };
+    if is_small(forest) {
+        forest.check()?;
+        return size();
+    }
+    let (checked, sized) = rayon::join(|| forest.check(), size);
+    checked?;
+    sized
+}
+
+/// Forests below this many nodes are exported on the calling thread: for
+/// them, handing work to other threads costs more than it saves.
+const PARALLEL_NODES: usize = 1 << 16;
+
+fn is_small(forest: &Forest) -> bool {
+    forest.trees.iter().map(Tree::n_nodes).sum::<usize>() < PARALLEL_NODES
+}
+
+/// Checks that a (checked) forest can be exported with `options`; returns
+/// its labels.
+fn exportable_task<'f>(
     forest: &'f Forest,
     options: &ExportOptions,
 ) -> Result<&'f ClassLabels, ExportError> {
-    forest.check()?;
     if !matches!(options.ml_opset, 1 | 3) {
         return Err(ExportError::Unsupported(format!(
             "ai.onnx.ml opset {} (TreeEnsembleClassifier is written for opsets 1 and 3)",
@@ -209,14 +260,12 @@ fn model_with_node(
 /// Encode the ONNX model for `forest`: the bytes of [`to_model`], encoded in
 /// parallel straight into one exactly sized buffer.
 pub fn to_bytes(forest: &Forest, options: &ExportOptions) -> Result<Vec<u8>, ExportError> {
-    let options = resolved(options);
-    let labels = exportable_labels(forest, &options)?;
-    Ok(Plan::new(forest, &options, labels)?.to_vec())
+    Ok(prepare(forest, &resolved(options))?.to_vec())
 }
 
 /// Stream the ONNX model for `forest` to `out`; returns the bytes written.
 ///
-/// Memory use does not grow with the forest (a few 4 MiB buffers: the model
+/// Memory use does not grow with the forest (a few 1 MiB buffers: the model
 /// is encoded in parallel, one batch ahead of the writes), and nothing is
 /// written when the forest cannot be exported, including when the model
 /// would exceed [`MAX_ONNX_BYTES`]: the exact size is known first.
@@ -225,42 +274,53 @@ pub fn write_to<W: Write>(
     options: &ExportOptions,
     mut out: W,
 ) -> Result<u64, ExportError> {
-    let options = resolved(options);
-    let labels = exportable_labels(forest, &options)?;
-    let plan = Plan::new(forest, &options, labels)?;
+    let plan = prepare(forest, &resolved(options))?;
     plan.write(&mut out)?;
     Ok(plan.total)
 }
 
 /// Write the ONNX model for `forest` to the file `path`; returns its size.
 ///
-/// The model is streamed to a temporary file in the same folder, which is
-/// renamed over `path` once complete: a failure never leaves a partial file.
+/// Crash-safe like the native store's files: the model is streamed to a
+/// temporary file in the same folder, flushed to disk, then renamed over
+/// `path`, so `path` holds either the old file or the complete new one.
 pub fn to_file(
     forest: &Forest,
     options: &ExportOptions,
     path: impl AsRef<Path>,
 ) -> Result<u64, ExportError> {
     let path = path.as_ref();
-    let options = resolved(options);
-    let labels = exportable_labels(forest, &options)?;
-    let plan = Plan::new(forest, &options, labels)?;
+    let plan = prepare(forest, &resolved(options))?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let mut builder = tempfile::Builder::new();
+    let prefix = format!(".{}.", name.to_string_lossy());
+    builder.prefix(&prefix).suffix(".tmp");
+    // Like File::create: 0666 less the umask, rather than tempfile's 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir)?;
     plan.write(tmp.as_file_mut())?;
+    tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
+    // Flush the rename too; best effort, as not every system can sync a
+    // folder, and the data is safe in the file already.
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(plan.total)
 }
 
 /// The exact size in bytes of the ONNX model for `forest`, computed without
 /// encoding it (one pass over the nodes).
 pub fn encoded_len(forest: &Forest, options: &ExportOptions) -> Result<u64, ExportError> {
-    let options = resolved(options);
-    let labels = exportable_labels(forest, &options)?;
-    Ok(Plan::new(forest, &options, labels)?.total)
+    Ok(prepare(forest, &resolved(options))?.total)
 }
 
 /// Largest float32 not above `t`: for every float32 `x`, `x <= t` iff `x <= result`.
@@ -481,6 +541,26 @@ fn for_each_weight_entry(
                 f(k, w as f32, is_leaf & (w != 0.0));
             }
         }
+    }
+}
+
+/// How many entries [`for_each_weight_entry`] visits per node.
+fn entries_per_node(width: usize, aggregation: &Aggregation, binary: bool) -> usize {
+    match (aggregation, binary) {
+        (Aggregation::Vote, _) | (_, true) => 1,
+        (_, false) => width,
+    }
+}
+
+/// Class and weight of entry `e` of a leaf, as [`for_each_weight_entry`]
+/// visits them.
+#[inline(always)]
+fn weight_entry(values: &[f64], e: usize, aggregation: &Aggregation, binary: bool) -> (usize, f32) {
+    match (aggregation, binary) {
+        (Aggregation::Vote, true) => (1, if values[0] == 1.0 { 1.0 } else { -1.0 }),
+        (Aggregation::Vote, false) => (values[0] as usize, 1.0),
+        (_, true) => (1, (values[1] - values[0]) as f32),
+        (_, false) => (e, values[e] as f32),
     }
 }
 
@@ -748,8 +828,10 @@ const LEAF_MODE: &[u8] = &[KEY_STRINGS, 4, b'L', b'E', b'A', b'F'];
 
 /// Most nodes in one block: the unit of parallel sizing and encoding.
 const BLOCK_NODES: usize = 1 << 15;
-/// Target size of one batch handed to the writer.
-const BATCH_BYTES: usize = 4 << 20;
+/// Target size of one batch handed to the writer: large enough to amortise
+/// the hand-over, small enough that the three batches in flight stay a few
+/// megabytes.
+const BATCH_BYTES: usize = 1 << 20;
 
 /// One of the tree-ensemble attributes whose size grows with the forest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -817,6 +899,11 @@ struct Block {
     start: usize,
     end: usize,
     lens: Lens,
+    /// Per node, bit `e` set when weight entry `e` is written (see
+    /// [`for_each_weight_entry`]); empty when nodes have more than 8 entries.
+    /// One byte per node spares the three weight payloads from re-reading
+    /// and re-testing every leaf value.
+    kept: Vec<u8>,
 }
 
 /// A slice of the output: ready bytes, a block's share of a payload, or the
@@ -880,23 +967,39 @@ impl<'a> Plan<'a> {
             features: forest.n_features <= 128,
             classes: labels.len() <= 128,
         };
-        let blocks: Vec<Block> = forest
-            .trees
-            .par_iter()
-            .enumerate()
-            .flat_map_iter(|(t, tree)| {
-                (0..tree.n_nodes()).step_by(BLOCK_NODES).map(move |start| {
-                    let end = (start + BLOCK_NODES).min(tree.n_nodes());
-                    (t, tree, start, end)
-                })
+        let spans = |(t, tree): (usize, &'a Tree)| {
+            (0..tree.n_nodes()).step_by(BLOCK_NODES).map(move |start| {
+                let end = (start + BLOCK_NODES).min(tree.n_nodes());
+                (t, tree, start, end)
             })
-            .map(|(t, tree, start, end)| Block {
+        };
+        let block = |(t, tree, start, end): (usize, &Tree, usize, usize)| {
+            let (lens, kept) = block_lens(t, tree, start..end, width, aggregation, binary, small);
+            Block {
                 tree: t,
                 start,
                 end,
-                lens: block_lens(t, tree, start..end, width, aggregation, binary, small),
-            })
-            .collect();
+                lens,
+                kept,
+            }
+        };
+        let blocks: Vec<Block> = if is_small(forest) {
+            forest
+                .trees
+                .iter()
+                .enumerate()
+                .flat_map(spans)
+                .map(block)
+                .collect()
+        } else {
+            forest
+                .trees
+                .par_iter()
+                .enumerate()
+                .flat_map_iter(spans)
+                .map(block)
+                .collect()
+        };
         let lens = blocks
             .iter()
             .fold(Lens::default(), |sum, block| sum + block.lens);
@@ -1162,9 +1265,14 @@ impl<'a> Plan<'a> {
             out = rest;
         }
         assert!(out.is_empty(), "forest2onnx bug: ONNX size mismatch");
-        jobs.into_par_iter()
-            .with_min_len(4)
-            .for_each(|(segment, out)| self.encode(segment, out));
+        if is_small(self.forest) {
+            jobs.into_iter()
+                .for_each(|(segment, out)| self.encode(segment, out));
+        } else {
+            jobs.into_par_iter()
+                .with_min_len(4)
+                .for_each(|(segment, out)| self.encode(segment, out));
+        }
     }
 
     /// Encodes one segment into `out`, exactly its length.
@@ -1206,7 +1314,10 @@ impl<'a> Plan<'a> {
             Payload::FeatureIds if self.small_features => {
                 // One byte per node: a plain, vectorisable byte loop.
                 let out = w.take(range.len());
-                for (o, (&tc, &f)) in out.iter_mut().zip(true_child.iter().zip(&tree.feature[range])) {
+                for (o, (&tc, &f)) in out
+                    .iter_mut()
+                    .zip(true_child.iter().zip(&tree.feature[range]))
+                {
                     *o = unless_leaf(tc, f) as u8;
                 }
             }
@@ -1281,7 +1392,8 @@ impl<'a> Plan<'a> {
     }
 
     /// Calls `emit(w, node, class, weight, keep)` for every weight entry of
-    /// the block's nodes (see [`for_each_weight_entry`]).
+    /// the block's nodes (see [`for_each_weight_entry`]); some entries that
+    /// are not kept may be skipped.
     #[inline(always)]
     fn weight_entries(
         &self,
@@ -1293,6 +1405,29 @@ impl<'a> Plan<'a> {
         let tree = &forest.trees[block.tree];
         let width = forest.leaf_width();
         let values = &tree.value[block.start * width..block.end * width];
+        if !block.kept.is_empty() {
+            let aggregation = &forest.aggregation;
+            for ((i, &kept), values) in (block.start..)
+                .zip(&block.kept)
+                .zip(values.chunks_exact(width))
+            {
+                // Almost every leaf keeps exactly one entry and every
+                // internal node none: emit the first set bit (or a dummy
+                // entry, not kept) without branching, then any others.
+                let first = kept.trailing_zeros() & 7;
+                let (class, weight) =
+                    weight_entry(values, first as usize, aggregation, self.binary);
+                emit(w, i, class, weight, kept != 0);
+                let mut rest = kept & kept.wrapping_sub(1);
+                while rest != 0 {
+                    let e = rest.trailing_zeros() as usize;
+                    let (class, weight) = weight_entry(values, e, aggregation, self.binary);
+                    emit(w, i, class, weight, true);
+                    rest &= rest - 1;
+                }
+            }
+            return;
+        }
         let nodes = tree.true_child[block.start..block.end]
             .iter()
             .zip(values.chunks_exact(width));
@@ -1348,11 +1483,13 @@ fn block_lens(
     aggregation: &Aggregation,
     binary: bool,
     small: Small,
-) -> Lens {
+) -> (Lens, Vec<u8>) {
     let mut l = Lens {
         nodes: range.len() as u64,
         ..Lens::default()
     };
+    let masks = entries_per_node(width, aggregation, binary) <= 8;
+    let mut kept = Vec::with_capacity(if masks { range.len() } else { 0 });
     let values = tree.value[range.start * width..range.end * width].chunks_exact(width);
     for (i, values) in range.clone().zip(values) {
         let node_len = varint_len(i as u64);
@@ -1367,7 +1504,11 @@ fn block_lens(
         }
         l.true_ids += unless_leaf(tc);
         l.false_ids += unless_leaf(tree.false_child[i]);
+        let mut mask = 0u8;
+        let mut entry = 0;
         for_each_weight_entry(values, leaf, aggregation, binary, |class, _, keep| {
+            mask |= u8::from(keep) << (entry & 7);
+            entry += 1;
             let keep = u64::from(keep);
             l.weights += keep;
             l.class_node_ids += keep * node_len;
@@ -1375,6 +1516,9 @@ fn block_lens(
                 l.class_ids += keep * varint_len(class as u64);
             }
         });
+        if masks {
+            kept.push(mask);
+        }
     }
     // One byte each, counted without looking.
     if small.features {
@@ -1386,7 +1530,7 @@ fn block_lens(
     let tree_len = varint_len(t as u64);
     l.tree_ids = l.nodes * tree_len;
     l.class_tree_ids = l.weights * tree_len;
-    l
+    (l, kept)
 }
 
 /// Writes into a slice sized exactly for what is written.
@@ -1688,6 +1832,41 @@ mod tests {
         let node = &model.graph.unwrap().node[0];
         let weights = node.attribute.iter().find(|a| a.name == "class_weights");
         assert_eq!(weights.unwrap().floats, vec![0.0]);
+    }
+
+    #[test]
+    fn invalid_forests_are_refused_with_the_forest_error() {
+        let options = fixed(1);
+        let all_entry_points = |forest: &Forest| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("never.onnx");
+            let results = [
+                to_bytes(forest, &options).map(drop),
+                encoded_len(forest, &options).map(drop),
+                write_to(forest, &options, std::io::sink()).map(drop),
+                to_file(forest, &options, &path).map(drop),
+                to_model(forest, &options).map(drop),
+            ];
+            assert!(!path.exists(), "a failed export left a file");
+            results
+        };
+        // Arrays of inconsistent lengths: never sized.
+        let mut short = synth::forest(&SynthSpec::small());
+        short.trees[3].threshold.pop();
+        // Consistent lengths, a cycle: checked while sizing.
+        let mut cycle = synth::forest(&SynthSpec::small());
+        let root_child = cycle.trees[2].true_child[0] as usize;
+        cycle.trees[2].true_child[root_child] = 0;
+        cycle.trees[2].false_child[root_child] = 0;
+        // Invalid and unsupported: the forest's error comes first, as before.
+        let mut regression = synth::forest(&SynthSpec::small());
+        regression.task = Task::Regression { n_targets: 3 };
+        regression.trees[0].feature[0] = 99;
+        for forest in [short, cycle, regression] {
+            for result in all_entry_points(&forest) {
+                assert!(matches!(result, Err(ExportError::Forest(_))), "{result:?}");
+            }
+        }
     }
 
     #[test]

@@ -8,8 +8,6 @@
 //! is checked and cycles are rejected at compile time, so evaluation cannot
 //! index out of bounds or loop.
 
-use std::collections::HashMap;
-
 /// A branch comparison of the ONNX tree-ensemble ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -139,6 +137,71 @@ pub struct Attributes {
     pub classifier: bool,
 }
 
+/// [`Attributes`] borrowed from wherever they were parsed, so that compiling
+/// a multi-million-node ensemble does not copy its arrays first.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AttributesRef<'a> {
+    /// `nodes_treeids`
+    pub tree_ids: &'a [i64],
+    /// `nodes_nodeids`
+    pub node_ids: &'a [i64],
+    /// `nodes_featureids`
+    pub feature_ids: &'a [i64],
+    /// `nodes_modes`
+    pub modes: &'a [Mode],
+    /// `nodes_values` (or `nodes_values_as_tensor`)
+    pub values: &'a [f64],
+    /// `nodes_truenodeids`
+    pub true_ids: &'a [i64],
+    /// `nodes_falsenodeids`
+    pub false_ids: &'a [i64],
+    /// `nodes_missing_value_tracks_true` (empty = all false)
+    pub missing_true: &'a [i64],
+    /// `class_treeids` / `target_treeids`
+    pub leaf_tree_ids: &'a [i64],
+    /// `class_nodeids` / `target_nodeids`
+    pub leaf_node_ids: &'a [i64],
+    /// `class_ids` / `target_ids`
+    pub leaf_targets: &'a [i64],
+    /// `class_weights` / `target_weights`
+    pub leaf_weights: &'a [f64],
+    /// `base_values` (empty = none)
+    pub base_values: &'a [f64],
+    /// `post_transform`
+    pub post: Option<Post>,
+    /// `aggregate_function` (regressor only)
+    pub aggregate: Option<Aggregate>,
+    /// Number of classes (classifier) or `n_targets` (regressor).
+    pub n_outputs: usize,
+    /// Whether this is a classifier.
+    pub classifier: bool,
+}
+
+impl Attributes {
+    /// The attributes as borrowed slices.
+    pub fn borrow(&self) -> AttributesRef<'_> {
+        AttributesRef {
+            tree_ids: &self.tree_ids,
+            node_ids: &self.node_ids,
+            feature_ids: &self.feature_ids,
+            modes: &self.modes,
+            values: &self.values,
+            true_ids: &self.true_ids,
+            false_ids: &self.false_ids,
+            missing_true: &self.missing_true,
+            leaf_tree_ids: &self.leaf_tree_ids,
+            leaf_node_ids: &self.leaf_node_ids,
+            leaf_targets: &self.leaf_targets,
+            leaf_weights: &self.leaf_weights,
+            base_values: &self.base_values,
+            post: self.post,
+            aggregate: self.aggregate,
+            n_outputs: self.n_outputs,
+            classifier: self.classifier,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Node {
     threshold: f64,
@@ -168,7 +231,20 @@ pub struct Ensemble {
     /// onnxruntime's one-score path: two classes, one class id used.
     binary_case: bool,
     weights_all_positive: bool,
+    /// The traversal loop for this ensemble's branch modes.
+    kernel: Kernel,
 }
+
+/// Writes to `leaves[r]` the position of the leaf row `r` reaches from `root`.
+type Kernel = fn(nodes: &[Node], root: u32, rows: &[f64], width: usize, leaves: &mut [u32]);
+
+/// Branch modes of the specialised traversal loops ([`leaves`]).
+const LEQ: u8 = 0;
+const LT: u8 = 1;
+const GTE: u8 = 2;
+const GT: u8 = 3;
+/// Any mix of modes, read per node.
+const ANY: u8 = 4;
 
 /// Per-row result of [`Ensemble::eval_row`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +258,17 @@ pub enum RowLabel {
 impl Ensemble {
     /// Validate and compile attributes.
     pub fn compile(a: Attributes) -> Result<Ensemble, String> {
+        Self::compile_ref(&a.borrow())
+    }
+
+    /// Validate and compile borrowed attributes.
+    ///
+    /// Files list nodes tree by tree in id order, with ids `0..n` (skl2onnx,
+    /// forest2onnx, onnxmltools): then nothing is sorted and every child
+    /// lookup is an addition. Other layouts are sorted first and looked up
+    /// by binary search. Either way memory stays a few bytes per node beyond
+    /// the compiled ensemble, and time linear or `n log n`.
+    pub fn compile_ref(a: &AttributesRef<'_>) -> Result<Ensemble, String> {
         let n = a.node_ids.len();
         for (name, len) in [
             ("nodes_treeids", a.tree_ids.len()),
@@ -222,29 +309,102 @@ impl Ensemble {
             ));
         }
 
-        // Position of each (tree, node) key in the sorted order.
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_unstable_by_key(|&i| (a.tree_ids[i as usize], a.node_ids[i as usize]));
-        let mut position = HashMap::with_capacity(n);
-        for (pos, &i) in order.iter().enumerate() {
-            let key = (a.tree_ids[i as usize], a.node_ids[i as usize]);
-            if position.insert(key, pos as u32).is_some() {
+        // Positions: the nodes sorted by (tree, node) key.
+        let key = |i: usize| (a.tree_ids[i], a.node_ids[i]);
+        let order: Vec<u32> = if (1..n).all(|i| key(i - 1) < key(i)) {
+            (0..n as u32).collect()
+        } else {
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            order.sort_unstable_by_key(|&i| key(i as usize));
+            if let Some(w) = order
+                .windows(2)
+                .find(|w| key(w[0] as usize) == key(w[1] as usize))
+            {
+                let key = key(w[0] as usize);
                 return Err(format!("node {key:?} (tree, node) is defined twice"));
+            }
+            order
+        };
+        let node_id = |pos: usize| a.node_ids[order[pos] as usize];
+        let trees = tree_spans(&order, a.tree_ids, a.node_ids);
+
+        let mut nodes = Vec::with_capacity(n);
+        let mut max_feature = 0usize;
+        let mut is_child = vec![false; n];
+        // Children after their parent everywhere rule out cycles and
+        // unreachable nodes without a search.
+        let mut forward = true;
+        for span in &trees {
+            for (pos, &i) in (span.start..).zip(&order[span.start..span.end]) {
+                let i = i as usize;
+                let mode = a.modes[i];
+                let missing_true = a.missing_true.get(i).is_some_and(|&m| m != 0);
+                if mode == Mode::Leaf {
+                    nodes.push(Node {
+                        threshold: 0.0,
+                        feature: 0,
+                        a: 0,
+                        b: 0,
+                        mode,
+                        missing_true,
+                    });
+                    continue;
+                }
+                let child = |id: i64| -> Result<u32, String> {
+                    span.find(id, node_id).ok_or_else(|| {
+                        format!(
+                            "node ({}, {}) points to missing child {id}",
+                            span.tree, a.node_ids[i]
+                        )
+                    })
+                };
+                let (t, f) = (child(a.true_ids[i])?, child(a.false_ids[i])?);
+                is_child[t as usize] = true;
+                is_child[f as usize] = true;
+                forward &= t as usize > pos && f as usize > pos;
+                let feature = a.feature_ids[i];
+                if !(0..u32::MAX as i64).contains(&feature) {
+                    return Err(format!("feature id {feature} is out of range"));
+                }
+                max_feature = max_feature.max(feature as usize + 1);
+                nodes.push(Node {
+                    threshold: a.values[i],
+                    feature: feature as u32,
+                    a: t,
+                    b: f,
+                    mode,
+                    missing_true,
+                });
             }
         }
 
-        // Leaf weights sorted by their node, so each leaf owns a range.
-        let mut weights: Vec<u32> = (0..nw as u32).collect();
-        weights.sort_by_key(|&w| (a.leaf_tree_ids[w as usize], a.leaf_node_ids[w as usize]));
+        // Leaf weights in (tree, node) order, a stable sort keeping the file
+        // order of each leaf's weights; each leaf then owns a range.
+        let weight_key = |w: usize| (a.leaf_tree_ids[w], a.leaf_node_ids[w]);
+        let weights: Vec<u32> = if (1..nw).all(|w| weight_key(w - 1) <= weight_key(w)) {
+            (0..nw as u32).collect()
+        } else {
+            let mut weights: Vec<u32> = (0..nw as u32).collect();
+            weights.sort_by_key(|&w| weight_key(w as usize));
+            weights
+        };
         let mut weight_target = Vec::with_capacity(nw);
         let mut weight_value = Vec::with_capacity(nw);
-        let mut ranges: HashMap<u32, (u32, u32)> = HashMap::new();
+        let mut span = 0;
+        let mut last = None;
         for &w in &weights {
             let w = w as usize;
-            let key = (a.leaf_tree_ids[w], a.leaf_node_ids[w]);
-            let Some(&pos) = position.get(&key) else {
-                return Err(format!("a leaf weight refers to missing node {key:?}"));
-            };
+            let (tree, id) = weight_key(w);
+            if trees[span].tree != tree {
+                span = trees
+                    .partition_point(|s| s.tree < tree)
+                    .min(trees.len() - 1);
+            }
+            let pos = (trees[span].tree == tree)
+                .then(|| trees[span].find(id, node_id))
+                .flatten()
+                .ok_or_else(|| format!("a leaf weight refers to missing node {:?}", (tree, id)))?
+                as usize;
             let target = a.leaf_targets[w];
             if target < 0 || target as usize >= a.n_outputs {
                 return Err(format!(
@@ -255,80 +415,36 @@ impl Ensemble {
             if !a.leaf_weights[w].is_finite() {
                 return Err(format!("leaf weight {} is not finite", a.leaf_weights[w]));
             }
+            let node = &mut nodes[pos];
+            if node.mode != Mode::Leaf {
+                return Err(format!(
+                    "node ({tree}, {id}) is a branch but has leaf weights"
+                ));
+            }
             let idx = weight_target.len() as u32;
+            if last != Some(pos) {
+                node.a = idx;
+                last = Some(pos);
+            }
+            node.b = idx + 1;
             weight_target.push(target as u32);
             weight_value.push(a.leaf_weights[w]);
-            ranges.entry(pos).or_insert((idx, idx)).1 = idx + 1;
-        }
-
-        let mut nodes = Vec::with_capacity(n);
-        let mut max_feature = 0usize;
-        let mut is_child = vec![false; n];
-        for &i in &order {
-            let i = i as usize;
-            let tree = a.tree_ids[i];
-            let mode = a.modes[i];
-            let missing_true = a.missing_true.get(i).is_some_and(|&m| m != 0);
-            let pos = nodes.len() as u32;
-            let node = if mode == Mode::Leaf {
-                let (first, end) = ranges.get(&pos).copied().unwrap_or((0, 0));
-                Node {
-                    threshold: 0.0,
-                    feature: 0,
-                    a: first,
-                    b: end,
-                    mode,
-                    missing_true,
-                }
-            } else {
-                if ranges.contains_key(&pos) {
-                    return Err(format!(
-                        "node ({tree}, {}) is a branch but has leaf weights",
-                        a.node_ids[i]
-                    ));
-                }
-                let child = |id: i64| -> Result<u32, String> {
-                    position.get(&(tree, id)).copied().ok_or_else(|| {
-                        format!(
-                            "node ({tree}, {}) points to missing child {id}",
-                            a.node_ids[i]
-                        )
-                    })
-                };
-                let (t, f) = (child(a.true_ids[i])?, child(a.false_ids[i])?);
-                is_child[t as usize] = true;
-                is_child[f as usize] = true;
-                let feature = a.feature_ids[i];
-                if !(0..u32::MAX as i64).contains(&feature) {
-                    return Err(format!("feature id {feature} is out of range"));
-                }
-                max_feature = max_feature.max(feature as usize + 1);
-                Node {
-                    threshold: a.values[i],
-                    feature: feature as u32,
-                    a: t,
-                    b: f,
-                    mode,
-                    missing_true,
-                }
-            };
-            nodes.push(node);
         }
 
         // One root per tree: the node no other node points to.
         let mut roots = Vec::new();
-        let mut last_tree = None;
-        for (pos, &i) in order.iter().enumerate() {
-            let tree = a.tree_ids[i as usize];
-            if !is_child[pos] {
-                if last_tree == Some(tree) {
-                    return Err(format!("tree {tree} has more than one root"));
+        for span in &trees {
+            let mut tree_roots = (span.start..span.end).filter(|&pos| !is_child[pos]);
+            if let Some(root) = tree_roots.next() {
+                if tree_roots.next().is_some() {
+                    return Err(format!("tree {} has more than one root", span.tree));
                 }
-                roots.push(pos as u32);
-                last_tree = Some(tree);
+                roots.push(root as u32);
             }
         }
-        check_acyclic(&nodes, &roots)?;
+        if !forward {
+            check_acyclic(&nodes, &roots)?;
+        }
 
         let mut used_targets: Vec<u32> = weight_target.clone();
         used_targets.sort_unstable();
@@ -336,11 +452,12 @@ impl Ensemble {
         Ok(Ensemble {
             binary_case: a.classifier && a.n_outputs == 2 && used_targets.len() == 1,
             weights_all_positive: weight_value.iter().all(|&w| w >= 0.0),
+            kernel: choose_kernel(&nodes),
             nodes,
             roots,
             weight_target,
             weight_value,
-            base_values: a.base_values,
+            base_values: a.base_values.to_vec(),
             post: a.post.unwrap_or(Post::None),
             aggregate: a.aggregate.unwrap_or(Aggregate::Sum),
             n_outputs: a.n_outputs,
@@ -359,58 +476,82 @@ impl Ensemble {
         self.n_outputs
     }
 
-    #[inline]
-    fn leaf(&self, root: u32, row: &[f64]) -> &Node {
-        let mut node = &self.nodes[root as usize];
-        while node.mode != Mode::Leaf {
-            let x = row[node.feature as usize];
-            let t = node.threshold;
-            let holds = match node.mode {
-                Mode::Leq => x <= t,
-                Mode::Lt => x < t,
-                Mode::Gte => x >= t,
-                Mode::Gt => x > t,
-                Mode::Eq => x == t,
-                Mode::Neq => x != t,
-                Mode::Leaf => unreachable!(),
-            } || (node.missing_true && x.is_nan());
-            node = &self.nodes[if holds { node.a } else { node.b } as usize];
-        }
-        node
-    }
-
     /// Evaluate one row (at least [`Ensemble::n_features`] wide) into `out`
     /// (length [`Ensemble::n_outputs`]).
     pub fn eval_row(&self, row: &[f64], out: &mut [f32]) -> RowLabel {
+        let mut label = [0usize];
+        self.eval_rows(row, row.len(), out, &mut label);
+        if self.classifier {
+            RowLabel::Class(label[0])
+        } else {
+            RowLabel::None
+        }
+    }
+
+    /// Evaluate rows (row-major, `width` values each, `width` at least
+    /// [`Ensemble::n_features`]) into `out` (rows × [`Ensemble::n_outputs`])
+    /// and, for classifiers, each row's class index into `labels` (one per
+    /// row; ignored for regressors).
+    ///
+    /// Tree by tree: every row goes through one tree while its nodes are in
+    /// cache, several rows at a time. Each row still accumulates its trees'
+    /// weights in tree order, exactly as one row at a time would.
+    pub fn eval_rows(&self, rows: &[f64], width: usize, out: &mut [f32], labels: &mut [usize]) {
         let k = self.n_outputs;
-        let mut scores = vec![0.0f64; k];
-        let mut has = vec![false; k];
-        let mut one_score = 0.0f64;
+        let n = out.len() / k;
+        assert!(
+            width >= self.n_features && rows.len() >= n * width,
+            "eval_rows: {n} rows of width {width} (at least {}) need {} values, got {}",
+            self.n_features,
+            n * width,
+            rows.len()
+        );
+        let mut scores = vec![0.0f64; n * k];
+        let mut has = vec![false; n * k];
+        let mut one_score = vec![0.0f64; n];
+        let mut leaves = vec![0u32; n];
         for &root in &self.roots {
-            let leaf = self.leaf(root, row);
-            for w in leaf.a..leaf.b {
-                let (t, v) = (
-                    self.weight_target[w as usize] as usize,
-                    self.weight_value[w as usize],
-                );
-                one_score += v;
-                let s = &mut scores[t];
-                match (self.classifier, self.aggregate, has[t]) {
-                    (false, Aggregate::Min, true) => *s = s.min(v),
-                    (false, Aggregate::Max, true) => *s = s.max(v),
-                    (false, Aggregate::Min | Aggregate::Max, false) => *s = v,
-                    _ => *s += v,
+            (self.kernel)(&self.nodes, root, rows, width, &mut leaves);
+            let rows = scores
+                .chunks_exact_mut(k)
+                .zip(has.chunks_exact_mut(k))
+                .zip(one_score.iter_mut());
+            for (((scores, has), one_score), &leaf) in rows.zip(&leaves) {
+                let leaf = &self.nodes[leaf as usize];
+                for w in leaf.a..leaf.b {
+                    let (t, v) = (
+                        self.weight_target[w as usize] as usize,
+                        self.weight_value[w as usize],
+                    );
+                    *one_score += v;
+                    let s = &mut scores[t];
+                    match (self.classifier, self.aggregate, has[t]) {
+                        (false, Aggregate::Min, true) => *s = s.min(v),
+                        (false, Aggregate::Max, true) => *s = s.max(v),
+                        (false, Aggregate::Min | Aggregate::Max, false) => *s = v,
+                        _ => *s += v,
+                    }
+                    has[t] = true;
                 }
-                has[t] = true;
             }
         }
-        if !self.classifier {
-            return self.finish_regression(&mut scores, out);
+        let rows = scores
+            .chunks_exact_mut(k)
+            .zip(has.chunks_exact_mut(k))
+            .zip(one_score)
+            .zip(out.chunks_exact_mut(k));
+        for (r, (((scores, has), one_score), out)) in rows.enumerate() {
+            let label = if !self.classifier {
+                self.finish_regression(scores, out)
+            } else if self.binary_case {
+                self.finish_binary(one_score, out)
+            } else {
+                self.finish_classes(scores, has, out)
+            };
+            if let (RowLabel::Class(c), Some(slot)) = (label, labels.get_mut(r)) {
+                *slot = c;
+            }
         }
-        if self.binary_case {
-            return self.finish_binary(one_score, out);
-        }
-        self.finish_classes(&mut scores, &mut has, out)
     }
 
     fn finish_regression(&self, scores: &mut [f64], out: &mut [f32]) -> RowLabel {
@@ -513,6 +654,169 @@ impl Ensemble {
             out[1] = 0.0;
         }
         label
+    }
+}
+
+/// The positions `start..end` (in sorted order) of one tree's nodes.
+struct TreeSpan {
+    tree: i64,
+    start: usize,
+    end: usize,
+    /// Node id at `start`.
+    first: i64,
+    /// Whether the ids are `first, first + 1, ...`: then a lookup is an
+    /// addition, else a binary search.
+    contiguous: bool,
+}
+
+impl TreeSpan {
+    /// Position of node `id` of this tree; `node_id(pos)` is the id at `pos`.
+    #[inline]
+    fn find(&self, id: i64, node_id: impl Fn(usize) -> i64) -> Option<u32> {
+        let len = (self.end - self.start) as u64;
+        if self.contiguous {
+            let offset = id.checked_sub(self.first)?;
+            return (0..len as i64)
+                .contains(&offset)
+                .then(|| (self.start + offset as usize) as u32);
+        }
+        let (mut lo, mut hi) = (self.start, self.end);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match node_id(mid).cmp(&id) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid as u32),
+            }
+        }
+        None
+    }
+}
+
+/// Splits the sorted positions into trees.
+fn tree_spans(order: &[u32], tree_ids: &[i64], node_ids: &[i64]) -> Vec<TreeSpan> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let tree = tree_ids[order[start] as usize];
+        let first = node_ids[order[start] as usize];
+        let mut end = start + 1;
+        let mut contiguous = true;
+        while end < order.len() && tree_ids[order[end] as usize] == tree {
+            let expected = first.checked_add((end - start) as i64);
+            contiguous &= expected == Some(node_ids[order[end] as usize]);
+            end += 1;
+        }
+        spans.push(TreeSpan {
+            tree,
+            start,
+            end,
+            first,
+            contiguous,
+        });
+        start = end;
+    }
+    spans
+}
+
+/// The traversal loop specialised for the branch modes in use and for
+/// whether any node tracks missing values.
+fn choose_kernel(nodes: &[Node]) -> Kernel {
+    let mut modes = nodes
+        .iter()
+        .filter(|n| n.mode != Mode::Leaf)
+        .map(|n| n.mode);
+    let first = modes.next();
+    let uniform = match first {
+        Some(m) if modes.all(|x| x == m) => Some(m),
+        None => Some(Mode::Leq), // only leaves: never compares
+        _ => None,
+    };
+    let missing = nodes.iter().any(|n| n.missing_true && n.mode != Mode::Leaf);
+    match (uniform, missing) {
+        (Some(Mode::Leq), false) => leaves::<LEQ, false>,
+        (Some(Mode::Leq), true) => leaves::<LEQ, true>,
+        (Some(Mode::Lt), false) => leaves::<LT, false>,
+        (Some(Mode::Lt), true) => leaves::<LT, true>,
+        (Some(Mode::Gte), false) => leaves::<GTE, false>,
+        (Some(Mode::Gte), true) => leaves::<GTE, true>,
+        (Some(Mode::Gt), false) => leaves::<GT, false>,
+        (Some(Mode::Gt), true) => leaves::<GT, true>,
+        _ => leaves::<ANY, true>,
+    }
+}
+
+/// Rows traversed at once: independent traversals overlap their latencies.
+const LANES: usize = 8;
+
+/// The [`Kernel`] for branch mode `MODE` (or [`ANY`]); `MISSING` whether
+/// NaN may go to the true child by `nodes_missing_value_tracks_true`.
+///
+/// Eight rows are in flight; a lane that reaches a leaf takes the next row.
+fn leaves<const MODE: u8, const MISSING: bool>(
+    nodes: &[Node],
+    root: u32,
+    rows: &[f64],
+    width: usize,
+    leaves: &mut [u32],
+) {
+    let n = leaves.len();
+    let mut row = [usize::MAX; LANES];
+    let mut at = [root; LANES];
+    let mut next = 0;
+    for lane_row in row.iter_mut().take(n) {
+        *lane_row = next;
+        next += 1;
+    }
+    // Lanes without a first row never run; the others end idle on a leaf.
+    let lanes = next;
+    let mut active = lanes;
+    while active > 0 {
+        for lane in 0..lanes {
+            let node = &nodes[at[lane] as usize];
+            if node.mode == Mode::Leaf {
+                let r = row[lane];
+                if r == usize::MAX {
+                    continue; // an idle lane
+                }
+                leaves[r] = at[lane];
+                if next < n {
+                    row[lane] = next;
+                    at[lane] = root;
+                    next += 1;
+                } else {
+                    row[lane] = usize::MAX;
+                    active -= 1;
+                }
+                continue;
+            }
+            let x = rows[row[lane] * width + node.feature as usize];
+            let t = node.threshold;
+            let holds = match MODE {
+                LEQ => x <= t,
+                LT => x < t,
+                GTE => x >= t,
+                GT => x > t,
+                _ => match node.mode {
+                    Mode::Leq => x <= t,
+                    Mode::Lt => x < t,
+                    Mode::Gte => x >= t,
+                    Mode::Gt => x > t,
+                    Mode::Eq => x == t,
+                    Mode::Neq => x != t,
+                    Mode::Leaf => unreachable!(),
+                },
+            };
+            let holds = if MISSING {
+                holds | (node.missing_true & x.is_nan())
+            } else {
+                holds
+            };
+            // This compiles to a branch, measured 3× faster than an
+            // arithmetic select: speculation starts the lane's next node
+            // load before the comparison resolves.
+            at[lane] = if holds { node.a } else { node.b };
+        }
     }
 }
 

@@ -7,10 +7,12 @@ use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::*;
 
-use super::ensemble::{Aggregate, Attributes, Ensemble, Mode, Post, RowLabel};
+use super::ensemble::{Aggregate, AttributesRef, Ensemble, Mode, Post};
 
-/// Rows per parallel work item.
-const ROWS_PER_TASK: usize = 256;
+/// Fewest rows per parallel task: smaller batches are not worth a thread.
+const MIN_ROWS_PER_TASK: usize = 256;
+/// Most rows per parallel task, bounding the scratch memory.
+const MAX_ROWS_PER_TASK: usize = 1 << 20;
 
 /// Class labels of a classifier node.
 #[derive(Clone, Debug)]
@@ -50,11 +52,10 @@ pub fn regressor(
 }
 
 fn parse(node: &NodeProto, classifier: bool) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let ints = |name: &str| -> TractResult<Vec<i64>> {
-        Ok(node
-            .get_attr_opt_slice::<i64>(name)?
-            .map(<[i64]>::to_vec)
-            .unwrap_or_default())
+    // Integer arrays are borrowed from the parsed node: a 6.8 M-node forest
+    // has seven of them, and copying each cost more than compiling.
+    let ints = |name: &str| -> TractResult<&[i64]> {
+        Ok(node.get_attr_opt_slice::<i64>(name)?.unwrap_or_default())
     };
     let leaf = if classifier { "class" } else { "target" };
     let labels = if classifier {
@@ -77,13 +78,21 @@ fn parse(node: &NodeProto, classifier: bool) -> TractResult<(Box<dyn InferenceOp
             n as usize
         }
     };
+    // Modes straight from the raw strings, without an intermediate list of
+    // one `&str` per node.
     let modes = node
-        .get_attr_opt_tvec::<&str>("nodes_modes")?
-        .unwrap_or_default()
+        .attribute
         .iter()
-        .map(|m| Mode::parse(m))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format_err!(e))?;
+        .find(|a| a.name == "nodes_modes")
+        .map(|a| {
+            a.strings
+                .iter()
+                .map(|m| Mode::parse(std::str::from_utf8(m).unwrap_or("")))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+        .map_err(|e| format_err!(e))?
+        .unwrap_or_default();
     let post = node
         .get_attr_opt::<&str>("post_transform")?
         .map(Post::parse)
@@ -94,26 +103,29 @@ fn parse(node: &NodeProto, classifier: bool) -> TractResult<(Box<dyn InferenceOp
         .map(Aggregate::parse)
         .transpose()
         .map_err(|e| format_err!(e))?;
-    let attributes = Attributes {
+    let values = floats(node, "nodes_values")?;
+    let leaf_weights = floats(node, &format!("{leaf}_weights"))?;
+    let base_values = floats(node, "base_values")?;
+    let attributes = AttributesRef {
         tree_ids: ints("nodes_treeids")?,
         node_ids: ints("nodes_nodeids")?,
         feature_ids: ints("nodes_featureids")?,
-        modes,
-        values: floats(node, "nodes_values")?,
+        modes: &modes,
+        values: &values,
         true_ids: ints("nodes_truenodeids")?,
         false_ids: ints("nodes_falsenodeids")?,
         missing_true: ints("nodes_missing_value_tracks_true")?,
         leaf_tree_ids: ints(&format!("{leaf}_treeids"))?,
         leaf_node_ids: ints(&format!("{leaf}_nodeids"))?,
         leaf_targets: ints(&format!("{leaf}_ids"))?,
-        leaf_weights: floats(node, &format!("{leaf}_weights"))?,
-        base_values: floats(node, "base_values")?,
+        leaf_weights: &leaf_weights,
+        base_values: &base_values,
         post,
         aggregate,
         n_outputs,
         classifier,
     };
-    let ensemble = Ensemble::compile(attributes).map_err(|e| format_err!(e))?;
+    let ensemble = Ensemble::compile_ref(&attributes).map_err(|e| format_err!(e))?;
     let op = TreeEnsembleOp {
         ensemble: Arc::new(ensemble),
         labels,
@@ -189,19 +201,19 @@ impl TreeEnsembleOp {
         let k = self.ensemble.n_outputs();
         let mut scores = vec![0f32; n * k];
         let mut classes = vec![0usize; n];
+        // One task per thread: the more rows go through a tree while it is
+        // in cache, the faster.
+        let rows_per_task = n
+            .div_ceil(rayon::current_num_threads())
+            .clamp(MIN_ROWS_PER_TASK, MAX_ROWS_PER_TASK);
         scores
-            .par_chunks_mut(ROWS_PER_TASK * k)
-            .zip(classes.par_chunks_mut(ROWS_PER_TASK))
+            .par_chunks_mut(rows_per_task * k)
+            .zip(classes.par_chunks_mut(rows_per_task))
             .enumerate()
             .for_each(|(chunk, (scores, classes))| {
-                let first = chunk * ROWS_PER_TASK;
-                for (r, class) in classes.iter_mut().enumerate() {
-                    let row = &x[(first + r) * width..(first + r + 1) * width];
-                    let out = &mut scores[r * k..(r + 1) * k];
-                    if let RowLabel::Class(c) = self.ensemble.eval_row(row, out) {
-                        *class = c;
-                    }
-                }
+                let first = chunk * rows_per_task;
+                let rows = &x[first * width..(first + classes.len()) * width];
+                self.ensemble.eval_rows(rows, width, scores, classes);
             });
         let scores = tract_ndarray::Array2::from_shape_vec((n, k), scores)?.into_tensor();
         Ok(match &self.labels {

@@ -265,7 +265,7 @@ pub fn to_bytes(forest: &Forest, options: &ExportOptions) -> Result<Vec<u8>, Exp
 
 /// Stream the ONNX model for `forest` to `out`; returns the bytes written.
 ///
-/// Memory use does not grow with the forest (a few 1 MiB buffers: the model
+/// Memory use does not grow with the forest (three 1 MiB buffers: the model
 /// is encoded in parallel, one batch ahead of the writes), and nothing is
 /// written when the forest cannot be exported, including when the model
 /// would exceed [`MAX_ONNX_BYTES`]: the exact size is known first.
@@ -829,9 +829,11 @@ const LEAF_MODE: &[u8] = &[KEY_STRINGS, 4, b'L', b'E', b'A', b'F'];
 /// Most nodes in one block: the unit of parallel sizing and encoding.
 const BLOCK_NODES: usize = 1 << 15;
 /// Target size of one batch handed to the writer: large enough to amortise
-/// the hand-over, small enough that the three batches in flight stay a few
+/// the hand-over, small enough that the batches in flight stay a few
 /// megabytes.
 const BATCH_BYTES: usize = 1 << 20;
+/// Encoded batches that may wait for the writer (more measured no faster).
+const BATCHES_AHEAD: usize = 1;
 
 /// One of the tree-ensemble attributes whose size grows with the forest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1227,9 +1229,10 @@ impl<'a> Plan<'a> {
         }
         let segments = &segments;
         std::thread::scope(|scope| {
-            // One batch in the channel and one being encoded: memory stays
-            // at a few batches whatever the model's size.
-            let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+            // A batch in the channel and one being encoded while one is
+            // written: memory stays at a few megabytes whatever the model's
+            // size.
+            let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BATCHES_AHEAD);
             let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
             scope.spawn(move || {
                 for (range, len) in batches {

@@ -1035,4 +1035,117 @@ mod tests {
         a.true_ids = vec![7, 0];
         assert!(Ensemble::compile(a).unwrap_err().contains("missing child"));
     }
+
+    /// Attributes of a synthetic forest, nodes in file order.
+    fn forest_attributes(spec: &crate::synth::SynthSpec) -> Attributes {
+        let forest = crate::synth::forest(spec);
+        let mut a = Attributes {
+            n_outputs: spec.n_classes,
+            classifier: true,
+            ..Default::default()
+        };
+        for (t, tree) in forest.trees.iter().enumerate() {
+            for i in 0..tree.n_nodes() {
+                let leaf = tree.is_leaf(i);
+                a.tree_ids.push(t as i64);
+                a.node_ids.push(i as i64);
+                a.feature_ids.push(i64::from(tree.feature[i]));
+                a.modes.push(if leaf { Mode::Leaf } else { Mode::Leq });
+                a.values.push(tree.threshold[i]);
+                a.true_ids.push(if leaf {
+                    0
+                } else {
+                    i64::from(tree.true_child[i])
+                });
+                a.false_ids.push(if leaf {
+                    0
+                } else {
+                    i64::from(tree.false_child[i])
+                });
+                a.missing_true.push(i64::from(tree.missing_true[i]));
+                if leaf {
+                    for k in 0..spec.n_classes {
+                        a.leaf_tree_ids.push(t as i64);
+                        a.leaf_node_ids.push(i as i64);
+                        a.leaf_targets.push(k as i64);
+                        a.leaf_weights.push(tree.value[i * spec.n_classes + k]);
+                    }
+                }
+            }
+        }
+        a
+    }
+
+    #[test]
+    fn any_node_order_and_ids_compile_to_the_same_ensemble() {
+        let spec = crate::synth::SynthSpec {
+            missing_true_fraction: 0.2,
+            mixed_leaf_fraction: 0.5,
+            ..crate::synth::SynthSpec::sklearn(4, 301, 5)
+        };
+        let ordered = forest_attributes(&spec);
+        // Shuffle nodes and weights, and make ids sparse and non-zero-based:
+        // the general path (sort, binary search, cycle search).
+        let mut shuffled = ordered.clone();
+        let mut rng = crate::synth::SplitMix(9);
+        let n = shuffled.node_ids.len();
+        let perm: Vec<usize> = {
+            let mut p: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                p.swap(i, rng.below(i + 1));
+            }
+            p
+        };
+        let remap = |id: i64| id * 7 + 3;
+        macro_rules! permute {
+            ($field:ident) => {
+                shuffled.$field = perm.iter().map(|&i| ordered.$field[i]).collect();
+            };
+        }
+        permute!(tree_ids);
+        permute!(node_ids);
+        permute!(feature_ids);
+        permute!(modes);
+        permute!(values);
+        permute!(true_ids);
+        permute!(false_ids);
+        permute!(missing_true);
+        for ids in [
+            &mut shuffled.node_ids,
+            &mut shuffled.true_ids,
+            &mut shuffled.false_ids,
+        ] {
+            ids.iter_mut().for_each(|id| *id = remap(*id));
+        }
+        // Weights: reverse the leaves' order but keep each leaf's own order.
+        let nw = ordered.leaf_node_ids.len();
+        let k = spec.n_classes;
+        let weights: Vec<usize> = (0..nw / k).rev().flat_map(|l| l * k..(l + 1) * k).collect();
+        shuffled.leaf_tree_ids = weights.iter().map(|&w| ordered.leaf_tree_ids[w]).collect();
+        shuffled.leaf_node_ids = weights
+            .iter()
+            .map(|&w| remap(ordered.leaf_node_ids[w]))
+            .collect();
+        shuffled.leaf_targets = weights.iter().map(|&w| ordered.leaf_targets[w]).collect();
+        shuffled.leaf_weights = weights.iter().map(|&w| ordered.leaf_weights[w]).collect();
+
+        let a = Ensemble::compile(ordered).unwrap();
+        let b = Ensemble::compile(shuffled).unwrap();
+        let x = crate::synth::rows(500, 5, 3);
+        let mut rows: Vec<f64> = x.iter().copied().collect();
+        rows[7] = f64::NAN;
+        let (mut out_a, mut out_b) = (vec![0f32; 500 * k], vec![0f32; 500 * k]);
+        let (mut labels_a, mut labels_b) = (vec![0; 500], vec![0; 500]);
+        a.eval_rows(&rows, 5, &mut out_a, &mut labels_a);
+        b.eval_rows(&rows, 5, &mut out_b, &mut labels_b);
+        assert_eq!(out_a, out_b);
+        assert_eq!(labels_a, labels_b);
+        // And one row at a time agrees with the batch.
+        for r in 0..500 {
+            let mut out = vec![0f32; k];
+            let label = a.eval_row(&rows[r * 5..(r + 1) * 5], &mut out);
+            assert_eq!(label, RowLabel::Class(labels_a[r]));
+            assert_eq!(out, out_a[r * k..(r + 1) * k]);
+        }
+    }
 }

@@ -15,7 +15,7 @@ mod calls;
 mod error;
 mod heap;
 mod input;
-mod opcodes;
+pub(crate) mod opcodes;
 mod text;
 mod value;
 mod vm;

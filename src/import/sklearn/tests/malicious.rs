@@ -8,29 +8,7 @@ use std::path::{Path, PathBuf};
 use super::builder::P;
 use super::sklearn::{self, Limits, PickleError, SklearnError};
 
-/// Opcodes used below, by name.
-mod op {
-    pub const MARK: u8 = b'(';
-    pub const POP: u8 = b'0';
-    pub const NONE: u8 = b'N';
-    pub const REDUCE: u8 = b'R';
-    pub const BUILD: u8 = b'b';
-    pub const TUPLE: u8 = b't';
-    pub const EMPTY_TUPLE: u8 = b')';
-    pub const EMPTY_LIST: u8 = b']';
-    pub const EMPTY_DICT: u8 = b'}';
-    pub const APPEND: u8 = b'a';
-    pub const APPENDS: u8 = b'e';
-    pub const SETITEM: u8 = b's';
-    pub const SETITEMS: u8 = b'u';
-    pub const NEWOBJ: u8 = 0x81;
-    pub const TUPLE1: u8 = 0x85;
-    pub const TUPLE2: u8 = 0x86;
-    pub const TUPLE3: u8 = 0x87;
-    pub const NEWTRUE: u8 = 0x88;
-    pub const NEWFALSE: u8 = 0x89;
-    pub const MEMOIZE: u8 = 0x94;
-}
+use crate::import::sklearn::pickle::opcodes as op;
 
 pub(super) struct Canary {
     _dir: tempfile::TempDir,

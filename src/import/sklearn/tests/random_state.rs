@@ -13,27 +13,7 @@ use crate::import::sklearn::estimator::forest_from_value;
 use crate::import::sklearn::pickle::{parse, Limits, Object, PickleError, Text, Value};
 use crate::import::sklearn::SklearnError;
 
-mod op {
-    pub const MARK: u8 = b'(';
-    pub const POP: u8 = b'0';
-    pub const NONE: u8 = b'N';
-    pub const REDUCE: u8 = b'R';
-    pub const BUILD: u8 = b'b';
-    pub const TUPLE: u8 = b't';
-    pub const EMPTY_TUPLE: u8 = b')';
-    pub const EMPTY_LIST: u8 = b']';
-    pub const EMPTY_DICT: u8 = b'}';
-    pub const SETITEM: u8 = b's';
-    pub const SETITEMS: u8 = b'u';
-    pub const BINFLOAT: u8 = b'G';
-    pub const NEWOBJ: u8 = 0x81;
-    pub const LONG1: u8 = 0x8a;
-    pub const TUPLE1: u8 = 0x85;
-    pub const TUPLE2: u8 = 0x86;
-    pub const TUPLE3: u8 = 0x87;
-    pub const NEWTRUE: u8 = 0x88;
-    pub const NEWFALSE: u8 = 0x89;
-}
+use crate::import::sklearn::pickle::opcodes as op;
 
 const PICKLE: &str = "numpy.random._pickle";
 const BIT_GENERATOR: &str = "numpy.random.bit_generator";

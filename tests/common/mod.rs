@@ -25,24 +25,8 @@ use smartcore::tree::decision_tree_classifier::{
 pub static MODELS: AtomicUsize = AtomicUsize::new(0);
 pub static ROWS: AtomicUsize = AtomicUsize::new(0);
 
-/// A deterministic PRNG (splitmix64) so tests need no extra dependency.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
+/// The deterministic PRNG of the benchmarks' forest generator.
+pub use forest2onnx::synth::SplitMix as Rng;
 
 /// Gaussian-ish blobs: each class centred elsewhere, values with many digits.
 pub fn blobs(

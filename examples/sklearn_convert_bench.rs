@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use forest2onnx::import::sklearn;
-use forest2onnx::ir::{ClassLabels, Forest};
+use forest2onnx::ir::{Forest, Labels};
 
 #[path = "../src/import/sklearn/tests/fixture_check.rs"]
 #[allow(dead_code)]
@@ -84,7 +84,7 @@ fn phases(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let decode_s = start.elapsed().as_secs_f64();
     assert!(matches!(
         forest.class_labels(),
-        Some(ClassLabels::Int(_) | ClassLabels::Str(_))
+        Some(Labels::Int(_) | Labels::Str(_))
     ));
     println!(
         "phases: zlib {decompress_s:.3} s ({:.1} MB out), decode + convert {decode_s:.3} s",

@@ -7,15 +7,18 @@
 //! against ([`validate`]). ONNX files run in tract with forest2onnx's own
 //! tree-ensemble operator ([`runtime`]).
 
+pub mod atomic;
 pub mod datasets;
 pub mod export;
 pub mod import;
 pub mod ir;
 pub mod onnx;
+pub mod predict;
 pub mod runtime;
 pub mod store;
 pub mod synth;
 pub mod train;
 pub mod validate;
 
-pub use ir::{Forest, Prediction};
+pub use ir::Forest;
+pub use predict::Prediction;

@@ -29,7 +29,7 @@
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use crate::ir::{Aggregation, ClassLabels, Comparison, Forest, Source, Task, Tree, LEAF};
+use crate::ir::{Aggregation, Forest, Labels, Source, SplitOp, Task, Tree, LEAF};
 
 /// What kind of forest to generate.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,7 +49,7 @@ pub struct SynthSpec {
     /// [`Aggregation::Average`] (scikit-learn: class probabilities per leaf).
     pub aggregation: Aggregation,
     /// Split comparison.
-    pub comparison: Comparison,
+    pub split_op: SplitOp,
     /// Fraction of split nodes that send NaN to the true child.
     pub missing_true_fraction: f64,
     /// For [`Aggregation::Average`]: fraction of leaves holding a mixed
@@ -73,7 +73,7 @@ impl SynthSpec {
             n_features,
             n_classes: 3,
             aggregation: Aggregation::Average,
-            comparison: Comparison::LessOrEqual,
+            split_op: SplitOp::LessOrEqual,
             missing_true_fraction: 0.0,
             mixed_leaf_fraction: 0.0,
             string_labels: false,
@@ -157,9 +157,9 @@ pub fn forest(spec: &SynthSpec) -> Forest {
         "synth generates voting or averaging classifiers"
     );
     let labels = if spec.string_labels {
-        ClassLabels::Str((0..spec.n_classes).map(|k| format!("class_{k}")).collect())
+        Labels::Str((0..spec.n_classes).map(|k| format!("class_{k}")).collect())
     } else {
-        ClassLabels::Int((0..spec.n_classes as i64).collect())
+        Labels::Int((0..spec.n_classes as i64).collect())
     };
     // Trees are independent, each with its own seed: generate them in parallel.
     let trees = (0..spec.n_trees)
@@ -169,7 +169,8 @@ pub fn forest(spec: &SynthSpec) -> Forest {
     Forest {
         n_features: spec.n_features,
         feature_names: None,
-        comparison: spec.comparison,
+        input: Default::default(),
+        split_op: spec.split_op,
         task: Task::Classification(labels),
         aggregation: spec.aggregation.clone(),
         trees,
@@ -177,6 +178,7 @@ pub fn forest(spec: &SynthSpec) -> Forest {
             library: "forest2onnx-synth".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             estimator: "RandomForestClassifier".into(),
+            details: Default::default(),
         },
     }
 }
@@ -228,6 +230,7 @@ fn tree(spec: &SynthSpec, index: usize) -> Tree {
             false_child: Vec::with_capacity(n),
             missing_true: Vec::with_capacity(n),
             value: Vec::with_capacity(n * width),
+            categories: Default::default(),
         },
         width,
         lo: vec![0.0; spec.n_features],
@@ -368,7 +371,15 @@ mod tests {
         let x = rows(4_000, 5, 1);
         let mut reached = std::collections::HashSet::new();
         for r in x.rows() {
-            reached.insert(t.leaf_for(r.as_slice().unwrap(), f.comparison));
+            let mut node = 0;
+            while !t.is_leaf(node) {
+                node = if r[t.feature[node] as usize] <= t.threshold[node] {
+                    t.true_child[node]
+                } else {
+                    t.false_child[node]
+                } as usize;
+            }
+            reached.insert(node);
         }
         // 1 001 leaves, 4 000 rows: uniform reach leaves few unseen.
         assert!(reached.len() > 900, "{}", reached.len());

@@ -2,7 +2,7 @@
 //!
 //! smartcore is trained on f64 features. Integer targets are used as they
 //! are; string targets are coded `0..k` in sorted order (the order in which
-//! smartcore sorts its unique labels), and the forest's [`ClassLabels`] are
+//! smartcore sorts its unique labels), and the forest's [`Labels`] are
 //! then replaced by the strings, so class `i` is the `i`-th smallest string.
 
 use std::collections::BTreeSet;
@@ -19,7 +19,7 @@ use smartcore::tree::decision_tree_classifier::{
 };
 
 use crate::import::smartcore::{from_decision_tree, from_random_forest, SmartcoreError};
-use crate::ir::{ClassLabels, Forest, Task};
+use crate::ir::{Forest, Labels, Task};
 
 type Matrix = DenseMatrix<f64>;
 type Rf = RandomForestClassifier<f64, i64, Matrix, Vec<i64>>;
@@ -65,16 +65,16 @@ pub struct TrainingData {
 impl TrainingData {
     /// The distinct classes in sorted order: class index `i` of the trained
     /// forest is `classes()[i]`.
-    pub fn classes(&self) -> ClassLabels {
+    pub fn classes(&self) -> Labels {
         match &self.y {
-            Targets::Int(v) => ClassLabels::Int(
+            Targets::Int(v) => Labels::Int(
                 v.iter()
                     .copied()
                     .collect::<BTreeSet<_>>()
                     .into_iter()
                     .collect(),
             ),
-            Targets::Str(v) => ClassLabels::Str(
+            Targets::Str(v) => Labels::Str(
                 v.iter()
                     .cloned()
                     .collect::<BTreeSet<_>>()
@@ -87,10 +87,10 @@ impl TrainingData {
     /// The class index of every row (see [`TrainingData::classes`]).
     pub fn class_indices(&self) -> Vec<usize> {
         match (&self.y, self.classes()) {
-            (Targets::Int(v), ClassLabels::Int(c)) => {
+            (Targets::Int(v), Labels::Int(c)) => {
                 v.iter().map(|y| c.binary_search(y).unwrap_or(0)).collect()
             }
-            (Targets::Str(v), ClassLabels::Str(c)) => {
+            (Targets::Str(v), Labels::Str(c)) => {
                 v.iter().map(|y| c.binary_search(y).unwrap_or(0)).collect()
             }
             _ => unreachable!("classes() mirrors the target kind"),
@@ -257,7 +257,7 @@ pub struct Trained {
     /// The trained model as a forest (feature names included).
     pub forest: Forest,
     model: Model,
-    classes: ClassLabels,
+    classes: Labels,
 }
 
 enum Model {
@@ -285,7 +285,7 @@ pub fn train(data: &TrainingData, params: &TrainParams) -> Result<Trained, Train
         Model::Tree(m) => from_decision_tree(m.as_ref())?,
     };
     forest.feature_names = Some(data.feature_names.clone());
-    if let ClassLabels::Str(_) = classes {
+    if let Labels::Str(_) = classes {
         forest.task = Task::Classification(classes.clone());
     }
     forest.check().map_err(SmartcoreError::from)?;
@@ -389,7 +389,7 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
 
 impl Trained {
     /// The class labels, in class-index order.
-    pub fn classes(&self) -> &ClassLabels {
+    pub fn classes(&self) -> &Labels {
         &self.classes
     }
 
@@ -407,8 +407,10 @@ impl Trained {
             .into_iter()
             .map(|c| match &self.classes {
                 // String classes were trained on their indices.
-                ClassLabels::Str(_) => c as usize,
-                ClassLabels::Int(v) => v.binary_search(&c).unwrap_or(usize::MAX),
+                Labels::Str(_) => c as usize,
+                Labels::Int(v) => v.binary_search(&c).unwrap_or(usize::MAX),
+                // smartcore trains on integer or string targets only.
+                Labels::Float(_) => usize::MAX,
             })
             .collect())
     }
@@ -427,7 +429,7 @@ impl Trained {
 
     /// Fraction of `data`'s rows the forest classifies correctly.
     pub fn accuracy(&self, data: &TrainingData) -> f64 {
-        let predicted = self.forest.predict(data.x.view()).labels;
+        let predicted = self.forest.predict(data.x.view()).classes;
         let truth = data.class_indices();
         let right = predicted.iter().zip(&truth).filter(|(p, t)| p == t).count();
         right as f64 / truth.len().max(1) as f64
@@ -449,13 +451,13 @@ mod tests {
         let t = train(&data, &params).unwrap();
         assert_eq!(
             t.forest.class_labels(),
-            Some(&ClassLabels::Str(vec![
+            Some(&Labels::Str(vec![
                 "setosa".into(),
                 "versicolor".into(),
                 "virginica".into()
             ]))
         );
-        let ours = t.forest.predict(data.x.view()).labels;
+        let ours = t.forest.predict(data.x.view()).classes;
         assert_eq!(t.predict_smartcore(data.x.view()).unwrap(), ours);
         assert!(t.accuracy(&data) > 0.9);
     }

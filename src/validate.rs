@@ -12,8 +12,9 @@ use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
 use crate::export::onnx::{onnx_threshold, to_bytes, ExportError, ExportOptions};
-use crate::ir::{ClassLabels, Forest, ShapeError};
-use crate::runtime::{Labels, OnnxClassifier, RuntimeError};
+use crate::ir::Forest;
+use crate::predict::ShapeError;
+use crate::runtime::{OnnxClassifier, RuntimeError};
 
 /// Largest accepted |Δp| between the ONNX model and the forest.
 ///
@@ -163,7 +164,7 @@ pub fn validate_model(
                 |a: f64, d| if d.is_nan() { f64::INFINITY } else { a.max(d) },
             );
         report.max_abs_diff = report.max_abs_diff.max(row_diff);
-        let label_ok = same_label(labels, expected.labels[r], &got.labels, r);
+        let label_ok = labels.same(expected.classes[r], &got.labels, r);
         if !label_ok {
             report.label_mismatches += 1;
         }
@@ -175,21 +176,13 @@ pub fn validate_model(
         {
             report.first_mismatches.push(Mismatch {
                 row: r,
-                expected: labels.display(expected.labels[r]),
+                expected: labels.display(expected.classes[r]),
                 got: got.labels.display(r),
                 max_abs_diff: row_diff,
             });
         }
     }
     Ok(report)
-}
-
-fn same_label(labels: &ClassLabels, class: usize, got: &Labels, row: usize) -> bool {
-    match (labels, got) {
-        (ClassLabels::Int(l), Labels::Int(g)) => l[class] == g[row],
-        (ClassLabels::Str(l), Labels::Str(g)) => l[class] == g[row],
-        _ => false,
-    }
 }
 
 /// Export `forest` with default options, validate it on `x` plus the
@@ -244,7 +237,7 @@ pub fn adversarial_rows(
             // Feature ids are in range on checked forests; skip, never index,
             // the others.
             if !tree.is_leaf(i) && (tree.feature[i] as usize) < forest.n_features {
-                let t = onnx_threshold(tree.threshold[i], forest.comparison);
+                let t = onnx_threshold(tree.threshold[i], forest.split_op);
                 splits.insert((tree.feature[i], t.to_bits()));
                 features.insert(tree.feature[i]);
             }
@@ -284,16 +277,18 @@ pub fn adversarial_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{Aggregation, Comparison, Source, Task, Tree, LEAF};
+    use crate::ir::{Aggregation, Labels, Source, SplitOp, Task, Tree, LEAF};
 
     fn stump() -> Forest {
         Forest {
+            input: Default::default(),
             n_features: 2,
             feature_names: None,
-            comparison: Comparison::LessOrEqual,
-            task: Task::Classification(ClassLabels::Int(vec![0, 1])),
+            split_op: SplitOp::LessOrEqual,
+            task: Task::Classification(Labels::Int(vec![0, 1])),
             aggregation: Aggregation::Vote,
             trees: vec![Tree {
+                categories: Default::default(),
                 feature: vec![1, 0, 0],
                 threshold: vec![0.1, 0.0, 0.0],
                 true_child: vec![1, LEAF, LEAF],
@@ -310,7 +305,7 @@ mod tests {
         let f = stump();
         let base = Array2::from_elem((1, 2), 7.0f32);
         let rows = adversarial_rows(&f, base.view(), 100).unwrap();
-        let t = onnx_threshold(0.1, Comparison::LessOrEqual);
+        let t = onnx_threshold(0.1, SplitOp::LessOrEqual);
         let column: Vec<f32> = rows.column(1).to_vec();
         assert!(column[0].is_nan());
         assert_eq!(&column[1..4], &[t, t.next_up(), t.next_down()]);

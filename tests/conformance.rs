@@ -12,7 +12,7 @@ use common::crosscheck::*;
 use common::python::python;
 use common::*;
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
-use forest2onnx::ir::{Aggregation, ClassLabels, Comparison, Forest, Source, Task, Tree, LEAF};
+use forest2onnx::ir::{Aggregation, Forest, Labels, Source, SplitOp, Task, Tree, LEAF};
 use forest2onnx::runtime::OnnxClassifier;
 use forest2onnx::validate::with_adversarial_rows;
 use ndarray::Array2;
@@ -51,7 +51,7 @@ fn dataset(data: &[f32], target: Vec<i64>, cols: usize) -> (Vec<Vec<f32>>, Vec<i
 
 /// A hand-built forest using what smartcore never produces: soft-voting
 /// leaves, NaN sent to the true branch, and `<` comparisons.
-fn hand_built(comparison: Comparison, n_classes: usize) -> Forest {
+fn hand_built(split_op: SplitOp, n_classes: usize) -> Forest {
     let mut rng = Rng(41 + n_classes as u64);
     let trees = (0..7)
         .map(|_| {
@@ -67,6 +67,7 @@ fn hand_built(comparison: Comparison, n_classes: usize) -> Forest {
             value.extend(b);
             value.extend(c);
             Tree {
+                categories: Default::default(),
                 feature: vec![0, 1, 0, 0, 0],
                 threshold: vec![0.3, -0.7, 0.0, 0.0, 0.0],
                 true_child: vec![1, 3, LEAF, LEAF, LEAF],
@@ -79,8 +80,9 @@ fn hand_built(comparison: Comparison, n_classes: usize) -> Forest {
     Forest {
         n_features: 2,
         feature_names: Some(vec!["a".into(), "b".into()]),
-        comparison,
-        task: Task::Classification(ClassLabels::Str(
+        split_op,
+        input: Default::default(),
+        task: Task::Classification(Labels::Str(
             (0..n_classes).map(|k| format!("class {k}")).collect(),
         )),
         aggregation: Aggregation::Average,
@@ -95,6 +97,7 @@ fn hand_built(comparison: Comparison, n_classes: usize) -> Forest {
 fn vote_ties(n_classes: usize, n_trees: usize) -> Forest {
     let trees = (0..n_trees)
         .map(|t| Tree {
+            categories: Default::default(),
             feature: vec![0, 0, 0],
             threshold: vec![t as f64 * 0.5, 0.0, 0.0],
             true_child: vec![1, LEAF, LEAF],
@@ -104,12 +107,11 @@ fn vote_ties(n_classes: usize, n_trees: usize) -> Forest {
         })
         .collect();
     Forest {
+        input: Default::default(),
         n_features: 1,
         feature_names: None,
-        comparison: Comparison::LessOrEqual,
-        task: Task::Classification(ClassLabels::Int(
-            (0..n_classes as i64).map(|k| 10 - k).collect(),
-        )),
+        split_op: SplitOp::LessOrEqual,
+        task: Task::Classification(Labels::Int((0..n_classes as i64).map(|k| 10 - k).collect())),
         aggregation: Aggregation::Vote,
         trees,
         source: Source::default(),
@@ -137,7 +139,7 @@ fn corpus() -> Vec<Case> {
     );
     add("iris_f32", rf(&x, &y, 100, 42, None), to_f32_rows(&x));
     let mut strings = rf(&x, &y, 10, 1, None);
-    strings.task = Task::Classification(ClassLabels::Str(vec![
+    strings.task = Task::Classification(Labels::Str(vec![
         "setosa".into(),
         "versicolor".into(),
         "virginica".into(),
@@ -217,12 +219,12 @@ fn corpus() -> Vec<Case> {
     });
     add(
         "soft_vote_missing_true_leq",
-        hand_built(Comparison::LessOrEqual, 3),
+        hand_built(SplitOp::LessOrEqual, 3),
         grid.clone(),
     );
     add(
         "soft_vote_missing_true_lt_binary",
-        hand_built(Comparison::Less, 2),
+        hand_built(SplitOp::Less, 2),
         grid,
     );
     cases
@@ -254,7 +256,7 @@ fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
     for case in &cases {
         let labels = case.forest.class_labels().unwrap();
         let native = case.forest.predict(case.rows.mapv(f64::from).view());
-        let expected_labels = labels_json(labels, &native.labels);
+        let expected_labels = labels_json(labels, &native.classes);
         let expected = (&expected_labels[..], &native.values);
         let result = read_result(dir.path(), &case.name);
         if result["checker"] != "ok" {

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use forest2onnx::runtime::{Labels, OnnxClassifier};
+use forest2onnx::runtime::OnnxClassifier;
 use ndarray::Array2;
 use serde_json::Value;
 
@@ -49,10 +49,7 @@ fn tract_with_our_op_matches_onnxruntime_on_other_converters_models() {
         let model = OnnxClassifier::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let got = model.predict(x.view()).unwrap();
         let expected: Vec<Value> = meta["labels"].as_array().unwrap().clone();
-        let got_labels: Vec<Value> = match &got.labels {
-            Labels::Int(v) => v.iter().map(|&l| Value::from(l)).collect(),
-            Labels::Str(v) => v.iter().map(|l| Value::from(l.clone())).collect(),
-        };
+        let got_labels: Vec<Value> = (0..got.labels.len()).map(|i| got.labels.json(i)).collect();
         let wrong = expected
             .iter()
             .zip(&got_labels)

@@ -6,7 +6,7 @@
 mod common;
 
 use common::Rng;
-use forest2onnx::ir::{Aggregation, ClassLabels, Comparison, Forest, Source, Task, Tree, LEAF};
+use forest2onnx::ir::{Aggregation, Forest, Labels, Source, SplitOp, Task, Tree, LEAF};
 use forest2onnx::runtime::ensemble::{Attributes, Ensemble, Mode};
 use ndarray::Array2;
 use proptest::prelude::*;
@@ -99,10 +99,11 @@ proptest! {
             mutate(&mut trees[tree], &Mutation { field, at, value });
         }
         let forest = Forest {
+            input: Default::default(),
             n_features: n_features as usize,
             feature_names: None,
-            comparison: Comparison::LessOrEqual,
-            task: Task::Classification(ClassLabels::Int((0..n_classes as i64).collect())),
+            split_op: SplitOp::LessOrEqual,
+            task: Task::Classification(Labels::Int((0..n_classes as i64).collect())),
             aggregation: if vote { Aggregation::Vote } else { Aggregation::Average },
             trees,
             source: Source::default(),
@@ -111,7 +112,7 @@ proptest! {
             Ok(()) => {
                 let rows = Array2::from_shape_vec((2, 4), x).unwrap();
                 let p = forest.predict(rows.slice(ndarray::s![.., ..n_features as usize]));
-                prop_assert_eq!(p.labels.len(), 2);
+                prop_assert_eq!(p.classes.len(), 2);
             }
             Err(e) => prop_assert!(mutated, "a valid forest was rejected: {}", e),
         }

@@ -75,7 +75,7 @@ fn non_contiguous_and_negative_labels_stay_as_they_are() {
     let forest = check_rf(&x, &y, rf_params(9, 1));
     assert_eq!(
         forest.class_labels(),
-        Some(&forest2onnx::ir::ClassLabels::Int(vec![-1, 3, 7]))
+        Some(&forest2onnx::ir::Labels::Int(vec![-1, 3, 7]))
     );
     summary("labels");
 }

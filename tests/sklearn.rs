@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use forest2onnx::import::sklearn;
-use forest2onnx::ir::{ClassLabels, Forest};
+use forest2onnx::ir::{Forest, Labels};
 
 #[path = "../src/import/sklearn/tests/fixture_check.rs"]
 mod fixture_check;
@@ -140,11 +140,11 @@ fn string_and_integer_labels_keep_their_type() {
     };
     assert!(matches!(
         find("rf_str_unicode").class_labels(),
-        Some(ClassLabels::Str(_))
+        Some(Labels::Str(_))
     ));
     assert_eq!(
         find("rf_binary").class_labels(),
-        Some(&ClassLabels::Int(vec![-3, 7]))
+        Some(&Labels::Int(vec![-3, 7]))
     );
     assert!(find("rf_str_object").feature_names.is_some());
 }

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use forest2onnx::ir::{
-    Aggregation, ClassLabels, Comparison, Forest, ForestError, PostTransform, Source, Task, Tree,
-    LEAF,
+    Aggregation, Forest, ForestError, Labels, PostTransform, Source, SplitOp, Task, Tree, LEAF,
 };
 use forest2onnx::store::{
     self, Compression, DataFingerprint, MappedForest, SaveOptions, StoreError,
@@ -119,30 +118,32 @@ fn random_forest(rng: &mut Rng, kind: Kind, n_trees: usize, max_nodes: usize) ->
     let n_classes = 2 + rng.below(4);
     let (task, aggregation) = match kind {
         Kind::VoteInt => (
-            Task::Classification(ClassLabels::Int(
+            Task::Classification(Labels::Int(
                 (0..n_classes as i64).map(|c| c * 7 - 3).collect(),
             )),
             Aggregation::Vote,
         ),
         Kind::AverageStr => (
-            Task::Classification(ClassLabels::Str(
+            Task::Classification(Labels::Str(
                 (0..n_classes).map(|c| format!("class-{c} ✓")).collect(),
             )),
             Aggregation::Average,
         ),
         Kind::AverageRegression => (Task::Regression { n_targets: 2 }, Aggregation::Average),
         Kind::SumBinaryLogit => (
-            Task::Classification(ClassLabels::Int(vec![0, 1])),
+            Task::Classification(Labels::Int(vec![0, 1])),
             Aggregation::Sum {
+                tree_targets: Default::default(),
                 base_values: vec![rng.unit() - 0.5],
                 post_transform: PostTransform::Logistic,
             },
         ),
         Kind::SumSoftmax => (
-            Task::Classification(ClassLabels::Str(
+            Task::Classification(Labels::Str(
                 (0..n_classes).map(|c| format!("c{c}")).collect(),
             )),
             Aggregation::Sum {
+                tree_targets: Default::default(),
                 base_values: (0..n_classes).map(|_| rng.unit()).collect(),
                 post_transform: PostTransform::Softmax,
             },
@@ -150,25 +151,28 @@ fn random_forest(rng: &mut Rng, kind: Kind, n_trees: usize, max_nodes: usize) ->
         Kind::SumRegression => (
             Task::Regression { n_targets: 1 },
             Aggregation::Sum {
+                tree_targets: Default::default(),
                 base_values: vec![0.1],
                 post_transform: PostTransform::None,
             },
         ),
     };
     let mut forest = Forest {
+        input: Default::default(),
         n_features,
         feature_names: rng
             .chance(0.5)
             .then(|| (0..n_features).map(|i| format!("feature {i}")).collect()),
-        comparison: if rng.chance(0.5) {
-            Comparison::LessOrEqual
+        split_op: if rng.chance(0.5) {
+            SplitOp::LessOrEqual
         } else {
-            Comparison::Less
+            SplitOp::Less
         },
         task,
         aggregation,
         trees: Vec::new(),
         source: Source {
+            details: Default::default(),
             library: "test".into(),
             version: "1.2.3".into(),
             estimator: format!("{kind:?}"),
@@ -459,12 +463,14 @@ fn data_fingerprint_depends_on_values_not_memory_layout() {
 fn extremely_compressible_payload_is_stored_uncompressed() {
     // 4000 zero outputs per node compress far beyond the reader's ratio limit.
     let forest = Forest {
+        input: Default::default(),
         n_features: 1,
         feature_names: None,
-        comparison: Comparison::LessOrEqual,
+        split_op: SplitOp::LessOrEqual,
         task: Task::Regression { n_targets: 4000 },
         aggregation: Aggregation::Average,
         trees: vec![Tree {
+            categories: Default::default(),
             feature: vec![0, 0, 0],
             threshold: vec![0.5, 0.0, 0.0],
             true_child: vec![1, LEAF, LEAF],
@@ -1008,7 +1014,7 @@ proptest! {
 fn big_forest() -> Forest {
     let mut rng = Rng(99);
     let mut forest = random_forest(&mut rng, Kind::AverageStr, 1, 1);
-    forest.task = Task::Classification(ClassLabels::Str(vec!["a".into(), "b".into(), "c".into()]));
+    forest.task = Task::Classification(Labels::Str(vec!["a".into(), "b".into(), "c".into()]));
     forest.n_features = 30;
     forest.feature_names = None;
     let mut leaf = |rng: &mut Rng| {

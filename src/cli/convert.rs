@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::model_file::{self, Kind};
 use super::output::{self, human_size, print, print_json, write_atomic};
 use super::progress::with_spinner;
-use super::validate::{compare, data_rows, Comparison};
+use super::validate::{compare, data_rows, ValidationOutcome};
 use super::{Global, Status};
 
 /// Convert a model to ONNX (validated in tract before it is written).
@@ -89,7 +89,7 @@ struct Converted<'a> {
     zipmap: bool,
     trees: usize,
     nodes: usize,
-    validation: Option<&'a Comparison>,
+    validation: Option<&'a ValidationOutcome>,
 }
 
 pub fn run(g: Global, args: Args) -> Result<Status> {

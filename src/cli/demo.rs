@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::output::{self, human_duration, human_size, millis, print, print_json, write_atomic};
 use super::progress::with_spinner;
-use super::validate::{compare, Comparison, MAX_ADVERSARIAL_ROWS};
+use super::validate::{compare, ValidationOutcome, MAX_ADVERSARIAL_ROWS};
 use super::{Global, Status};
 
 /// Train, save, reload, export and validate a model on built-in data.
@@ -94,7 +94,7 @@ struct Summary {
     max_abs_diff: f64,
     timings_ms: serde_json::Value,
     files: Vec<FileInfo>,
-    validation: Comparison,
+    validation: ValidationOutcome,
 }
 
 pub fn run(g: Global, args: Args) -> Result<Status> {
@@ -151,7 +151,7 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
     let validation = compare(g.progress(), &reloaded, &onnx, Some(x.clone()))?;
     let rows = with_adversarial_rows(&reloaded, x.view(), MAX_ADVERSARIAL_ROWS)?;
     let rows64 = rows.mapv(f64::from);
-    let ours = reloaded.predict(rows64.view()).labels;
+    let ours = reloaded.predict(rows64.view()).classes;
     let theirs = with_spinner(g.progress(), "comparing with smartcore", || {
         trained.predict_smartcore(rows64.view())
     })?;

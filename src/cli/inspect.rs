@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use forest2onnx::import::sklearn;
-use forest2onnx::ir::{Aggregation, ClassLabels, Comparison, Task};
+use forest2onnx::ir::{Aggregation, SplitOp, Task};
 use forest2onnx::store::{Compression, Metadata};
 use forest2onnx::Forest;
 use serde::Serialize;
@@ -154,14 +154,15 @@ fn pickle_info(bytes: &[u8]) -> Result<PickleInfo> {
 
 fn forest_info(f: &Forest) -> ForestInfo {
     let (task, classes) = match &f.task {
-        Task::Classification(labels) => (
-            "classification".to_string(),
-            Some(match labels {
-                ClassLabels::Int(v) => v.iter().map(i64::to_string).collect(),
-                ClassLabels::Str(v) => v.clone(),
-            }),
-        ),
+        Task::Classification(labels) => ("classification".to_string(), Some(labels.to_strings())),
         Task::Regression { n_targets } => (format!("regression ({n_targets} targets)"), None),
+        Task::AnomalyDetection { offset } => (
+            format!(
+                "anomaly detection (offset {})",
+                forest2onnx::ir::python_float(*offset)
+            ),
+            None,
+        ),
     };
     ForestInfo {
         estimator: f.source.estimator.clone(),
@@ -175,9 +176,9 @@ fn forest_info(f: &Forest) -> ForestInfo {
         nodes: f.n_nodes(),
         leaves: f.n_leaves(),
         max_depth: f.max_depth(),
-        comparison: match f.comparison {
-            Comparison::LessOrEqual => "x <= threshold",
-            Comparison::Less => "x < threshold",
+        comparison: match f.split_op {
+            SplitOp::LessOrEqual => "x <= threshold",
+            SplitOp::Less => "x < threshold",
         },
         aggregation: match f.aggregation {
             Aggregation::Vote => "hard vote",

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+pub use forest2onnx::atomic::parent_dir;
+use forest2onnx::atomic::{self, Existing};
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder
-/// is written, flushed and renamed over `path`, so `path` holds either its
-/// old content or all of the new one, never a partial file.
+/// Writes `bytes` to `path` atomically (see [`forest2onnx::atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |w| w.write_all(bytes))
 }
@@ -18,41 +18,8 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
-    let dir = parent_dir(path);
-    let prefix = format!(
-        ".{}.",
-        path.file_name()
-            .map_or("output".into(), |n| n.to_string_lossy())
-    );
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    // Like File::create: 0666 less the umask, rather than tempfile's 0600.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in `{}`", dir.display()))?;
-    {
-        let mut w = io::BufWriter::new(tmp.as_file_mut());
-        fill(&mut w)
-            .and_then(|()| w.flush())
-            .with_context(|| format!("cannot write `{}`", path.display()))?;
-    }
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
-    Ok(())
-}
-
-/// The folder a file is written in (`.` for a bare file name).
-pub fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
+    atomic::write_with(path, Existing::Replace, fill)
+        .with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 /// Refuses a folder, or a path inside a missing folder, as an output file

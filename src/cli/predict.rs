@@ -108,7 +108,7 @@ fn predict_forest(g: Global, args: &Args, forest: &forest2onnx::Forest) -> Resul
         let end = (start + CHUNK).min(x.nrows());
         let p = forest.predict(x.slice(s![start..end, ..]));
         out.labels
-            .extend(p.labels.iter().map(|&c| labels.display(c)));
+            .extend(p.classes.iter().map(|&c| labels.display(c)));
         out.probabilities.extend(
             p.values
                 .rows()

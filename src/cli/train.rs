@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use forest2onnx::datasets::Builtin;
-use forest2onnx::ir::ClassLabels;
 use forest2onnx::store::{self, DataFingerprint, SaveOptions};
 use forest2onnx::train::{
     self as lib, Criterion, ModelKind, Targets, TrainParams, Trained, TrainingData,
@@ -392,10 +391,7 @@ fn report(
     train_time: Duration,
 ) -> Result<()> {
     let f = &trained.forest;
-    let classes: Vec<String> = match trained.classes() {
-        ClassLabels::Int(v) => v.iter().map(i64::to_string).collect(),
-        ClassLabels::Str(v) => v.clone(),
-    };
+    let classes: Vec<String> = trained.classes().to_strings();
     let bytes = output::file_size(path);
     if args.json {
         return print_json(&Summary {

@@ -60,7 +60,7 @@ pub struct Args {
 
 /// A finished comparison.
 #[derive(Clone, Debug, Serialize)]
-pub struct Comparison {
+pub struct ValidationOutcome {
     /// True when the ONNX model reproduces the forest.
     pub passed: bool,
     /// Rows taken from the data file.
@@ -74,7 +74,7 @@ pub struct Comparison {
     pub report: Option<Report>,
 }
 
-impl Comparison {
+impl ValidationOutcome {
     /// Number of mismatches, counting an incompatibility as one.
     pub fn mismatches(&self) -> usize {
         match (&self.report, &self.incompatible) {
@@ -113,13 +113,13 @@ pub fn compare(
     forest: &Forest,
     onnx: &[u8],
     data: Option<Array2<f32>>,
-) -> Result<Comparison> {
+) -> Result<ValidationOutcome> {
     let data = data.unwrap_or_else(|| Array2::zeros((0, forest.n_features)));
     let model = with_spinner(progress, "loading the ONNX model in tract", || {
         OnnxClassifier::from_bytes(onnx)
     })
     .context("tract cannot load the ONNX model")?;
-    let incompatible = |why: String| Comparison {
+    let incompatible = |why: String| ValidationOutcome {
         passed: false,
         data_rows: data.nrows(),
         adversarial_rows: 0,
@@ -139,7 +139,7 @@ pub fn compare(
     match with_spinner(progress, message, || {
         validate_model(forest, &model, rows.view())
     }) {
-        Ok(report) => Ok(Comparison {
+        Ok(report) => Ok(ValidationOutcome {
             passed: report.passed(),
             data_rows: data.nrows(),
             adversarial_rows,

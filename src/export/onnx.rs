@@ -25,7 +25,7 @@ use std::path::Path;
 use prost::Message;
 use rayon::prelude::*;
 
-use crate::ir::{Aggregation, ClassLabels, Comparison, Forest, ForestError, Task, Tree, LEAF};
+use crate::ir::{Aggregation, Forest, ForestError, Labels, SplitOp, Task, Tree, LEAF};
 use crate::onnx::proto::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension,
     type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
@@ -171,7 +171,7 @@ fn is_small(forest: &Forest) -> bool {
 fn exportable_task<'f>(
     forest: &'f Forest,
     options: &ExportOptions,
-) -> Result<&'f ClassLabels, ExportError> {
+) -> Result<&'f Labels, ExportError> {
     if !matches!(options.ml_opset, 1 | 3) {
         return Err(ExportError::Unsupported(format!(
             "ai.onnx.ml opset {} (TreeEnsembleClassifier is written for opsets 1 and 3)",
@@ -212,7 +212,7 @@ fn resolved(options: &ExportOptions) -> ExportOptions {
 fn model_with_node(
     forest: &Forest,
     options: &ExportOptions,
-    labels: &ClassLabels,
+    labels: &Labels,
     ensemble: NodeProto,
 ) -> ModelProto {
     let mut graph = GraphProto {
@@ -291,29 +291,7 @@ pub fn to_file(
 ) -> Result<u64, ExportError> {
     let path = path.as_ref();
     let plan = prepare(forest, &resolved(options))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
-    let mut builder = tempfile::Builder::new();
-    let prefix = format!(".{}.", name.to_string_lossy());
-    builder.prefix(&prefix).suffix(".tmp");
-    // Like File::create: 0666 less the umask, rather than tempfile's 0600.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(dir)?;
-    plan.write(tmp.as_file_mut())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    // Flush the rename too; best effort, as not every system can sync a
-    // folder, and the data is safe in the file already.
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    crate::atomic::write_with(path, crate::atomic::Existing::Replace, |w| plan.write(w))?;
     Ok(plan.total)
 }
 
@@ -344,10 +322,10 @@ pub fn f32_at_or_above(t: f64) -> f32 {
 }
 
 /// The float32 threshold that makes the ONNX comparison equal the f64 one.
-pub fn onnx_threshold(t: f64, comparison: Comparison) -> f32 {
-    match comparison {
-        Comparison::LessOrEqual => f32_at_or_below(t),
-        Comparison::Less => f32_at_or_above(t),
+pub fn onnx_threshold(t: f64, split_op: SplitOp) -> f32 {
+    match split_op {
+        SplitOp::LessOrEqual => f32_at_or_below(t),
+        SplitOp::Less => f32_at_or_above(t),
     }
 }
 
@@ -374,8 +352,14 @@ fn metadata(forest: &Forest, options: &ExportOptions) -> BTreeMap<String, String
     );
     if let Some(labels) = forest.class_labels() {
         let json = match labels {
-            ClassLabels::Int(v) => serde_json::to_string(v),
-            ClassLabels::Str(v) => serde_json::to_string(v),
+            Labels::Int(v) => serde_json::to_string(v),
+            // JSON has no NaN: float labels as Python spells them.
+            Labels::Float(_) => serde_json::to_string(
+                &(0..labels.len())
+                    .map(|i| labels.display(i))
+                    .collect::<Vec<_>>(),
+            ),
+            Labels::Str(v) => serde_json::to_string(v),
         };
         m.insert("class_labels".into(), json.unwrap_or_default());
     }
@@ -426,9 +410,9 @@ fn ensemble_arrays(forest: &Forest, n_classes: usize) -> EnsembleArrays {
         false_ids: Vec::with_capacity(n_nodes),
         ..Default::default()
     };
-    let branch_mode: &[u8] = match forest.comparison {
-        Comparison::LessOrEqual => b"BRANCH_LEQ",
-        Comparison::Less => b"BRANCH_LT",
+    let branch_mode: &[u8] = match forest.split_op {
+        SplitOp::LessOrEqual => b"BRANCH_LEQ",
+        SplitOp::Less => b"BRANCH_LT",
     };
     let binary = n_classes == 2;
     // Only written when some node sends NaN to the true branch.
@@ -450,7 +434,7 @@ fn ensemble_arrays(forest: &Forest, n_classes: usize) -> EnsembleArrays {
                 a.feature_ids.push(i64::from(tree.feature[i]));
                 a.modes.push(branch_mode.to_vec());
                 a.values
-                    .push(onnx_threshold(tree.threshold[i], forest.comparison));
+                    .push(onnx_threshold(tree.threshold[i], forest.split_op));
                 a.true_ids.push(i64::from(tree.true_child[i]));
                 a.false_ids.push(i64::from(tree.false_child[i]));
             }
@@ -564,7 +548,7 @@ fn weight_entry(values: &[f64], e: usize, aggregation: &Aggregation, binary: boo
     }
 }
 
-fn ensemble_node(forest: &Forest, labels: &ClassLabels) -> NodeProto {
+fn ensemble_node(forest: &Forest, labels: &Labels) -> NodeProto {
     let a = ensemble_arrays(forest, labels.len());
     let mut attribute = vec![
         ints_attr("nodes_treeids", a.tree_ids),
@@ -602,10 +586,13 @@ fn ensemble_shell() -> NodeProto {
     }
 }
 
-fn labels_attr(labels: &ClassLabels) -> AttributeProto {
+fn labels_attr(labels: &Labels) -> AttributeProto {
     match labels {
-        ClassLabels::Int(v) => ints_attr("classlabels_int64s", v.clone()),
-        ClassLabels::Str(v) => strings_attr(
+        Labels::Int(v) => ints_attr("classlabels_int64s", v.clone()),
+        // The label output is gathered from the float labels after the node:
+        // the node's own labels are the class indices.
+        Labels::Float(v) => ints_attr("classlabels_int64s", (0..v.len() as i64).collect()),
+        Labels::Str(v) => strings_attr(
             "classlabels_strings",
             v.iter().map(|s| s.as_bytes().to_vec()).collect(),
         ),
@@ -643,11 +630,18 @@ fn wire_probabilities(graph: &mut GraphProto, n_trees: usize, n_classes: usize) 
 }
 
 /// `probabilities` → `label`: first class with the highest probability.
-fn wire_label(graph: &mut GraphProto, labels: &ClassLabels) {
+fn wire_label(graph: &mut GraphProto, labels: &Labels) {
     let k = labels.len() as i64;
     graph.initializer.push(match labels {
-        ClassLabels::Int(v) => i64_tensor("class_labels", &[k], v.clone()),
-        ClassLabels::Str(v) => TensorProto {
+        Labels::Int(v) => i64_tensor("class_labels", &[k], v.clone()),
+        Labels::Float(v) => TensorProto {
+            name: "class_labels".into(),
+            dims: vec![k],
+            data_type: DataType::Double as i32,
+            double_data: v.clone(),
+            ..Default::default()
+        },
+        Labels::Str(v) => TensorProto {
             name: "class_labels".into(),
             dims: vec![k],
             data_type: DataType::String as i32,
@@ -674,10 +668,11 @@ fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
     }
 }
 
-fn label_value(labels: &ClassLabels) -> ValueInfoProto {
+fn label_value(labels: &Labels) -> ValueInfoProto {
     let dt = match labels {
-        ClassLabels::Int(_) => DataType::Int64,
-        ClassLabels::Str(_) => DataType::String,
+        Labels::Int(_) => DataType::Int64,
+        Labels::Float(_) => DataType::Double,
+        Labels::Str(_) => DataType::String,
     };
     ValueInfoProto {
         name: LABEL.into(),
@@ -960,7 +955,7 @@ impl<'a> Plan<'a> {
     fn new(
         forest: &'a Forest,
         options: &ExportOptions,
-        labels: &ClassLabels,
+        labels: &Labels,
     ) -> Result<Plan<'a>, ExportError> {
         let binary = labels.len() == 2;
         let width = forest.leaf_width();
@@ -1006,9 +1001,9 @@ impl<'a> Plan<'a> {
             .iter()
             .fold(Lens::default(), |sum, block| sum + block.lens);
         let fallback_leaf = (lens.weights == 0).then(|| first_leaf(forest));
-        let mode: &[u8] = match forest.comparison {
-            Comparison::LessOrEqual => b"BRANCH_LEQ",
-            Comparison::Less => b"BRANCH_LT",
+        let mode: &[u8] = match forest.split_op {
+            SplitOp::LessOrEqual => b"BRANCH_LEQ",
+            SplitOp::Less => b"BRANCH_LT",
         };
         let mut branch_mode = [0u8; 16];
         branch_mode[0] = KEY_STRINGS;
@@ -1216,7 +1211,7 @@ impl<'a> Plan<'a> {
 
     /// Streams the model to `out`: batches are encoded in parallel on a
     /// helper thread while this thread writes the previous batch.
-    fn write<W: Write>(&self, out: &mut W) -> std::io::Result<()> {
+    fn write<W: Write + ?Sized>(&self, out: &mut W) -> std::io::Result<()> {
         let segments = self.segments();
         let mut batches = Vec::new();
         let (mut first, mut bytes) = (0, 0);
@@ -1353,14 +1348,14 @@ impl<'a> Plan<'a> {
                 let thresholds = true_child.iter().zip(&tree.threshold[range]);
                 // One loop per comparison keeps the rounding direction out
                 // of the loop.
-                match forest.comparison {
-                    Comparison::LessOrEqual => {
+                match forest.split_op {
+                    SplitOp::LessOrEqual => {
                         for (&tc, &t) in thresholds {
                             let v = f32_at_or_below_fast(t);
                             w.bytes(&select_f32(tc == LEAF, 0.0, v).to_le_bytes());
                         }
                     }
-                    Comparison::Less => {
+                    SplitOp::Less => {
                         for (&tc, &t) in thresholds {
                             let v = f32_at_or_above_fast(t);
                             w.bytes(&select_f32(tc == LEAF, 0.0, v).to_le_bytes());
@@ -1767,7 +1762,7 @@ mod tests {
             SynthSpec {
                 string_labels: true,
                 missing_true_fraction: 0.3,
-                comparison: Comparison::Less,
+                split_op: SplitOp::Less,
                 ..small.clone().vote()
             },
             // Two classes: one-score layout, both aggregations.
@@ -1807,7 +1802,7 @@ mod tests {
         // Feature names, doc string and graph name, labels out of order.
         let mut forest = synth::forest(&SynthSpec::small());
         forest.feature_names = Some((0..4).map(|i| format!("feature é {i}")).collect());
-        forest.task = Task::Classification(ClassLabels::Int(vec![-7, 300, 2]));
+        forest.task = Task::Classification(Labels::Int(vec![-7, 300, 2]));
         let options = ExportOptions {
             doc_string: "a doc string".into(),
             graph_name: "g".repeat(300),
@@ -1902,12 +1897,14 @@ mod tests {
             false_child[i] = i as u32 + 2;
         }
         Forest {
+            input: Default::default(),
             n_features: 1,
             feature_names: None,
-            comparison: Comparison::LessOrEqual,
-            task: Task::Classification(ClassLabels::Int(vec![0, 1, 2])),
+            split_op: SplitOp::LessOrEqual,
+            task: Task::Classification(Labels::Int(vec![0, 1, 2])),
             aggregation: Aggregation::Vote,
             trees: vec![Tree {
+                categories: Default::default(),
                 feature: vec![0; n],
                 threshold: vec![0.0; n],
                 true_child,

@@ -262,16 +262,18 @@ fn output_patch(key_type: DataType) -> ModelSignature {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{Aggregation, ClassLabels, Comparison, Forest, Source, Task, Tree, LEAF};
+    use crate::ir::{Aggregation, Forest, Labels, Source, SplitOp, Task, Tree, LEAF};
 
     fn stump() -> Forest {
         Forest {
+            input: Default::default(),
             n_features: 1,
             feature_names: None,
-            comparison: Comparison::LessOrEqual,
-            task: Task::Classification(ClassLabels::Str(vec!["a".into(), "b".into()])),
+            split_op: SplitOp::LessOrEqual,
+            task: Task::Classification(Labels::Str(vec!["a".into(), "b".into()])),
             aggregation: Aggregation::Vote,
             trees: vec![Tree {
+                categories: Default::default(),
                 feature: vec![0, 0, 0],
                 threshold: vec![0.5, 0.0, 0.0],
                 true_child: vec![1, LEAF, LEAF],

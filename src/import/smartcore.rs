@@ -18,7 +18,9 @@ use smartcore::numbers::basenum::Number;
 use smartcore::numbers::floatnum::FloatNumber;
 use smartcore::tree::decision_tree_classifier::DecisionTreeClassifier;
 
-use crate::ir::{Aggregation, ClassLabels, Comparison, Forest, Source, Task, Tree, LEAF};
+use crate::ir::{
+    Aggregation, Forest, InputRules, Labels, Precision, Source, SplitOp, Task, Tree, LEAF,
+};
 
 /// The smartcore version this importer understands (pinned in `Cargo.toml`).
 pub const SMARTCORE_VERSION: &str = "0.7.0";
@@ -111,7 +113,19 @@ where
     RandomForestClassifier<TX, TY, X, Y>: Serialize,
 {
     let mirror: ForestMirror = mirror_of(model, "RandomForestClassifier")?;
-    forest_from_mirror(mirror)
+    let mut forest = forest_from_mirror(mirror)?;
+    forest.input.precision = precision_of::<TX>();
+    Ok(forest)
+}
+
+/// smartcore compares in the model's own feature type: float32 models see
+/// float32 inputs.
+fn precision_of<TX>() -> Precision {
+    if std::mem::size_of::<TX>() <= 4 {
+        Precision::F32
+    } else {
+        Precision::F64
+    }
 }
 
 /// Import a fitted smartcore decision tree classifier as a one-tree forest.
@@ -127,7 +141,9 @@ where
 {
     let mirror: TreeMirror = mirror_of(model, "DecisionTreeClassifier")?;
     let classes = mirror.classes.clone();
-    build_forest(vec![mirror], &classes, "DecisionTreeClassifier")
+    let mut forest = build_forest(vec![mirror], &classes, "DecisionTreeClassifier")?;
+    forest.input.precision = precision_of::<TX>();
+    Ok(forest)
 }
 
 /// Import a smartcore model saved as serde JSON text (random forest or
@@ -194,14 +210,17 @@ fn build_forest(
     let forest = Forest {
         n_features,
         feature_names: None,
-        comparison: Comparison::LessOrEqual,
-        task: Task::Classification(ClassLabels::Int(labels)),
+        // JSON does not say whether the model was f32 or f64: compare as given.
+        input: InputRules::default(),
+        split_op: SplitOp::LessOrEqual,
+        task: Task::Classification(Labels::Int(labels)),
         aggregation: Aggregation::Vote,
         trees,
         source: Source {
             library: "smartcore".into(),
             version: SMARTCORE_VERSION.into(),
             estimator: estimator.into(),
+            details: Default::default(),
         },
     };
     forest.check()?;
@@ -230,6 +249,7 @@ fn convert_tree(
         false_child: Vec::with_capacity(n),
         missing_true: vec![false; n],
         value: Vec::with_capacity(n),
+        categories: Default::default(),
     };
     let child_id = |node, c: usize| u32::try_from(c).map_err(|_| err(node, "child id too large"));
     for (i, node) in mirror.nodes.iter().enumerate() {

@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use ndarray::{Array2, ArrayView2};
 use tract_onnx::prelude::*;
+
+pub use crate::ir::Labels;
 use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
@@ -69,38 +71,6 @@ pub enum RuntimeError {
 impl From<anyhow::Error> for RuntimeError {
     fn from(e: anyhow::Error) -> Self {
         RuntimeError::Tract(e)
-    }
-}
-
-/// Class labels predicted by an ONNX model.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Labels {
-    /// int64 labels.
-    Int(Vec<i64>),
-    /// String labels.
-    Str(Vec<String>),
-}
-
-impl Labels {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        match self {
-            Labels::Int(v) => v.len(),
-            Labels::Str(v) => v.len(),
-        }
-    }
-
-    /// True when there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Label of row `i` as text.
-    pub fn display(&self, i: usize) -> String {
-        match self {
-            Labels::Int(v) => v[i].to_string(),
-            Labels::Str(v) => v[i].clone(),
-        }
     }
 }
 
@@ -168,6 +138,14 @@ impl OnnxClassifier {
         let labels = &outputs[0];
         let labels = if labels.datum_type() == String::datum_type() {
             Labels::Str(labels.try_as_plain_ram()?.as_slice::<String>()?.to_vec())
+        } else if labels.datum_type().is_float() {
+            Labels::Float(
+                labels
+                    .cast_to::<f64>()?
+                    .try_as_plain_ram()?
+                    .as_slice::<f64>()?
+                    .to_vec(),
+            )
         } else {
             Labels::Int(
                 labels

@@ -190,6 +190,7 @@ impl TreeView<'_> {
             false_child: self.false_child.to_vec(),
             missing_true: self.missing_true.iter().map(|&b| b != 0).collect(),
             value: self.value.to_vec(),
+            categories: Default::default(),
         }
     }
 }

@@ -37,7 +37,8 @@ impl Head {
         Forest {
             n_features: m.n_features,
             feature_names: m.feature_names.clone(),
-            comparison: m.comparison,
+            input: m.input.clone(),
+            split_op: m.split_op,
             task: m.task.clone(),
             aggregation: m.aggregation.clone(),
             trees: Vec::new(),

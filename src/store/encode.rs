@@ -19,6 +19,18 @@ pub(crate) fn encode(
 ) -> Result<(Vec<u8>, Metadata), StoreError> {
     forest.check()?;
     check_options(opts)?;
+    // Sections for these are not in the format yet: refuse rather than drop them.
+    if forest.has_categorical_splits() {
+        return Err(StoreError::InvalidOptions(
+            "categorical splits cannot be stored in a .forest file yet".into(),
+        ));
+    }
+    if matches!(&forest.aggregation, crate::ir::Aggregation::Sum { tree_targets, .. } if !tree_targets.is_empty())
+    {
+        return Err(StoreError::InvalidOptions(
+            "per-tree score targets cannot be stored in a .forest file yet".into(),
+        ));
+    }
     let table = sections::table(forest)?;
     let raw_len = sections::payload_len(&table);
     if raw_len > MAX_PAYLOAD_LEN {
@@ -118,7 +130,8 @@ fn metadata(forest: &Forest, opts: &SaveOptions, compression: Compression) -> Me
         source: forest.source.clone(),
         n_features: forest.n_features,
         feature_names: forest.feature_names.clone(),
-        comparison: forest.comparison,
+        input: forest.input.clone(),
+        split_op: forest.split_op,
         task: forest.task.clone(),
         aggregation: forest.aggregation.clone(),
         n_trees: forest.trees.len(),

@@ -13,7 +13,7 @@ pub const MAGIC: [u8; 8] = *b"\x89F2OF\r\n\x1a";
 /// Format major version this build writes and the highest it reads.
 pub const FORMAT_MAJOR: u16 = 1;
 /// Format minor version this build writes.
-pub const FORMAT_MINOR: u16 = 0;
+pub const FORMAT_MINOR: u16 = 1;
 /// Largest JSON header accepted (16 MiB), checked before allocating it.
 pub const MAX_HEADER_LEN: u64 = 16 << 20;
 /// Largest uncompressed payload accepted (64 GiB).

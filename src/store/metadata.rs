@@ -7,7 +7,7 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::ir::{Aggregation, ClassLabels, Comparison, Source, Task};
+use crate::ir::{Aggregation, InputRules, Labels, Source, SplitOp, Task};
 
 /// Version of the file format (not of forest2onnx).
 ///
@@ -100,8 +100,13 @@ pub struct Metadata {
     pub n_features: usize,
     /// Feature names, when known.
     pub feature_names: Option<Vec<String>>,
+    /// How the source library reads inputs (format 1.1; files of format
+    /// 1.0 lack it and are read as before, comparing in f64).
+    #[serde(default)]
+    pub input: InputRules,
     /// Split comparison of every node.
-    pub comparison: Comparison,
+    #[serde(rename = "comparison")]
+    pub split_op: SplitOp,
     /// Classification (with the class labels) or regression.
     pub task: Task,
     /// How tree outputs combine.
@@ -125,10 +130,10 @@ pub struct Metadata {
 
 impl Metadata {
     /// Class labels, when the model is a classifier.
-    pub fn class_labels(&self) -> Option<&ClassLabels> {
+    pub fn class_labels(&self) -> Option<&Labels> {
         match &self.task {
             Task::Classification(labels) => Some(labels),
-            Task::Regression { .. } => None,
+            Task::Regression { .. } | Task::AnomalyDetection { .. } => None,
         }
     }
 }

@@ -18,7 +18,6 @@
 //! ```
 
 mod arrays;
-mod atomic;
 mod decode;
 mod encode;
 mod error;
@@ -53,7 +52,9 @@ pub fn save(
     opts: &SaveOptions,
 ) -> Result<Metadata, StoreError> {
     let (bytes, metadata) = encode::encode(forest, opts)?;
-    atomic::write(path.as_ref(), &bytes, true)?;
+    let path = path.as_ref();
+    crate::atomic::write(path, &bytes, crate::atomic::Existing::Replace)
+        .map_err(StoreError::io(path))?;
     Ok(metadata)
 }
 

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+use super::encode;
 use super::error::StoreError;
 use super::metadata::SaveOptions;
-use super::{atomic, encode};
+use crate::atomic::{self, Existing};
 use crate::ir::Forest;
 
 /// File extension of model files.
@@ -44,10 +45,10 @@ pub fn save_versioned(
     for _ in 0..8 {
         let next = versions(dir, name)?.last().map_or(1, |v| v.version + 1);
         let path = dir.join(format!("{name}_v{next}_{}.{EXTENSION}", timestamp()));
-        match atomic::write(&path, &bytes, false) {
-            Err(StoreError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::AlreadyExists => {}
-            other => return other.map(|()| path),
+        match atomic::write(&path, &bytes, Existing::Keep) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::io(&path)(e)),
+            Ok(()) => return Ok(path),
         }
     }
     Err(StoreError::Io {

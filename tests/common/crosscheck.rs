@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use forest2onnx::ir::ClassLabels;
-use forest2onnx::runtime::{Labels, OnnxPrediction};
+use forest2onnx::ir::Labels;
+use forest2onnx::runtime::OnnxPrediction;
 use ndarray::Array2;
 use serde_json::Value;
 
@@ -39,22 +39,13 @@ pub fn read_result(dir: &Path, name: &str) -> Value {
 }
 
 /// Class indices as the JSON values onnxruntime reports.
-pub fn labels_json(labels: &ClassLabels, classes: &[usize]) -> Vec<Value> {
-    classes
-        .iter()
-        .map(|&c| match labels {
-            ClassLabels::Int(v) => Value::from(v[c]),
-            ClassLabels::Str(v) => Value::from(v[c].clone()),
-        })
-        .collect()
+pub fn labels_json(labels: &Labels, classes: &[usize]) -> Vec<Value> {
+    classes.iter().map(|&c| labels.json(c)).collect()
 }
 
 /// A tract prediction as JSON labels and f64 probabilities.
 pub fn tract_json(p: &OnnxPrediction) -> (Vec<Value>, Vec<Vec<f64>>) {
-    let labels = match &p.labels {
-        Labels::Int(v) => v.iter().map(|&l| Value::from(l)).collect(),
-        Labels::Str(v) => v.iter().map(|l| Value::from(l.clone())).collect(),
-    };
+    let labels = (0..p.labels.len()).map(|i| p.labels.json(i)).collect();
     let probs = p
         .probabilities
         .rows()

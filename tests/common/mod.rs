@@ -8,7 +8,7 @@ pub mod python;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
-use forest2onnx::ir::{ClassLabels, Forest};
+use forest2onnx::ir::{Forest, Labels};
 use forest2onnx::validate::{validate, with_adversarial_rows};
 use ndarray::Array2;
 use smartcore::ensemble::random_forest_classifier::{
@@ -101,10 +101,10 @@ where
         .collect();
     let source_labels = source_predict(&matrix(&as_source));
     let ir = forest.predict(all.mapv(f64::from).view());
-    let ClassLabels::Int(labels) = forest.class_labels().expect("classifier") else {
+    let Labels::Int(labels) = forest.class_labels().expect("classifier") else {
         panic!("smartcore labels are integers")
     };
-    let ir_labels: Vec<i64> = ir.labels.iter().map(|&c| labels[c]).collect();
+    let ir_labels: Vec<i64> = ir.classes.iter().map(|&c| labels[c]).collect();
     assert_eq!(
         ir_labels, source_labels,
         "IR labels differ from smartcore's"

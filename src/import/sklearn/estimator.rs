@@ -1,7 +1,7 @@
 //! Decoded scikit-learn estimators → [`Forest`], with scikit-learn's
 //! prediction semantics:
 //!
-//! * a row goes left when `x <= threshold` (`Comparison::LessOrEqual`; the
+//! * a row goes left when `x <= threshold` (`SplitOp::LessOrEqual`; the
 //!   tree casts `X` to float32 and compares it, widened, with the float64
 //!   threshold, so float32-representable inputs give identical decisions);
 //! * NaN goes left when the node's `missing_go_to_left` is set
@@ -19,7 +19,9 @@ use super::allowlist::ESTIMATORS;
 use super::error::SklearnError;
 use super::numpy::{Kind, NdArray};
 use super::pickle::{Object, Value};
-use crate::ir::{Aggregation, ClassLabels, Comparison, Forest, Source, Task, Tree, LEAF};
+use crate::ir::{
+    Aggregation, Forest, InputRules, Labels, Precision, Source, SplitOp, Task, Tree, LEAF,
+};
 
 /// scikit-learn's `TREE_LEAF`: the child id of a leaf.
 const TREE_LEAF: i64 = -1;
@@ -111,7 +113,12 @@ pub(crate) fn forest_from_value(
     let forest = Forest {
         n_features,
         feature_names,
-        comparison: Comparison::LessOrEqual,
+        // Trees cast `X` to float32, then compare with f64 thresholds.
+        input: InputRules {
+            precision: Precision::F32,
+            ..InputRules::default()
+        },
+        split_op: SplitOp::LessOrEqual,
         task: Task::Classification(labels),
         aggregation: Aggregation::Average,
         trees,
@@ -119,6 +126,7 @@ pub(crate) fn forest_from_value(
             library: "scikit-learn".into(),
             version,
             estimator: est.name,
+            details: Default::default(),
         },
     };
     forest.check()?;
@@ -184,7 +192,7 @@ impl<'v, 'a> Estimator<'v, 'a> {
             .ok_or_else(|| self.invalid(format!("{key} is a {}, not a count", v.kind())))
     }
 
-    fn labels(&self) -> Result<ClassLabels, SklearnError> {
+    fn labels(&self) -> Result<Labels, SklearnError> {
         let v = self.attr("classes_")?;
         let a = match v {
             Value::Array(a) => a,
@@ -217,24 +225,19 @@ impl<'v, 'a> Estimator<'v, 'a> {
 
 /// Class labels from `classes_`: integers stay integers (bools as 0/1,
 /// integral floats as integers); text, and other floats written as text.
-fn class_labels(a: &NdArray<'_>) -> Result<ClassLabels, String> {
+fn class_labels(a: &NdArray<'_>) -> Result<Labels, String> {
     match a.dtype.kind {
-        Kind::Bool | Kind::Int | Kind::UInt => a.to_i64().map(ClassLabels::Int),
-        Kind::Float => {
-            let v = a.to_f64()?;
-            if v.iter().all(|x| x.fract() == 0.0 && x.abs() < 9.0e15) {
-                Ok(ClassLabels::Int(v.iter().map(|&x| x as i64).collect()))
-            } else {
-                Ok(ClassLabels::Str(v.iter().map(|x| x.to_string()).collect()))
-            }
-        }
-        Kind::Unicode | Kind::Bytes => a.to_strings().map(ClassLabels::Str),
+        Kind::Bool | Kind::Int | Kind::UInt => a.to_i64().map(Labels::Int),
+        // Float labels stay floats, so they print as scikit-learn prints
+        // them (`2.0`, `nan`).
+        Kind::Float => a.to_f64().map(Labels::Float),
+        Kind::Unicode | Kind::Bytes => a.to_strings().map(Labels::Str),
         Kind::Object => {
             let items = a.objects().ok_or("object array without objects")?;
             if items.iter().all(|v| matches!(v, Value::Str(_))) {
-                a.to_strings().map(ClassLabels::Str)
+                a.to_strings().map(Labels::Str)
             } else if items.iter().all(|v| matches!(v, Value::Int(_))) {
-                Ok(ClassLabels::Int(
+                Ok(Labels::Int(
                     items.iter().filter_map(Value::as_int).collect(),
                 ))
             } else {
@@ -359,6 +362,7 @@ fn convert_tree(v: &Value<'_>, sem: &TreeSemantics, owner: &str) -> Result<Tree,
         false_child: Vec::with_capacity(n),
         missing_true: Vec::with_capacity(n),
         value: vec![0.0; n * k],
+        categories: Default::default(),
     };
     let child = |c: i64, i: usize| {
         u32::try_from(c)

@@ -11,7 +11,7 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView2};
 use serde::Deserialize;
 
-use super::{sklearn, ClassLabels, Forest};
+use super::{sklearn, Forest, Labels};
 
 /// Largest tolerated |p_forest2onnx − p_sklearn|.
 pub const TOLERANCE: f64 = 1e-12;
@@ -107,10 +107,8 @@ fn python_label(s: &str) -> String {
     match s {
         "True" => "1".into(),
         "False" => "0".into(),
-        _ => match s.parse::<f64>() {
-            Ok(f) if f.fract() == 0.0 && s.contains('.') => format!("{}", f as i64),
-            _ => s.to_string(),
-        },
+        // Float labels print as Python prints them (`2.0`, `nan`).
+        _ => s.to_string(),
     }
 }
 
@@ -126,7 +124,7 @@ pub fn check_metadata(forest: &Forest, m: &ModelSpec, sklearn_version: &str, fil
         forest.feature_names, m.feature_names,
         "{file}: feature names"
     );
-    let labels: &ClassLabels = forest.class_labels().expect("a classifier");
+    let labels: &Labels = forest.class_labels().expect("a classifier");
     let got: Vec<String> = (0..labels.len()).map(|i| labels.display(i)).collect();
     let want: Vec<String> = m.classes.iter().map(|c| python_label(c)).collect();
     assert_eq!(got, want, "{file}: classes");
@@ -136,7 +134,7 @@ pub fn check_metadata(forest: &Forest, m: &ModelSpec, sklearn_version: &str, fil
 pub fn check_predictions(forest: &Forest, e: &Expected, file: &str, summary: &mut Summary) {
     let p = forest.predict(e.x.view());
     let mismatched: Vec<usize> = (0..e.labels.len())
-        .filter(|&r| p.labels[r] != e.labels[r])
+        .filter(|&r| p.classes[r] != e.labels[r])
         .collect();
     assert!(
         mismatched.is_empty(),
@@ -144,7 +142,7 @@ pub fn check_predictions(forest: &Forest, e: &Expected, file: &str, summary: &mu
         mismatched.len(),
         mismatched[0],
         e.x.row(mismatched[0]).to_vec(),
-        p.labels[mismatched[0]],
+        p.classes[mismatched[0]],
         e.labels[mismatched[0]]
     );
     let delta = max_abs_delta(p.values.view(), e.proba.view());

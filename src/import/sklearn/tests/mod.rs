@@ -4,7 +4,7 @@
 //! bytes.
 
 use crate::import::sklearn;
-use crate::ir::{ClassLabels, Forest};
+use crate::ir::{Forest, Labels};
 
 mod builder;
 mod fixture_check;

@@ -1,0 +1,345 @@
+//! The reference evaluation of a [`Forest`]: [`Forest::predict`] reproduces
+//! the source library's predictions, and every runtime is compared with it.
+//!
+//! Rows are read as the source library reads them ([`InputRules`]), routed
+//! through every tree by the traversal kernels of [`traverse`] (shared with
+//! forest2onnx's tract operator), and the leaf values combined as the
+//! forest's [`Aggregation`] says.
+
+pub mod traverse;
+
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+
+use crate::ir::{
+    Aggregation, CategoryRule, Forest, InputRules, PostTransform, Precision, Task, ZERO_THRESHOLD,
+};
+use traverse::{rows_per_task, Kernels, PackedTree};
+
+/// What [`Forest::predict`] returns for a batch of rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// Per row, the index into [`Forest::output_labels`] of the predicted
+    /// label: the class of a classifier, 0 (outlier) or 1 (inlier) for an
+    /// anomaly detector. Empty for regressors.
+    pub classes: Vec<usize>,
+    /// Rows × [`Forest::n_outputs`]: class probabilities, target values, or
+    /// `score_samples` and `decision_function` of an anomaly detector.
+    pub values: Array2<f64>,
+    /// Rows × [`Forest::score_width`]: the raw scores (summed leaf values
+    /// plus base values, before the post-transform) of a summed forest; the
+    /// margin or `decision_function` of boosted models. `None` for voting
+    /// and averaging forests.
+    pub raw: Option<Array2<f64>>,
+}
+
+/// Input with the wrong number of columns.
+#[derive(Clone, Copy, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the model takes {expected} features; the input has {got}")]
+pub struct ShapeError {
+    /// Features the model takes.
+    pub expected: usize,
+    /// Columns given.
+    pub got: usize,
+}
+
+impl Forest {
+    /// Reference prediction for `x` (rows × features), reproducing the source
+    /// library's semantics. Call [`Forest::check`] first on untrusted forests.
+    ///
+    /// Rows are split into chunks predicted in parallel on rayon's current
+    /// thread pool (wrap the call in a one-thread pool's `install` to stay on
+    /// one thread); the result does not depend on the number of threads.
+    ///
+    /// Panics if `x` has fewer columns than [`Forest::n_features`]; use
+    /// [`Forest::predict_checked`] for untrusted input.
+    pub fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+        let n_rows = x.nrows();
+        let n_out = self.n_outputs();
+        assert!(
+            x.ncols() >= self.n_features,
+            "the forest reads {} features; the input has {} columns",
+            self.n_features,
+            x.ncols()
+        );
+        let width = self.score_width();
+        let summed = matches!(self.aggregation, Aggregation::Sum { .. });
+        let with_classes = self.output_labels().is_some();
+        let mut values = Vec::with_capacity(n_rows * n_out);
+        let mut classes = Vec::with_capacity(if with_classes { n_rows } else { 0 });
+        let mut raw = Vec::with_capacity(if summed { n_rows * width } else { 0 });
+        if n_out > 0 && width > 0 {
+            // (Both are positive on checked forests.)
+            let plan = Plan::new(self);
+            let per_task = rows_per_task(n_rows);
+            let chunks: Vec<Chunk> = (0..n_rows.div_ceil(per_task))
+                .into_par_iter()
+                .map(|i| {
+                    let first = i * per_task;
+                    plan.predict_chunk(x, first..(first + per_task).min(n_rows))
+                })
+                .collect();
+            for chunk in chunks {
+                values.extend_from_slice(&chunk.values);
+                if with_classes {
+                    classes.extend_from_slice(&chunk.classes);
+                }
+                if summed {
+                    raw.extend_from_slice(&chunk.scores);
+                }
+            }
+        } else {
+            values.resize(n_rows * n_out, 0.0);
+        }
+        Prediction {
+            classes,
+            values: Array2::from_shape_vec((n_rows, n_out), values)
+                .expect("one row of outputs per input row"),
+            raw: summed.then(|| {
+                Array2::from_shape_vec((n_rows, width), raw)
+                    .expect("one row of scores per input row")
+            }),
+        }
+    }
+
+    /// [`Forest::predict`] after checking the column count.
+    pub fn predict_checked(&self, x: ArrayView2<'_, f64>) -> Result<Prediction, ShapeError> {
+        if x.ncols() != self.n_features {
+            return Err(ShapeError {
+                expected: self.n_features,
+                got: x.ncols(),
+            });
+        }
+        Ok(self.predict(x))
+    }
+
+    /// Turns one row's raw `scores` (summed leaf values, or votes) into its
+    /// outputs `out` (length [`Forest::n_outputs`]); returns the label index
+    /// for classifiers and anomaly detectors. For summed forests `scores`
+    /// gets the base values added, becoming the raw scores.
+    fn finish_row(&self, scores: &mut [f64], out: &mut [f64]) -> Option<usize> {
+        let n_trees = self.trees.len() as f64;
+        match &self.aggregation {
+            Aggregation::Vote | Aggregation::Average => {
+                out.iter_mut()
+                    .zip(scores.iter())
+                    .for_each(|(o, s)| *o = s / n_trees);
+            }
+            Aggregation::Sum {
+                base_values,
+                post_transform,
+                ..
+            } => {
+                scores
+                    .iter_mut()
+                    .zip(base_values)
+                    .for_each(|(s, b)| *s += b);
+                apply_post_transform(*post_transform, scores, out);
+            }
+        }
+        match &self.task {
+            // Vote ties are decided on the exact counts, which the
+            // probabilities preserve; first maximum wins in every case.
+            Task::Classification(_) => Some(first_argmax(out)),
+            Task::AnomalyDetection { offset } => {
+                out[1] = out[0] - offset;
+                Some(usize::from(out[1] >= 0.0))
+            }
+            Task::Regression { .. } => None,
+        }
+    }
+}
+
+/// Everything [`Forest::predict`] prepares once per call.
+struct Plan<'f> {
+    forest: &'f Forest,
+    kernels: Kernels,
+    /// Per tree, its categorical splits in the traversal's form (empty for
+    /// trees without any).
+    categorical: Vec<Option<traverse::CategoricalTree<'f>>>,
+    /// Inputs need rewriting before routing (float32 rounding,
+    /// zero-as-missing).
+    rewrite: bool,
+}
+
+impl<'f> Plan<'f> {
+    fn new(forest: &'f Forest) -> Plan<'f> {
+        let any_missing = forest.trees.iter().any(|t| t.missing_true.contains(&true));
+        let categorical = if forest.has_categorical_splits() {
+            forest
+                .trees
+                .iter()
+                .map(|t| {
+                    (!t.categories.is_empty())
+                        .then(|| traverse::CategoricalTree::new(t, forest.input.categories))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Plan {
+            forest,
+            kernels: Kernels::new(forest.split_op, any_missing),
+            categorical,
+            rewrite: forest.input.precision == Precision::F32
+                || !forest.input.zero_as_missing.is_empty(),
+        }
+    }
+
+    /// Predicts `rows` of `x`.
+    ///
+    /// Tree by tree: all the chunk's rows go through one tree while its
+    /// nodes are in cache, instead of each row pulling every tree through
+    /// the cache. Each row still adds its trees' leaf values in tree order,
+    /// so the sums are bit-identical to a row-by-row evaluation.
+    fn predict_chunk(&self, x: ArrayView2<'_, f64>, rows: std::ops::Range<usize>) -> Chunk {
+        let forest = self.forest;
+        let n = rows.len();
+        let n_out = forest.n_outputs();
+        let leaf_width = forest.leaf_width();
+        let width = forest.score_width();
+        // Rows as one contiguous row-major slice, read as the source library
+        // reads them: borrowed from a standard-layout input when nothing
+        // needs rewriting, copied once otherwise.
+        let stride = x.ncols();
+        let part = x.slice(ndarray::s![rows, ..]);
+        let copied;
+        let data: &[f64] = match part.as_slice() {
+            Some(s) if !self.rewrite => s,
+            _ => {
+                let mut v: Vec<f64> = part.iter().copied().collect();
+                read_inputs(&forest.input, &mut v, stride);
+                copied = v;
+                &copied
+            }
+        };
+        let mut scores = vec![0.0; n * width];
+        let mut leaves = vec![0u32; n];
+        let mut packed = PackedTree::default();
+        for (t, tree) in forest.trees.iter().enumerate() {
+            match self.categorical.get(t).and_then(Option::as_ref) {
+                Some(cat) => cat.leaves(forest.split_op, data, stride, &mut leaves),
+                None => self
+                    .kernels
+                    .leaves(tree, &mut packed, data, stride, &mut leaves),
+            }
+            let target = forest.tree_target(t);
+            for (scores, &leaf) in scores.chunks_exact_mut(width).zip(&leaves) {
+                let leaf = leaf as usize;
+                let v = &tree.value[leaf * leaf_width..(leaf + 1) * leaf_width];
+                match (&forest.aggregation, target) {
+                    (Aggregation::Vote, _) => scores[v[0] as usize] += 1.0,
+                    (_, Some(k)) => scores[k as usize] += v[0],
+                    _ => scores.iter_mut().zip(v).for_each(|(s, v)| *s += v),
+                }
+            }
+        }
+        let mut values = vec![0.0; n * n_out];
+        let mut classes = Vec::with_capacity(n);
+        for (scores, out) in scores
+            .chunks_exact_mut(width)
+            .zip(values.chunks_exact_mut(n_out))
+        {
+            classes.extend(forest.finish_row(scores, out));
+        }
+        Chunk {
+            values,
+            classes,
+            scores,
+        }
+    }
+}
+
+/// The results of one chunk of rows.
+struct Chunk {
+    values: Vec<f64>,
+    classes: Vec<usize>,
+    /// Raw scores (with base values added, for summed forests).
+    scores: Vec<f64>,
+}
+
+/// Rewrites row-major `rows` (`stride` values each) in place as the source
+/// library reads them before routing: rounded to float32, and values in the
+/// zero band of zero-as-missing features replaced by NaN.
+pub fn read_inputs(rules: &InputRules, rows: &mut [f64], stride: usize) {
+    if rules.precision == Precision::F32 {
+        rows.iter_mut().for_each(|v| *v = f64::from(*v as f32));
+    }
+    if rules.zero_as_missing.is_empty() || stride == 0 {
+        return;
+    }
+    for row in rows.chunks_exact_mut(stride) {
+        for &f in &rules.zero_as_missing {
+            if let Some(v) = row.get_mut(f as usize) {
+                if v.abs() <= ZERO_THRESHOLD {
+                    *v = f64::NAN;
+                }
+            }
+        }
+    }
+}
+
+/// The category a categorical split reads from the non-NaN value `x`, or
+/// `None` when `x` is no category (negative, infinite, or beyond
+/// [`crate::ir::MAX_CATEGORY`]).
+#[inline]
+pub fn category_of(x: f64, rule: CategoryRule) -> Option<u32> {
+    let c = match rule {
+        CategoryRule::NonNegative if x < 0.0 => return None,
+        _ => x.trunc(),
+    };
+    // -0.0 (from -0.5 under TowardZero) is category 0.
+    (c >= 0.0 && c <= f64::from(crate::ir::MAX_CATEGORY)).then_some(c as u32)
+}
+
+/// Applies `transform` to the raw `scores`, writing the outputs to `out`.
+fn apply_post_transform(transform: PostTransform, scores: &[f64], out: &mut [f64]) {
+    let sigmoid = |s: f64| 1.0 / (1.0 + (-s).exp());
+    match transform {
+        PostTransform::None if scores.len() == 1 && out.len() == 2 => {
+            out[1] = scores[0];
+            out[0] = -scores[0];
+        }
+        PostTransform::None => out.copy_from_slice(scores),
+        PostTransform::Logistic if scores.len() == 1 && out.len() == 2 => {
+            out[1] = sigmoid(scores[0]);
+            out[0] = 1.0 - out[1];
+        }
+        PostTransform::Logistic => out
+            .iter_mut()
+            .zip(scores)
+            .for_each(|(o, s)| *o = sigmoid(*s)),
+        PostTransform::Exp => out.iter_mut().zip(scores).for_each(|(o, s)| *o = s.exp()),
+        PostTransform::Softmax => {
+            let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let mut sum = 0.0;
+            for (o, s) in out.iter_mut().zip(scores) {
+                *o = (s - max).exp();
+                sum += *o;
+            }
+            out.iter_mut().for_each(|o| *o /= sum);
+        }
+        PostTransform::IsolationScore { normalizer } => {
+            let ratio = if normalizer == 0.0 {
+                1.0
+            } else {
+                scores[0] / normalizer
+            };
+            out[0] = -(2f64.powf(-ratio));
+        }
+    }
+}
+
+/// Index of the first maximum (NaN never wins).
+pub fn first_argmax(v: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate().skip(1) {
+        if x > v[best] || v[best].is_nan() {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests;

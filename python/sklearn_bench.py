@@ -1,4 +1,4 @@
-"""Benchmark model for examples/sklearn_convert_bench.rs.
+"""Benchmark model for benches/sklearn_read.rs.
 
     python sklearn_bench.py train OUT_DIR [--trees 500] [--jobs 2]
     python sklearn_bench.py load FILE

@@ -1,24 +1,67 @@
 //! forest2onnx: convert decision forests to ONNX, validate the conversion
 //! exactly, and persist forests in a safe native format.
 //!
-//! Everything flows through one backend-neutral [`ir::Forest`]: importers
-//! ([`import`]) produce it, exporters ([`export`], [`store`]) consume it, and
-//! its reference [`ir::Forest::predict`] is what every runtime is compared
-//! against ([`validate`]). ONNX files run in tract with forest2onnx's own
+//! Everything flows through one backend-neutral [`Forest`] (module [`ir`]):
+//! importers ([`import`], reached through [`load`]) produce it, exporters
+//! ([`export`], [`store`]) consume it, and its reference
+//! [`Forest::predict`] is what every runtime is compared with
+//! ([`validate`]). ONNX files run in tract with forest2onnx's own
 //! tree-ensemble operator ([`runtime`]).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use forest2onnx::export::onnx;
+//!
+//! let loaded = forest2onnx::load("rf.joblib")?; // any supported format, detected by content
+//! let forest = &loaded.forest;
+//! onnx::to_file(forest, &forest2onnx::ExportOptions::default(), "rf.onnx")?;
+//! forest2onnx::store::save(forest, "rf.forest", &Default::default())?; // the safe native file
+//! # Ok(()) }
+//! ```
+//!
+//! # Cargo features
+//!
+//! * `cli` (default): the `forest2onnx` binary; turns on every feature below.
+//! * `smartcore`: [`import::smartcore`], [`train`], [`datasets`].
+//! * `sklearn`: [`import::sklearn`] (pickle and joblib files, read as data).
+//! * `tract`: [`runtime`] and [`validate`].
+//!
+//! Without them (`default-features = false`) the crate is the IR,
+//! [`predict`], [`store`], [`load`] (which then names the missing feature
+//! for formats it cannot read) and the ONNX exporter.
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod atomic;
+#[cfg(feature = "smartcore")]
 pub mod datasets;
 pub mod export;
 pub mod import;
 pub mod ir;
-pub mod onnx;
+pub mod load;
+pub mod onnx_proto;
 pub mod predict;
+#[cfg(feature = "tract")]
 pub mod runtime;
 pub mod store;
+#[doc(hidden)]
 pub mod synth;
+#[cfg(feature = "smartcore")]
 pub mod train;
+#[cfg(feature = "tract")]
 pub mod validate;
 
-pub use ir::Forest;
-pub use predict::Prediction;
+pub use export::onnx::{ExportError, ExportOptions};
+pub use ir::{Forest, ForestError, Labels};
+pub use load::{load, load_bytes, Format, LoadError, Loaded};
+pub use predict::{Prediction, ShapeError};
+#[cfg(feature = "tract")]
+pub use runtime::RuntimeError;
+pub use store::StoreError;
+#[cfg(feature = "tract")]
+pub use validate::{Report, ValidateError};
+
+/// The README's Rust example, compiled and run as a doc test.
+#[cfg(all(doctest, feature = "smartcore", feature = "tract"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

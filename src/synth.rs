@@ -1,7 +1,7 @@
 //! Random full-depth forests, for benchmarks and performance tests only.
 //!
 //! Nothing in the conversion pipeline uses this module: it exists so that
-//! benchmarks (`benches/`, `examples/bench_side.rs`) and performance tests can
+//! benchmarks (`benches/`) and performance tests can
 //! build forests shaped like real scikit-learn or smartcore random forests —
 //! same node counts, realistic depths, thresholds that are arbitrary f64
 //! midpoints — without training anything. Everything is deterministic from
@@ -142,6 +142,11 @@ impl SplitMix {
     /// Uniform in `0..n` (`n > 0`; the modulo bias is irrelevant here).
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
     }
 }
 

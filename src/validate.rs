@@ -326,10 +326,10 @@ mod tests {
         let onnx = to_bytes(&f, &ExportOptions::default()).unwrap();
         assert!(matches!(
             validate(&f, &onnx, x.view()),
-            Err(ValidateError::Runtime(RuntimeError::Shape {
+            Err(ValidateError::Runtime(RuntimeError::Shape(ShapeError {
                 expected: 2,
                 got: 5
-            }))
+            })))
         ));
     }
 }

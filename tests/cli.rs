@@ -340,7 +340,8 @@ fn train_versioned_counts_up() {
     ]);
     assert!(first.contains("models/iris_v1_"), "{first}");
     assert!(second.contains("models/iris_v2_"), "{second}");
-    assert_eq!(fs::read_dir(d.path("models")).unwrap().count(), 2);
+    // Two models, and the hidden folder of version claims.
+    assert_eq!(fs::read_dir(d.path("models")).unwrap().count(), 3);
 }
 
 #[test]
@@ -568,6 +569,155 @@ fn scikit_learn_pickles_are_read_as_data() {
             .to_string()
     };
     assert_eq!(label(&a), label(&b));
+}
+
+/// Little-endian f64 values of a fixture file.
+fn f64s(path: &str) -> Vec<f64> {
+    fs::read(path)
+        .unwrap()
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// The migration away from pickle: a joblib file becomes a native file
+/// that `inspect` and `predict` read, predicting what scikit-learn did.
+#[test]
+fn convert_turns_a_pickle_into_a_native_file() {
+    let d = Dir::new();
+    let joblib = sklearn_fixture("et.zlib3.joblib");
+    let out = d.ok(&["convert", &joblib, "-o", "et.forest"]);
+    assert!(out.contains("wrote et.forest"), "{out}");
+    assert!(out.contains("zstd level 3"), "{out}");
+    assert!(out.contains("reloads to the identical forest"), "{out}");
+    assert_eq!(&fs::read(d.path("et.forest")).unwrap()[..4], b"\x89F2O");
+    let info = json(&d.ok(&["inspect", "et.forest", "--json"]));
+    assert_eq!(info["format"], "native");
+    assert_eq!(info["forest"]["estimator"], "ExtraTreesClassifier");
+    assert_eq!(info["forest"]["trees"], 3);
+
+    // scikit-learn's own predictions on the fixture's rows.
+    let x = f64s(&sklearn_fixture("et.X.f64"));
+    let proba = f64s(&sklearn_fixture("et.proba.f64"));
+    let mut csv = String::from("a,b,c,d\n");
+    for row in x.chunks(4) {
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:?}")).collect();
+        csv += &(cells.join(",") + "\n");
+    }
+    d.create("x.csv", &csv);
+    let native = d.ok(&["predict", "et.forest", "--data", "x.csv"]);
+    assert_eq!(native, d.ok(&["predict", &joblib, "--data", "x.csv"]));
+    let rows: Vec<&str> = native.lines().skip(1).collect();
+    assert_eq!(rows.len(), x.len() / 4);
+    for (r, line) in rows.iter().enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        let p: Vec<f64> = cells[1..].iter().map(|c| c.parse().unwrap()).collect();
+        let want = &proba[r * 3..r * 3 + 3];
+        for (a, b) in p.iter().zip(want) {
+            assert!((a - b).abs() <= 1e-12, "row {r}: {p:?} vs {want:?}");
+        }
+        let best = (0..3).fold(0, |m, k| if want[k] > want[m] { k } else { m });
+        assert_eq!(cells[0], ["a", "b", "c"][best], "row {r}");
+    }
+
+    // --compress, --to, and the same file again through the native reader.
+    let out = d.ok(&[
+        "convert",
+        "et.forest",
+        "--to",
+        "forest",
+        "-o",
+        "raw.bin",
+        "--compress",
+        "0",
+    ]);
+    assert!(out.contains("uncompressed"), "{out}");
+    let v = json(&d.ok(&["inspect", "raw.bin", "--json"]));
+    assert_eq!(v["native"]["compression"], "None");
+}
+
+#[test]
+fn convert_chooses_the_format_by_extension_and_refuses_unknown_ones() {
+    let d = Dir::new();
+    d.iris_model("iris.forest", "1");
+    let e = d.fails(&["convert", "iris.forest", "-o", "iris.pb"], 1);
+    assert_error(&e, "cannot tell the output format from `iris.pb`");
+    assert!(
+        e.contains(".onnx (ONNX), .forest (forest2onnx native)"),
+        "{e}"
+    );
+    assert!(e.contains("--to onnx|forest"), "{e}");
+    let e = d.fails(&["convert", "iris.forest", "-o", "noext"], 1);
+    assert_error(&e, "cannot tell the output format");
+    // The extension is enough, in any case; --to overrides it.
+    d.ok(&["convert", "iris.forest", "-o", "UPPER.ONNX"]);
+    assert!(d.ok(&["inspect", "UPPER.ONNX"]).contains("ONNX model"));
+    d.ok(&[
+        "convert",
+        "iris.forest",
+        "-o",
+        "onnx.forest",
+        "--to",
+        "onnx",
+    ]);
+    assert!(d.ok(&["inspect", "onnx.forest"]).contains("ONNX model"));
+    // Options of the other format are refused, not ignored.
+    let e = d.fails(&["convert", "iris.forest", "-o", "x.forest", "--zipmap"], 1);
+    assert_error(&e, "--zipmap does not apply to forest2onnx native output");
+    let e = d.fails(
+        &["convert", "iris.forest", "-o", "x.onnx", "--compress", "5"],
+        1,
+    );
+    assert_error(&e, "--compress does not apply to ONNX output");
+    // The default output must not be the input.
+    let e = d.fails(&["convert", "iris.forest", "--to", "forest"], 1);
+    assert_error(&e, "is the input itself");
+    assert!(!d.exists("x.forest") && !d.exists("x.onnx"));
+}
+
+/// Eight processes saving one name at once get eight versions.
+#[test]
+fn concurrent_versioned_conversions_get_distinct_versions() {
+    let d = Dir::new();
+    d.iris_model("iris.forest", "1");
+    fs::create_dir(d.path("models")).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("forest2onnx");
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            std::process::Command::new(&bin)
+                .current_dir(d.path(""))
+                .args([
+                    "convert",
+                    "iris.forest",
+                    "-o",
+                    "models/iris.forest",
+                    "--versioned",
+                    "--quiet",
+                ])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let mut versions: Vec<u64> = fs::read_dir(d.path("models"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .map(|n| {
+            n.strip_prefix("iris_v")
+                .unwrap()
+                .split('_')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    versions.sort();
+    assert_eq!(versions, (1..=8).collect::<Vec<_>>());
 }
 
 #[test]
@@ -831,7 +981,7 @@ fn missing_model_file() {
         vec!["validate", "nope.forest", "nope.onnx"],
     ] {
         let e = d.fails(&args, 1);
-        assert_error(&e, "cannot read model file `nope.forest`");
+        assert_error(&e, "cannot read `nope.forest`");
         assert!(e.contains("No such file"), "{e}");
     }
 }
@@ -913,7 +1063,11 @@ fn non_model_file() {
         vec!["predict", "notes.txt", "--data", "x.csv"],
     ] {
         let e = d.fails(&args, 1);
-        assert_error(&e, "`notes.txt` is not a model file");
+        assert_error(&e, "cannot load `notes.txt`");
+        assert!(
+            e.contains("not a model file: it is not a forest2onnx model"),
+            "{e}"
+        );
     }
     d.create("empty.forest", "");
     let e = d.fails(&["inspect", "empty.forest"], 1);

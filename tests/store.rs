@@ -4,309 +4,21 @@
 //! Some tests assemble files by hand from the layout in `docs/FORMAT.md`: they
 //! double as a check that the spec describes what the code does.
 
+mod store_support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use forest2onnx::ir::{
-    Aggregation, Forest, ForestError, Labels, PostTransform, Source, SplitOp, Task, Tree, LEAF,
+    Aggregation, Forest, ForestError, Labels, Source, SplitOp, Task, Tree, LEAF,
 };
 use forest2onnx::store::{
     self, Compression, DataFingerprint, MappedForest, SaveOptions, StoreError,
 };
-use ndarray::Array2;
 use proptest::prelude::*;
-use smartcore::ensemble::random_forest_classifier::{
-    RandomForestClassifier, RandomForestClassifierParameters,
-};
-use smartcore::linalg::basic::matrix::DenseMatrix;
+use store_support::Rng;
+use store_support::*;
 use xxhash_rust::xxh3::xxh3_64;
-
-// ---------------------------------------------------------------------------
-// Forest generators
-// ---------------------------------------------------------------------------
-
-/// splitmix64: small, deterministic, good enough for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-}
-
-/// The shapes of forest the IR supports.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    VoteInt,
-    AverageStr,
-    AverageRegression,
-    SumBinaryLogit,
-    SumSoftmax,
-    SumRegression,
-}
-
-const KINDS: [Kind; 6] = [
-    Kind::VoteInt,
-    Kind::AverageStr,
-    Kind::AverageRegression,
-    Kind::SumBinaryLogit,
-    Kind::SumSoftmax,
-    Kind::SumRegression,
-];
-
-/// A random tree of at most `max_nodes` nodes: nodes are visited in id
-/// order and split into two fresh ids, so children always follow parents.
-/// Each visited node splits with probability `split_p` while room is left.
-fn random_tree(
-    rng: &mut Rng,
-    max_nodes: usize,
-    split_p: f64,
-    n_features: usize,
-    leaf: &mut dyn FnMut(&mut Rng) -> Vec<f64>,
-    width: usize,
-) -> Tree {
-    let mut t = Tree::default();
-    let push_leaf = |t: &mut Tree| {
-        t.feature.push(0);
-        t.threshold.push(0.0);
-        t.true_child.push(LEAF);
-        t.false_child.push(LEAF);
-        t.missing_true.push(false);
-        t.value.extend(std::iter::repeat_n(0.0, width));
-    };
-    push_leaf(&mut t);
-    let mut i = 0;
-    while i < t.n_nodes() {
-        if t.n_nodes() + 2 <= max_nodes && rng.chance(split_p) {
-            let n = t.n_nodes() as u32;
-            t.feature[i] = rng.below(n_features) as u32;
-            t.threshold[i] = match rng.below(20) {
-                0 => f64::INFINITY,
-                1 => -0.0,
-                _ => (rng.unit() - 0.5) * 10.0,
-            };
-            t.true_child[i] = n;
-            t.false_child[i] = n + 1;
-            t.missing_true[i] = rng.chance(0.5);
-            push_leaf(&mut t);
-            push_leaf(&mut t);
-        } else {
-            let v = leaf(rng);
-            t.value[i * width..(i + 1) * width].copy_from_slice(&v);
-        }
-        i += 1;
-    }
-    t
-}
-
-/// A random valid forest of the given kind.
-fn random_forest(rng: &mut Rng, kind: Kind, n_trees: usize, max_nodes: usize) -> Forest {
-    let n_features = 1 + rng.below(6);
-    let n_classes = 2 + rng.below(4);
-    let (task, aggregation) = match kind {
-        Kind::VoteInt => (
-            Task::Classification(Labels::Int(
-                (0..n_classes as i64).map(|c| c * 7 - 3).collect(),
-            )),
-            Aggregation::Vote,
-        ),
-        Kind::AverageStr => (
-            Task::Classification(Labels::Str(
-                (0..n_classes).map(|c| format!("class-{c} ✓")).collect(),
-            )),
-            Aggregation::Average,
-        ),
-        Kind::AverageRegression => (Task::Regression { n_targets: 2 }, Aggregation::Average),
-        Kind::SumBinaryLogit => (
-            Task::Classification(Labels::Int(vec![0, 1])),
-            Aggregation::Sum {
-                tree_targets: Default::default(),
-                base_values: vec![rng.unit() - 0.5],
-                post_transform: PostTransform::Logistic,
-            },
-        ),
-        Kind::SumSoftmax => (
-            Task::Classification(Labels::Str(
-                (0..n_classes).map(|c| format!("c{c}")).collect(),
-            )),
-            Aggregation::Sum {
-                tree_targets: Default::default(),
-                base_values: (0..n_classes).map(|_| rng.unit()).collect(),
-                post_transform: PostTransform::Softmax,
-            },
-        ),
-        Kind::SumRegression => (
-            Task::Regression { n_targets: 1 },
-            Aggregation::Sum {
-                tree_targets: Default::default(),
-                base_values: vec![0.1],
-                post_transform: PostTransform::None,
-            },
-        ),
-    };
-    let mut forest = Forest {
-        input: Default::default(),
-        n_features,
-        feature_names: rng
-            .chance(0.5)
-            .then(|| (0..n_features).map(|i| format!("feature {i}")).collect()),
-        split_op: if rng.chance(0.5) {
-            SplitOp::LessOrEqual
-        } else {
-            SplitOp::Less
-        },
-        task,
-        aggregation,
-        trees: Vec::new(),
-        source: Source {
-            details: Default::default(),
-            library: "test".into(),
-            version: "1.2.3".into(),
-            estimator: format!("{kind:?}"),
-        },
-    };
-    let width = forest.leaf_width();
-    let n_out = forest.n_outputs();
-    let mut leaf = |rng: &mut Rng| -> Vec<f64> {
-        match kind {
-            Kind::VoteInt => vec![rng.below(n_out) as f64],
-            _ => (0..width).map(|_| rng.unit() * 2.0 - 0.5).collect(),
-        }
-    };
-    forest.trees = (0..n_trees)
-        .map(|_| {
-            let split_p = rng.unit() * 0.5 + 0.5;
-            random_tree(rng, max_nodes, split_p, n_features, &mut leaf, width)
-        })
-        .collect();
-    forest.check().expect("generator makes valid forests");
-    forest
-}
-
-/// Rows to predict on, with some NaNs.
-fn random_rows(rng: &mut Rng, rows: usize, cols: usize) -> Array2<f64> {
-    Array2::from_shape_fn((rows, cols), |_| {
-        if rng.chance(0.05) {
-            f64::NAN
-        } else {
-            (rng.unit() - 0.5) * 12.0
-        }
-    })
-}
-
-fn iris() -> (Array2<f64>, Vec<i64>) {
-    let d = smartcore::dataset::iris::load_dataset();
-    let x = Array2::from_shape_fn((d.num_samples, d.num_features), |(r, c)| {
-        f64::from(d.data[r * d.num_features + c])
-    });
-    (x, d.target.iter().map(|&t| i64::from(t)).collect())
-}
-
-/// A 100-tree smartcore random forest on iris, through the importer.
-fn iris_forest() -> Forest {
-    let (x, y) = iris();
-    let m = DenseMatrix::new(x.nrows(), x.ncols(), x.iter().copied().collect(), false).unwrap();
-    let params = RandomForestClassifierParameters::default()
-        .with_n_trees(100)
-        .with_seed(42);
-    let model: RandomForestClassifier<f64, i64, DenseMatrix<f64>, Vec<i64>> =
-        RandomForestClassifier::fit(&m, &y, params).expect("training");
-    forest2onnx::import::smartcore::from_random_forest(&model).expect("import")
-}
-
-fn opts(level: i32) -> SaveOptions {
-    SaveOptions {
-        level,
-        ..SaveOptions::default()
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Hand-assembled files, following docs/FORMAT.md
-// ---------------------------------------------------------------------------
-
-const PREAMBLE: usize = 72;
-
-fn u64_at(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(b[o..o + 8].try_into().unwrap())
-}
-
-fn payload_offset(header_len: usize) -> usize {
-    (PREAMBLE + header_len).div_ceil(64) * 64
-}
-
-/// Recomputes the identification check and both checksums of `file` after
-/// its fields were edited.
-fn reseal(file: &mut [u8]) {
-    let id = xxh3_64(&file[..20]) as u32;
-    file[20..24].copy_from_slice(&id.to_le_bytes());
-    let off = payload_offset(u64_at(file, 32) as usize);
-    let payload_hash = xxh3_64(&file[off..]);
-    file[56..64].copy_from_slice(&payload_hash.to_le_bytes());
-    let mut head = file[..64].to_vec();
-    head.extend_from_slice(&file[PREAMBLE..off]);
-    file[64..72].copy_from_slice(&xxh3_64(&head).to_le_bytes());
-}
-
-/// The pieces of a file: preamble bytes, header JSON, stored payload.
-fn split(file: &[u8]) -> (Vec<u8>, serde_json::Value, Vec<u8>) {
-    let header_len = u64_at(file, 32) as usize;
-    let json = serde_json::from_slice(&file[PREAMBLE..PREAMBLE + header_len]).unwrap();
-    (
-        file[..PREAMBLE].to_vec(),
-        json,
-        file[payload_offset(header_len)..].to_vec(),
-    )
-}
-
-/// Assembles a file from its pieces, fixing lengths and checksums.
-fn assemble(preamble: &[u8], header: &serde_json::Value, payload: &[u8], raw_len: u64) -> Vec<u8> {
-    let json = serde_json::to_vec(header).unwrap();
-    let mut file = preamble.to_vec();
-    file[32..40].copy_from_slice(&(json.len() as u64).to_le_bytes());
-    file[40..48].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-    file[48..56].copy_from_slice(&raw_len.to_le_bytes());
-    file.extend_from_slice(&json);
-    file.resize(payload_offset(json.len()), 0);
-    file.extend_from_slice(payload);
-    reseal(&mut file);
-    file
-}
-
-/// Byte range of section `name` in an uncompressed payload.
-fn section(header: &serde_json::Value, name: &str) -> (usize, usize) {
-    let s = header["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap();
-    (
-        s["offset"].as_u64().unwrap() as usize,
-        s["count"].as_u64().unwrap() as usize,
-    )
-}
-
-fn small_forest() -> Forest {
-    random_forest(&mut Rng(7), Kind::VoteInt, 3, 9)
-}
-
-fn is_corrupt(r: &Result<Forest, StoreError>) -> bool {
-    matches!(r, Err(StoreError::Corrupt { .. }))
-}
 
 // ---------------------------------------------------------------------------
 // Round trips
@@ -414,10 +126,8 @@ fn metadata_records_provenance_parameters_fingerprint_and_tags() {
     store::save(&forest, &path, &options).unwrap();
     let meta = store::read_metadata(&path).unwrap();
     assert_eq!(meta.forest2onnx_version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(
-        (meta.format.major, meta.format.minor),
-        (store::FORMAT_MAJOR, store::FORMAT_MINOR)
-    );
+    // Nothing in this forest needs format 2, so format-1 readers get it.
+    assert_eq!((meta.format.major, meta.format.minor), (1, 1));
     assert_eq!(meta.source, forest.source);
     assert_eq!(meta.feature_names, forest.feature_names);
     assert_eq!(meta.class_labels(), forest.class_labels());
@@ -571,7 +281,7 @@ fn damaged_files_on_disk_fail_cleanly_on_every_read_path() {
 #[test]
 fn future_major_version_is_refused_with_an_upgrade_message() {
     let mut bytes = store::to_bytes(&small_forest(), &opts(3)).unwrap();
-    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    bytes[8..10].copy_from_slice(&3u16.to_le_bytes());
     bytes[10..12].copy_from_slice(&1u16.to_le_bytes());
     for (i, part) in [9u16, 4, 0].iter().enumerate() {
         bytes[12 + 2 * i..14 + 2 * i].copy_from_slice(&part.to_le_bytes());
@@ -580,14 +290,14 @@ fn future_major_version_is_refused_with_an_upgrade_message() {
     bytes.truncate(40);
     reseal_id_only(&mut bytes);
     let expected = format!(
-        "written by forest2onnx 9.4.0, format 2.1; this build (forest2onnx {}) reads format 1: \
+        "written by forest2onnx 9.4.0, format 3.1; this build (forest2onnx {}) reads formats up to 2: \
          upgrade forest2onnx",
         env!("CARGO_PKG_VERSION")
     );
     let err = store::from_bytes(&bytes).unwrap_err();
     assert!(matches!(
         err,
-        StoreError::UnsupportedVersion { major: 2, .. }
+        StoreError::UnsupportedVersion { major: 3, .. }
     ));
     assert_eq!(err.to_string(), expected);
 
@@ -608,14 +318,32 @@ fn reseal_id_only(bytes: &mut [u8]) {
 }
 
 #[test]
-fn newer_minor_version_with_unknown_fields_and_sections_is_read() {
+fn newer_minor_version_with_unknown_header_fields_is_read() {
     let forest = small_forest();
     let bytes = store::to_bytes(&forest, &opts(0)).unwrap();
-    let (mut preamble, mut header, mut payload) = split(&bytes);
+    let (mut preamble, mut header, payload) = split(&bytes);
     preamble[10..12].copy_from_slice(&7u16.to_le_bytes());
     header["metadata"]["format"]["minor"] = 7.into();
     header["metadata"]["added_in_1_7"] = serde_json::json!({"anything": [1, 2]});
     header["added_in_1_7"] = true.into();
+    let file = assemble(&preamble, &header, &payload, payload.len() as u64);
+    let (back, meta) = store::from_bytes_with_metadata(&file).unwrap();
+    assert_eq!(back, forest);
+    assert_eq!(meta.format.minor, 7);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1_7.forest");
+    std::fs::write(&path, &file).unwrap();
+    assert_eq!(MappedForest::open(&path).unwrap().to_forest(), forest);
+}
+
+/// A section this build does not know could hold anything, of any size:
+/// refused (new sections come with a new major version, see docs/FORMAT.md).
+#[test]
+fn unknown_sections_are_refused() {
+    let forest = small_forest();
+    let bytes = store::to_bytes(&forest, &opts(0)).unwrap();
+    let (preamble, mut header, mut payload) = split(&bytes);
     payload.resize(payload.len().div_ceil(64) * 64, 0);
     let extra = payload.len();
     payload.extend_from_slice(&[1, 2, 3]);
@@ -626,14 +354,16 @@ fn newer_minor_version_with_unknown_fields_and_sections_is_read() {
             {"name": "added_in_1_7", "dtype": "u8", "offset": extra, "count": 3}
         ));
     let file = assemble(&preamble, &header, &payload, payload.len() as u64);
-    let (back, meta) = store::from_bytes_with_metadata(&file).unwrap();
-    assert_eq!(back, forest);
-    assert_eq!(meta.format.minor, 7);
-
+    let err = store::from_bytes(&file).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("\"added_in_1_7\""), "{err}");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v1_7.forest");
+    let path = dir.path().join("unknown.forest");
     std::fs::write(&path, &file).unwrap();
-    assert_eq!(MappedForest::open(&path).unwrap().to_forest(), forest);
+    assert_eq!(
+        MappedForest::open(&path).unwrap_err().to_string(),
+        err.to_string()
+    );
 }
 
 #[test]

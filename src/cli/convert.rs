@@ -1,26 +1,32 @@
-//! `forest2onnx convert`: a source model to ONNX, validated before it is written.
+//! `forest2onnx convert`: a source model to the format its output names
+//! (ONNX, validated before it is written, or the native `.forest` file).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use forest2onnx::export::onnx::{to_model, ExportOptions};
 use forest2onnx::export::zipmap::to_bytes_with_zipmap;
+use forest2onnx::store::{self, Compression, SaveOptions};
+use forest2onnx::{Forest, Format, Loaded};
 use prost::Message;
 use serde::Serialize;
 
-use super::model_file::{self, Kind};
 use super::output::{self, human_size, print, print_json, write_atomic};
 use super::progress::with_spinner;
 use super::validate::{compare, data_rows, ValidationOutcome};
-use super::{Global, Status};
+use super::{load_model, Global, Status};
 
-/// Convert a model to ONNX (validated in tract before it is written).
+/// Convert a model to ONNX (validated in tract before it is written) or to
+/// the native .forest file.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 EXAMPLES:
     Convert a native model (writes model.onnx next to it):
         forest2onnx convert model.forest
+
+    Turn a scikit-learn pickle into the safe native format:
+        forest2onnx convert rf.joblib -o rf.forest
 
     Convert a smartcore model saved with serde_json, with a ZipMap output:
         forest2onnx convert rf.json -o rf.onnx --zipmap
@@ -36,41 +42,69 @@ INPUT:
     ExtraTreeClassifier saved with pickle or joblib (read as data: nothing in
     the file is executed).
 
+OUTPUT:
+    The output's extension chooses the format: .onnx (ONNX) or .forest
+    (native, zstd level --compress; provenance of a native input is kept).
+    --to overrides it. Any other extension is refused.
+
 VALIDATION:
-    Unless --no-validate, the ONNX model is run in tract and compared with
+    ONNX: unless --no-validate, the model is run in tract and compared with
     the source model on rows placed on every split threshold (and on the
-    --data rows). On a mismatch nothing is written and the exit status is 3.")]
+    --data rows). On a mismatch nothing is written and the exit status is 3.
+    Native: the encoded file is decoded again and must hold the identical
+    forest, bit for bit.")]
 pub struct Args {
     /// The model to convert.
     #[arg(value_name = "MODEL")]
     model: PathBuf,
 
-    /// Where to write the ONNX model [default: MODEL with the extension .onnx].
-    #[arg(short, long, value_name = "OUT.onnx")]
+    /// Where to write [default: MODEL with the extension of --to, .onnx by default].
+    #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
 
-    /// ai.onnx.ml opset of the TreeEnsembleClassifier node (1 also loads in older runtimes).
-    #[arg(long, value_name = "1|3", default_value_t = 1, value_parser = ml_opset_parser())]
-    ml_opset: i64,
+    /// Output format [default: from the extension of OUT].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    to: Option<OutputFormat>,
+
+    /// ai.onnx.ml opset of the TreeEnsembleClassifier node (1 also loads in
+    /// older runtimes) [default: 1]. ONNX only.
+    #[arg(long, value_name = "1|3", value_parser = ml_opset_parser(), help_heading = "ONNX output")]
+    ml_opset: Option<i64>,
 
     /// Add a ZipMap node and an `output_probability` output (one {label:
     /// probability} map per row), as scikit-learn-onnx does.
-    #[arg(long)]
+    #[arg(long, help_heading = "ONNX output")]
     zipmap: bool,
 
     /// Graph name [default: the model file's name without extension].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = "ONNX output")]
     name: Option<String>,
 
     /// Doc string stored in the model.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", help_heading = "ONNX output")]
     doc: Option<String>,
 
     /// Also validate on the rows of this CSV file.
-    #[arg(long, value_name = "FILE.csv", conflicts_with = "no_validate")]
+    #[arg(
+        long,
+        value_name = "FILE.csv",
+        conflicts_with = "no_validate",
+        help_heading = "ONNX output"
+    )]
     data: Option<PathBuf>,
 
-    /// Skip validation (write the ONNX model without running it).
+    /// zstd level of a native file: 0 = uncompressed (memory-mappable),
+    /// 1-22 [default: 3]. Native only.
+    #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(i32).range(0..=22), help_heading = "Native output")]
+    compress: Option<i32>,
+
+    /// Save as NAME_vN_<UTC time>.forest in OUT's folder, NAME being OUT's
+    /// file name without extension and N one more than the latest version
+    /// (concurrent conversions get distinct versions). Native only.
+    #[arg(long, help_heading = "Native output")]
+    versioned: bool,
+
+    /// Skip validation (write the output without checking it).
     #[arg(long)]
     no_validate: bool,
 
@@ -79,26 +113,139 @@ pub struct Args {
     json: bool,
 }
 
+/// The formats `convert` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputFormat {
+    /// ONNX (`.onnx`).
+    Onnx,
+    /// forest2onnx's native file (`.forest`).
+    Forest,
+}
+
+impl OutputFormat {
+    const ALL: [OutputFormat; 2] = [OutputFormat::Onnx, OutputFormat::Forest];
+
+    fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Onnx => "onnx",
+            OutputFormat::Forest => store::EXTENSION,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            OutputFormat::Onnx => "ONNX",
+            OutputFormat::Forest => "forest2onnx native",
+        }
+    }
+
+    /// The format named by `path`'s extension (any case).
+    fn of_path(path: &Path) -> Result<OutputFormat> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        if let Some(f) = Self::ALL
+            .into_iter()
+            .find(|f| ext.as_deref() == Some(f.extension()))
+        {
+            return Ok(f);
+        }
+        let known: Vec<String> = Self::ALL
+            .iter()
+            .map(|f| format!(".{} ({})", f.extension(), f.describe()))
+            .collect();
+        bail!(
+            "cannot tell the output format from `{}`: the known extensions are {}; \
+             or choose one with --to {}",
+            path.display(),
+            known.join(", "),
+            Self::ALL.map(|f| f.extension()).join("|"),
+        )
+    }
+}
+
 #[derive(Serialize)]
 struct Converted<'a> {
     input: &'a Path,
-    input_format: Kind,
+    input_format: Format,
     output: Option<&'a Path>,
+    output_format: OutputFormat,
     bytes: usize,
-    ml_opset: i64,
-    zipmap: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ml_opset: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zipmap: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compression_level: Option<i32>,
     trees: usize,
     nodes: usize,
     validation: Option<&'a ValidationOutcome>,
+    /// Native output: whether decoding the file gave back the identical forest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reloads_identical: Option<bool>,
 }
 
 pub fn run(g: Global, args: Args) -> Result<Status> {
-    let out = args
-        .output
-        .clone()
-        .unwrap_or_else(|| args.model.with_extension("onnx"));
+    if let Some(out) = &args.output {
+        // A folder or a missing folder says more than its extension.
+        output::check_output_path(out)?;
+    }
+    let (out, format) = output_of(&args)?;
     output::check_output_path(&out)?;
-    let loaded = model_file::load_forest(&args.model)?;
+    refuse_foreign_options(&args, format)?;
+    let loaded = load_model(&args.model)?;
+    match format {
+        OutputFormat::Onnx => to_onnx(g, &args, &loaded, &out),
+        OutputFormat::Forest => to_native(g, &args, &loaded, &out),
+    }
+}
+
+/// The output path and format, from `-o` and `--to`.
+fn output_of(args: &Args) -> Result<(PathBuf, OutputFormat)> {
+    match (&args.output, args.to) {
+        (Some(out), Some(to)) => Ok((out.clone(), to)),
+        (Some(out), None) => Ok((out.clone(), OutputFormat::of_path(out)?)),
+        (None, to) => {
+            let to = to.unwrap_or(OutputFormat::Onnx);
+            let out = args.model.with_extension(to.extension());
+            if out == args.model {
+                bail!(
+                    "the default output `{}` is the input itself; name the output with -o",
+                    out.display()
+                );
+            }
+            Ok((out, to))
+        }
+    }
+}
+
+/// Options meant for the other output format are an error, not ignored.
+fn refuse_foreign_options(args: &Args, format: OutputFormat) -> Result<()> {
+    let given: &[(&str, bool)] = match format {
+        OutputFormat::Onnx => &[
+            ("--compress", args.compress.is_some()),
+            ("--versioned", args.versioned),
+        ],
+        OutputFormat::Forest => &[
+            ("--ml-opset", args.ml_opset.is_some()),
+            ("--zipmap", args.zipmap),
+            ("--name", args.name.is_some()),
+            ("--doc", args.doc.is_some()),
+            ("--data", args.data.is_some()),
+        ],
+    };
+    if let Some((flag, _)) = given.iter().find(|(_, on)| *on) {
+        bail!(
+            "{flag} does not apply to {} output; the output format is {}",
+            format.describe(),
+            format.extension()
+        );
+    }
+    Ok(())
+}
+
+fn to_onnx(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status> {
     let forest = &loaded.forest;
     // Read the data before exporting: a bad file should fail fast.
     let data = match &args.data {
@@ -107,8 +254,9 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
     };
 
     let started = Instant::now();
+    let ml_opset = args.ml_opset.unwrap_or(1);
     let options = ExportOptions {
-        ml_opset: args.ml_opset,
+        ml_opset,
         graph_name: args.name.clone().unwrap_or_else(|| stem(&args.model)),
         doc_string: args.doc.clone().unwrap_or_default(),
         created: None,
@@ -130,18 +278,21 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
     };
     let passed = validation.as_ref().is_none_or(|v| v.passed);
     if passed {
-        write_atomic(&out, &bytes)?;
+        write_atomic(out, &bytes)?;
     }
     let summary = Converted {
         input: &args.model,
-        input_format: loaded.kind,
-        output: passed.then_some(out.as_path()),
+        input_format: loaded.format,
+        output: passed.then_some(out),
+        output_format: OutputFormat::Onnx,
         bytes: bytes.len(),
-        ml_opset: args.ml_opset,
-        zipmap: args.zipmap,
+        ml_opset: Some(ml_opset),
+        zipmap: Some(args.zipmap),
+        compression_level: None,
         trees: forest.trees.len(),
         nodes: forest.n_nodes(),
         validation: validation.as_ref(),
+        reloads_identical: None,
     };
     if args.json {
         print_json(&summary)?;
@@ -157,7 +308,7 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
                 human_size(bytes.len() as u64),
                 forest.trees.len(),
                 forest.n_nodes(),
-                args.ml_opset,
+                ml_opset,
                 if args.zipmap { ", with ZipMap" } else { "" },
                 output::human_duration(started.elapsed()),
             );
@@ -174,6 +325,84 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
             out.display()
         );
         return Ok(Status::Mismatch);
+    }
+    Ok(Status::Success)
+}
+
+fn to_native(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status> {
+    let forest: &Forest = &loaded.forest;
+    let started = Instant::now();
+    // A native input keeps its provenance; anything else starts afresh.
+    let mut opts = loaded
+        .provenance
+        .as_ref()
+        .map(SaveOptions::from_metadata)
+        .unwrap_or_default();
+    if let Some(level) = args.compress {
+        opts.level = level;
+    }
+    let bytes = with_spinner(g.progress(), "encoding the native file", || {
+        store::to_bytes(forest, &opts)
+    })
+    .context("cannot encode the native file")?;
+    if !args.no_validate {
+        with_spinner(g.progress(), "decoding it again", || {
+            store::verify(forest, &bytes)
+        })
+        .context("the native file does not reproduce the model; nothing was written")?;
+    }
+    let out = if args.versioned {
+        let name = out
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        store::write_versioned(&bytes, output::parent_dir(out), &name)
+            .with_context(|| format!("cannot save a new version of `{name}`"))?
+    } else {
+        write_atomic(out, &bytes)?;
+        out.to_path_buf()
+    };
+    let out = out.as_path();
+    // The writer stores a payload raw rather than exceed the reader's
+    // compression-ratio limit: report what was written.
+    let level = match store::metadata_from_bytes(&bytes)?.compression {
+        Compression::None => 0,
+        Compression::Zstd { level } => level,
+    };
+    let summary = Converted {
+        input: &args.model,
+        input_format: loaded.format,
+        output: Some(out),
+        output_format: OutputFormat::Forest,
+        bytes: bytes.len(),
+        ml_opset: None,
+        zipmap: None,
+        compression_level: Some(level),
+        trees: forest.trees.len(),
+        nodes: forest.n_nodes(),
+        validation: None,
+        reloads_identical: (!args.no_validate).then_some(true),
+    };
+    if args.json {
+        print_json(&summary)?;
+    } else {
+        let compression = match level {
+            0 => "uncompressed".to_string(),
+            level => format!("zstd level {level}"),
+        };
+        let check = if args.no_validate {
+            "not verified (--no-validate)"
+        } else {
+            "verified: it reloads to the identical forest"
+        };
+        print(&format!(
+            "wrote {} ({}, {compression}, {} trees, {} nodes) in {}\n{check}\n",
+            out.display(),
+            human_size(bytes.len() as u64),
+            forest.trees.len(),
+            forest.n_nodes(),
+            output::human_duration(started.elapsed()),
+        ))?;
     }
     Ok(Status::Success)
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::Array2;
 
+use super::output::brief;
 use super::progress::Progress;
 
 /// What a feature cell may hold.
@@ -100,8 +101,9 @@ impl Table {
         match found.as_slice() {
             [i] => Ok(*i),
             [] => Err(anyhow!(
-                "`{}` has no column {name:?}; its columns are {}",
+                "`{}` has no column {}; its columns are {}",
                 self.name(),
+                brief(name),
                 list(&self.header)
             )),
             _ => Err(anyhow!(
@@ -140,23 +142,23 @@ impl Table {
     fn cell(&self, row: usize, col: usize, text: &str, cells: Cells) -> Result<f64> {
         let at = || {
             format!(
-                "`{}`: {}, column {:?}",
+                "`{}`: {}, column {}",
                 self.name(),
                 self.locate(row),
-                self.header[col]
+                brief(&self.header[col])
             )
         };
         let value = if text.is_empty() {
             f64::NAN
         } else {
             text.parse::<f64>()
-                .map_err(|_| anyhow!("{}: {text:?} is not a number", at()))?
+                .map_err(|_| anyhow!("{}: {} is not a number", at(), brief(text)))?
         };
         if cells == Cells::Finite && !value.is_finite() {
             let what = if text.is_empty() {
                 "the cell is empty".to_string()
             } else {
-                format!("{text:?} is not a finite number")
+                format!("{} is not a finite number", brief(text))
             };
             bail!(
                 "{}: {what}; training needs a finite number in every feature cell (remove or fill in missing values)",
@@ -216,7 +218,7 @@ impl Table {
 
 /// `"a", "b", "c"` (at most 12 names).
 pub fn list(names: &[String]) -> String {
-    let mut shown: Vec<String> = names.iter().take(12).map(|n| format!("{n:?}")).collect();
+    let mut shown: Vec<String> = names.iter().take(12).map(|n| brief(n)).collect();
     if names.len() > 12 {
         shown.push(format!("… ({} in all)", names.len()));
     }

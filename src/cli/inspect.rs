@@ -6,15 +6,16 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use forest2onnx::import::sklearn;
 use forest2onnx::ir::{Aggregation, SplitOp, Task};
+use forest2onnx::onnx_proto::ModelProto;
 use forest2onnx::store::{Compression, Metadata};
-use forest2onnx::Forest;
+use forest2onnx::{Forest, Format};
+use prost::Message;
 use serde::Serialize;
 
 use super::csv_input::list;
-use super::model_file::{self, decode_onnx, Kind};
 use super::onnx_info::OnnxInfo;
 use super::output::{human_size, print, print_json};
-use super::{Global, Status};
+use super::{load_file, read_model, Global, Status};
 
 /// Show what a model file holds: format, signature, trees, classes, metadata.
 #[derive(Debug, clap::Args)]
@@ -83,7 +84,7 @@ struct GlobalInfo {
 #[derive(Serialize)]
 struct Description<'a> {
     file: &'a Path,
-    format: Kind,
+    format: Format,
     bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     onnx: Option<OnnxInfo>,
@@ -96,9 +97,9 @@ struct Description<'a> {
 }
 
 pub fn run(_g: Global, args: Args) -> Result<Status> {
-    let file = model_file::read(&args.file)?;
+    let file = read_model(&args.file)?;
     let bytes = file.bytes.len() as u64;
-    let kind = file.kind;
+    let kind = file.format;
     let mut desc = Description {
         file: &args.file,
         format: kind,
@@ -108,24 +109,24 @@ pub fn run(_g: Global, args: Args) -> Result<Status> {
         native: None,
         pickle: None,
     };
-    if kind == Kind::Sklearn {
+    if kind == Format::Sklearn {
         // A pickle that does not convert is still worth describing: the
         // globals it names say what it is and why it is refused.
         let mut info = pickle_info(&file.bytes)?;
-        match model_file::forest_from(&args.file, file) {
+        match file.load() {
             Ok(loaded) => desc.forest = Some(forest_info(&loaded.forest)),
-            Err(e) => info.error = Some(e.root_cause().to_string()),
+            Err(e) => info.error = Some(root_cause(&e)),
         }
         desc.pickle = Some(info);
-    } else if kind == Kind::Onnx {
-        let model = decode_onnx(&file.bytes).ok_or_else(|| {
-            anyhow::anyhow!("`{}` is not a valid ONNX model", args.file.display())
+    } else if kind == Format::Onnx {
+        let model = ModelProto::decode(&file.bytes[..]).map_err(|e| {
+            anyhow::anyhow!("`{}` is not a valid ONNX model: {e}", args.file.display())
         })?;
         desc.onnx = Some(OnnxInfo::new(&model, &file.bytes));
     } else {
-        let loaded = model_file::forest_from(&args.file, file)?;
+        let loaded = load_file(&args.file, &file)?;
         desc.forest = Some(forest_info(&loaded.forest));
-        desc.native = loaded.metadata;
+        desc.native = loaded.provenance;
     }
     if args.json {
         print_json(&desc)?;
@@ -133,6 +134,15 @@ pub fn run(_g: Global, args: Args) -> Result<Status> {
         print(&text(&desc))?;
     }
     Ok(Status::Success)
+}
+
+/// The innermost cause of `e`: the importer's own words.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = e;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
 }
 
 fn pickle_info(bytes: &[u8]) -> Result<PickleInfo> {

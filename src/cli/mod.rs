@@ -1,15 +1,15 @@
 //! The `forest2onnx` command line: argument definitions and dispatch.
 //!
 //! Each subcommand lives in its own module with its `Args` and a `run`
-//! function; the shared pieces (CSV input, model-file detection, progress,
-//! atomic output) have modules of their own. Results go to stdout (text, or
-//! JSON with `--json`); progress goes to stderr and only to a terminal.
+//! function; the shared pieces (CSV input, progress, output) have modules of
+//! their own. Reading models is the library's job ([`forest2onnx::load`]).
+//! Results go to stdout (text, or JSON with `--json`); progress goes to
+//! stderr and only to a terminal.
 
 mod convert;
 mod csv_input;
 mod demo;
 mod inspect;
-mod model_file;
 mod onnx_info;
 mod output;
 mod predict;
@@ -17,7 +17,12 @@ mod progress;
 mod train;
 mod validate;
 
+use std::path::Path;
+
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+use forest2onnx::load::{LoadError, ModelFile};
+use forest2onnx::Loaded;
 
 pub use output::is_broken_pipe;
 
@@ -134,6 +139,29 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Validate(a) => validate::run(g, a),
         Command::Inspect(a) => inspect::run(g, a),
         Command::Predict(a) => predict::run(g, a),
+    }
+}
+
+/// Reads the model file at `path` and recognises its format.
+pub fn read_model(path: &Path) -> Result<ModelFile> {
+    ModelFile::read(path).map_err(|e| at_path(path, e))
+}
+
+/// Loads the forest in the model file at `path` (any source format).
+pub fn load_model(path: &Path) -> Result<Loaded> {
+    forest2onnx::load(path).map_err(|e| at_path(path, e))
+}
+
+/// [`ModelFile::load`] with `path` in the message.
+pub fn load_file(path: &Path, file: &ModelFile) -> Result<Loaded> {
+    file.load().map_err(|e| at_path(path, e))
+}
+
+/// Puts the path in front of load errors that do not already name it.
+fn at_path(path: &Path, e: LoadError) -> anyhow::Error {
+    match e {
+        LoadError::Io { .. } | LoadError::Folder(_) => e.into(),
+        e => anyhow::Error::new(e).context(format!("cannot load `{}`", path.display())),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use forest2onnx::export::zipmap::ModelSignature;
-use forest2onnx::onnx::proto::{AttributeProto, ModelProto, NodeProto};
+use forest2onnx::onnx_proto::{AttributeProto, ModelProto, NodeProto};
 use prost::Message;
 use serde::Serialize;
 
@@ -21,7 +21,7 @@ pub struct Io {
 
 /// The tree ensemble found in the graph.
 #[derive(Clone, Debug, Serialize)]
-pub struct Ensemble {
+pub struct EnsembleSummary {
     /// `ai.onnx.ml` operator, e.g. `TreeEnsembleClassifier`.
     pub op_type: String,
     /// Number of trees.
@@ -64,7 +64,7 @@ pub struct OnnxInfo {
     /// Node count per operator (`domain:Op` outside the default domain).
     pub ops: BTreeMap<String, usize>,
     /// The tree ensemble, when there is one.
-    pub ensemble: Option<Ensemble>,
+    pub ensemble: Option<EnsembleSummary>,
     /// Model metadata properties.
     pub metadata: BTreeMap<String, String>,
 }
@@ -163,7 +163,7 @@ fn ints(node: &NodeProto, name: &str) -> Vec<i64> {
     attr(node, name).map_or_else(Vec::new, |a| a.ints.clone())
 }
 
-fn ensemble(node: &NodeProto) -> Ensemble {
+fn ensemble(node: &NodeProto) -> EnsembleSummary {
     let tree_ids = ints(node, "nodes_treeids");
     let node_ids = ints(node, "nodes_nodeids");
     let true_ids = ints(node, "nodes_truenodeids");
@@ -200,7 +200,7 @@ fn ensemble(node: &NodeProto) -> Ensemble {
         .or_else(|| {
             attr(node, "classlabels_int64s").map(|a| a.ints.iter().map(i64::to_string).collect())
         });
-    Ensemble {
+    EnsembleSummary {
         op_type: node.op_type.clone(),
         trees: tree_ids.iter().collect::<HashSet<_>>().len(),
         nodes: node_ids.len(),

@@ -4,14 +4,16 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use forest2onnx::onnx_proto::ModelProto;
 use forest2onnx::runtime::OnnxClassifier;
+use forest2onnx::Format;
 use ndarray::{s, Array2};
+use prost::Message;
 
 use super::csv_input::{Cells, Table};
-use super::model_file::{self, decode_onnx, Kind};
 use super::onnx_info::OnnxInfo;
 use super::output::{self, write_atomic_with};
-use super::{Global, Status};
+use super::{load_file, read_model, Global, Status};
 
 /// Rows predicted per step of the progress bar.
 const CHUNK: usize = 8192;
@@ -68,11 +70,11 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
     if let Some(out) = &args.output {
         output::check_output_path(out)?;
     }
-    let file = model_file::read(&args.model)?;
-    let predictions = if file.kind == Kind::Onnx {
+    let file = read_model(&args.model)?;
+    let predictions = if file.format == Format::Onnx {
         predict_onnx(g, &args, &file.bytes)?
     } else {
-        let loaded = model_file::forest_from(&args.model, file)?;
+        let loaded = load_file(&args.model, &file)?;
         predict_forest(g, &args, &loaded.forest)?
     };
     let write = |w: &mut dyn Write| write_csv(w, &predictions);
@@ -122,7 +124,9 @@ fn predict_forest(g: Global, args: &Args, forest: &forest2onnx::Forest) -> Resul
 }
 
 fn predict_onnx(g: Global, args: &Args, bytes: &[u8]) -> Result<Predictions> {
-    let info = decode_onnx(bytes).map(|m| OnnxInfo::new(&m, bytes));
+    let info = ModelProto::decode(bytes)
+        .ok()
+        .map(|m| OnnxInfo::new(&m, bytes));
     let model =
         super::progress::with_spinner(g.progress(), "loading the ONNX model in tract", || {
             OnnxClassifier::from_bytes(bytes)

@@ -105,8 +105,8 @@ pub struct Args {
     versioned: bool,
 
     /// zstd level of the model file: 0 = uncompressed (memory-mappable), 1-22.
-    #[arg(long, value_name = "LEVEL", default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
-    compression: i32,
+    #[arg(long = "compress", visible_alias = "compression", value_name = "LEVEL", default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
+    compress: i32,
 
     /// Record a tag in the model file (repeatable).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
@@ -207,7 +207,7 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
         obj.insert("data".into(), source.json.clone());
     }
     let opts = SaveOptions {
-        level: args.compression,
+        level: args.compress,
         training_params: Some(training_params),
         data_fingerprint: Some(DataFingerprint::of(data.x.view())),
         tags: args.tags.iter().cloned().collect::<BTreeMap<_, _>>(),

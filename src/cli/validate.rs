@@ -6,15 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use forest2onnx::runtime::OnnxClassifier;
 use forest2onnx::validate::{validate_model, with_adversarial_rows, Report, ValidateError};
-use forest2onnx::Forest;
+use forest2onnx::{Forest, Format};
 use ndarray::Array2;
 use serde::Serialize;
 
 use super::csv_input::{Cells, Table};
-use super::model_file::{self, Kind};
 use super::output::{print, print_json};
 use super::progress::{with_spinner, Progress};
-use super::{Global, Status};
+use super::{load_model, read_model, Global, Status};
 
 /// Most adversarial rows added to a comparison: 4 per distinct split and 1
 /// per split feature, sampled evenly beyond this.
@@ -162,13 +161,13 @@ pub fn data_rows(progress: Progress, forest: &Forest, path: &Path) -> Result<Arr
 }
 
 pub fn run(g: Global, args: Args) -> Result<Status> {
-    let loaded = model_file::load_forest(&args.model)?;
-    let onnx_file = model_file::read(&args.onnx)?;
-    if onnx_file.kind != Kind::Onnx {
+    let loaded = load_model(&args.model)?;
+    let onnx_file = read_model(&args.onnx)?;
+    if onnx_file.format != Format::Onnx {
         anyhow::bail!(
             "`{}` is a {}, not an ONNX model; give the ONNX file second",
             args.onnx.display(),
-            onnx_file.kind.describe()
+            onnx_file.format
         );
     }
     let data = match &args.data {

@@ -26,7 +26,7 @@ use prost::Message;
 use rayon::prelude::*;
 
 use crate::ir::{Aggregation, Forest, ForestError, Labels, SplitOp, Task, Tree, LEAF};
-use crate::onnx::proto::{
+use crate::onnx_proto::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension,
     type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
     StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
@@ -697,7 +697,7 @@ fn tensor_value(name: &str, dt: DataType, cols: i64, batched: bool) -> ValueInfo
     }
 }
 
-use crate::onnx::proto::tensor_shape_proto;
+use crate::onnx_proto::tensor_shape_proto;
 
 fn batch_dim() -> tensor_shape_proto::Dimension {
     tensor_shape_proto::Dimension {

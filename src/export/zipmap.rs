@@ -19,7 +19,7 @@
 use prost::Message;
 
 use super::onnx::PROBABILITIES;
-use crate::onnx::proto::{
+use crate::onnx_proto::{
     attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, ModelProto, NodeProto,
 };
 
@@ -80,7 +80,7 @@ pub struct TensorType {
     pub elem_type: i32,
     /// Dimensions, when known.
     #[prost(message, optional, tag = "2")]
-    pub shape: Option<crate::onnx::proto::TensorShapeProto>,
+    pub shape: Option<crate::onnx_proto::TensorShapeProto>,
 }
 
 /// ONNX `TypeProto.Sequence`.
@@ -163,8 +163,8 @@ impl FullType {
     }
 }
 
-fn describe_dim(d: &crate::onnx::proto::tensor_shape_proto::Dimension) -> String {
-    use crate::onnx::proto::tensor_shape_proto::dimension::Value;
+fn describe_dim(d: &crate::onnx_proto::tensor_shape_proto::Dimension) -> String {
+    use crate::onnx_proto::tensor_shape_proto::dimension::Value;
     match &d.value {
         Some(Value::DimValue(v)) => v.to_string(),
         Some(Value::DimParam(p)) => p.clone(),

@@ -1,4 +1,10 @@
 //! Importers: turn trained models from other libraries into a [`crate::ir::Forest`].
+//!
+//! Each importer reads untrusted bytes and returns a checked forest. To make
+//! [`crate::load`] recognise a new format, see the `load` module's
+//! documentation ("Adding a format").
 
+#[cfg(feature = "sklearn")]
 pub mod sklearn;
+#[cfg(feature = "smartcore")]
 pub mod smartcore;

@@ -13,6 +13,7 @@ mod op;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::predict::ShapeError;
 use ndarray::{Array2, ArrayView2};
 use tract_onnx::prelude::*;
 
@@ -59,13 +60,8 @@ pub enum RuntimeError {
     #[error("unexpected model signature: {0}")]
     Signature(String),
     /// Input with the wrong number of columns.
-    #[error("the model takes {expected} features; the input has {got}")]
-    Shape {
-        /// Features the model takes.
-        expected: usize,
-        /// Columns given.
-        got: usize,
-    },
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
 }
 
 impl From<anyhow::Error> for RuntimeError {
@@ -128,10 +124,11 @@ impl OnnxClassifier {
     /// Run a batch of rows (rows × features).
     pub fn predict(&self, x: ArrayView2<'_, f32>) -> Result<OnnxPrediction, RuntimeError> {
         if x.ncols() != self.n_features {
-            return Err(RuntimeError::Shape {
+            return Err(ShapeError {
                 expected: self.n_features,
                 got: x.ncols(),
-            });
+            }
+            .into());
         }
         let input: Tensor = x.to_owned().into_tensor();
         let outputs = self.plan.run(tvec!(input.into_tvalue()))?;

@@ -1,9 +1,9 @@
-//! Typed views of a payload's arrays, shared by the copying loader and the
-//! memory-mapped one.
+//! Typed views of an uncompressed payload's arrays, read in place by
+//! [`super::MappedForest`].
 
 use super::error::StoreError;
-use super::sections::{get, view, Located};
-use crate::ir::{Forest, ForestError, Tree};
+use super::sections::{view, Layout, Section};
+use crate::ir::{Aggregation, CategorySplits, Forest, ForestError, Tree};
 
 /// Nodes copied at a time when checking a mapped forest.
 const CHECK_BATCH_NODES: usize = 1 << 20;
@@ -24,6 +24,13 @@ pub struct ForestArrays<'a> {
     missing_true: &'a [u8],
     value: &'a [f64],
     leaf_width: usize,
+    /// Empty unless each tree adds to one score.
+    tree_target: &'a [u32],
+    /// Empty when no tree has a categorical split.
+    category_tree_offsets: &'a [u64],
+    category_node: &'a [u32],
+    category_offsets: &'a [u64],
+    category_value: &'a [u32],
 }
 
 impl<'a> ForestArrays<'a> {
@@ -72,11 +79,24 @@ impl<'a> ForestArrays<'a> {
         self.leaf_width
     }
 
+    /// The score each tree adds to, when each adds to one
+    /// ([`Aggregation::Sum`] with `tree_targets`); else empty.
+    pub fn tree_target(&self) -> &'a [u32] {
+        self.tree_target
+    }
+
     /// Tree `i`, or `None` past the last tree.
     pub fn tree(&self, i: usize) -> Option<TreeView<'a>> {
         let start = *self.tree_offsets.get(i)? as usize;
         let end = *self.tree_offsets.get(i + 1)? as usize;
         let w = self.leaf_width;
+        let (splits, offsets) = match self.category_tree_offsets.get(i..i + 2) {
+            Some(&[a, b]) => (
+                &self.category_node[a as usize..b as usize],
+                &self.category_offsets[a as usize..=b as usize],
+            ),
+            _ => (&[][..], &[][..]),
+        };
         Some(TreeView {
             feature: &self.feature[start..end],
             threshold: &self.threshold[start..end],
@@ -84,6 +104,10 @@ impl<'a> ForestArrays<'a> {
             false_child: &self.false_child[start..end],
             missing_true: &self.missing_true[start..end],
             value: &self.value[start * w..end * w],
+            target: self.tree_target.get(i).copied(),
+            category_nodes: splits,
+            category_offsets: offsets,
+            category_values: self.category_value,
         })
     }
 
@@ -96,23 +120,22 @@ impl<'a> ForestArrays<'a> {
     /// [`Forest::check`] cannot see because they are about the encoding.
     /// `tree(i)` cannot panic afterwards.
     fn validate(self) -> Result<Self, StoreError> {
-        let offsets = self.tree_offsets;
         let n_nodes = self.feature.len() as u64;
-        if offsets.first() != Some(&0) || offsets.last() != Some(&n_nodes) {
-            return Err(StoreError::corrupt(
-                "tree offsets do not run from 0 to the node count",
-            ));
-        }
-        if let Some(i) = offsets.windows(2).position(|w| w[0] > w[1]) {
-            return Err(StoreError::corrupt(format!(
-                "tree offsets decrease at tree {i}"
-            )));
+        offsets(self.tree_offsets, n_nodes, "tree offsets")?;
+        if let Some(i) = self.tree_offsets.windows(2).position(|w| w[0] == w[1]) {
+            return Err(StoreError::corrupt(format!("tree {i} has no nodes")));
         }
         if let Some(i) = self.missing_true.iter().position(|&b| b > 1) {
             return Err(StoreError::corrupt(format!(
                 "missing_true of node {i} is {}, not 0 or 1",
                 self.missing_true[i]
             )));
+        }
+        if !self.category_tree_offsets.is_empty() {
+            let splits = self.category_node.len() as u64;
+            offsets(self.category_tree_offsets, splits, "category tree offsets")?;
+            let values = self.category_value.len() as u64;
+            offsets(self.category_offsets, values, "category offsets")?;
         }
         Ok(self)
     }
@@ -127,16 +150,18 @@ impl<'a> ForestArrays<'a> {
             // Reports the forest-level problem (no trees, at least).
             shell.check()?;
         }
-        let mut batch = Forest {
-            trees: Vec::new(),
-            ..shell.clone()
-        };
+        let mut batch = shell.clone();
         let mut first = 0;
         let mut nodes = 0;
         for (i, tree) in self.trees().enumerate() {
             nodes += tree.n_nodes();
             batch.trees.push(tree.to_tree());
             if nodes >= CHECK_BATCH_NODES || i + 1 == self.n_trees() {
+                if let Aggregation::Sum { tree_targets, .. } = &mut batch.aggregation {
+                    if !self.tree_target.is_empty() {
+                        *tree_targets = self.tree_target[first..=i].to_vec();
+                    }
+                }
                 batch.check().map_err(|e| match e {
                     ForestError::Tree { tree, problem } => ForestError::Tree {
                         tree: first + tree,
@@ -158,6 +183,19 @@ impl<'a> ForestArrays<'a> {
     }
 }
 
+/// Checks that `v` runs from 0 to `end` without decreasing.
+fn offsets(v: &[u64], end: u64, what: &str) -> Result<(), StoreError> {
+    if v.first() != Some(&0) || v.last() != Some(&end) {
+        return Err(StoreError::corrupt(format!(
+            "{what} do not run from 0 to {end}"
+        )));
+    }
+    if let Some(i) = v.windows(2).position(|w| w[0] > w[1]) {
+        return Err(StoreError::corrupt(format!("{what} decrease at entry {i}")));
+    }
+    Ok(())
+}
+
 /// One tree of a [`ForestArrays`], borrowed; node ids are local to the tree.
 #[derive(Clone, Copy, Debug)]
 pub struct TreeView<'a> {
@@ -173,6 +211,16 @@ pub struct TreeView<'a> {
     pub missing_true: &'a [u8],
     /// Leaf values, `leaf_width` per node.
     pub value: &'a [f64],
+    /// The score the tree adds to, when each tree adds to one.
+    pub target: Option<u32>,
+    /// The tree's categorical split nodes, ascending.
+    pub category_nodes: &'a [u32],
+    /// `category_nodes.len() + 1` offsets into `category_values` (forest-wide
+    /// positions), or none when the tree has no categorical split.
+    pub category_offsets: &'a [u64],
+    /// Every tree's categories; split `k` owns
+    /// `category_values[category_offsets[k]..category_offsets[k + 1]]`.
+    pub category_values: &'a [u32],
 }
 
 impl TreeView<'_> {
@@ -181,8 +229,18 @@ impl TreeView<'_> {
         self.feature.len()
     }
 
+    /// The categories of the tree's `k`-th categorical split.
+    pub fn categories(&self, k: usize) -> &[u32] {
+        let (a, b) = (self.category_offsets[k], self.category_offsets[k + 1]);
+        &self.category_values[a as usize..b as usize]
+    }
+
     /// Copies the tree into an IR [`Tree`].
     pub fn to_tree(&self) -> Tree {
+        let mut categories = CategorySplits::default();
+        for (k, &node) in self.category_nodes.iter().enumerate() {
+            categories.push(node, self.categories(k).iter().copied());
+        }
         Tree {
             feature: self.feature.to_vec(),
             threshold: self.threshold.to_vec(),
@@ -190,84 +248,50 @@ impl TreeView<'_> {
             false_child: self.false_child.to_vec(),
             missing_true: self.missing_true.iter().map(|&b| b != 0).collect(),
             value: self.value.to_vec(),
-            categories: Default::default(),
+            categories,
         }
     }
 }
 
-/// Decoded copies of the sections, for payloads that cannot be viewed in
-/// place (misaligned buffer or big-endian machine).
-#[derive(Default)]
-pub(crate) struct OwnedArrays {
-    tree_offsets: Vec<u64>,
-    feature: Vec<u32>,
-    threshold: Vec<f64>,
-    true_child: Vec<u32>,
-    false_child: Vec<u32>,
-    value: Vec<f64>,
-}
-
-/// The sections of `raw` viewed in place, unvalidated; `None` when they
-/// are not aligned for it (or the machine is big-endian).
-pub(crate) fn borrow<'a>(
-    raw: &'a [u8],
-    loc: &Located,
-    leaf_width: usize,
-) -> Option<ForestArrays<'a>> {
-    let s = |r: &std::ops::Range<usize>| &raw[r.clone()];
-    Some(ForestArrays {
-        tree_offsets: view(s(&loc.tree_offsets))?,
-        feature: view(s(&loc.feature))?,
-        threshold: view(s(&loc.threshold))?,
-        true_child: view(s(&loc.true_child))?,
-        false_child: view(s(&loc.false_child))?,
-        missing_true: s(&loc.missing_true),
-        value: view(s(&loc.value))?,
-        leaf_width,
-    })
-}
-
-/// Validated views of the sections of `raw`, in place when possible, else
-/// decoded into `owned`.
-pub(crate) fn arrays<'a>(
-    raw: &'a [u8],
-    loc: &Located,
-    leaf_width: usize,
-    owned: &'a mut OwnedArrays,
-) -> Result<ForestArrays<'a>, StoreError> {
-    if let Some(a) = borrow(raw, loc, leaf_width) {
-        return a.validate();
-    }
-    let s = |r: &std::ops::Range<usize>| &raw[r.clone()];
-    *owned = OwnedArrays {
-        tree_offsets: get(s(&loc.tree_offsets)),
-        feature: get(s(&loc.feature)),
-        threshold: get(s(&loc.threshold)),
-        true_child: get(s(&loc.true_child)),
-        false_child: get(s(&loc.false_child)),
-        value: get(s(&loc.value)),
-    };
-    ForestArrays {
-        tree_offsets: &owned.tree_offsets,
-        feature: &owned.feature,
-        threshold: &owned.threshold,
-        true_child: &owned.true_child,
-        false_child: &owned.false_child,
-        missing_true: s(&loc.missing_true),
-        value: &owned.value,
-        leaf_width,
-    }
-    .validate()
-}
-
-/// Like [`arrays`] but never copies: `None` when the sections cannot be
-/// viewed in place.
+/// Validated views of the sections of `raw` (a whole uncompressed payload,
+/// or a file whose sections `layout` places relative to `base`), in place;
+/// `None` when they are not aligned for it or the machine is big-endian.
 pub(crate) fn arrays_in_place<'a>(
     raw: &'a [u8],
-    loc: &Located,
-    leaf_width: usize,
+    base: usize,
+    layout: &Layout,
 ) -> Result<Option<ForestArrays<'a>>, StoreError> {
-    borrow(raw, loc, leaf_width)
+    borrow(raw, base, layout)
         .map(ForestArrays::validate)
         .transpose()
+}
+
+/// The sections viewed in place, unvalidated.
+pub(crate) fn borrow<'a>(raw: &'a [u8], base: usize, layout: &Layout) -> Option<ForestArrays<'a>> {
+    fn s<'a, T: super::sections::LeNumber>(
+        raw: &'a [u8],
+        base: usize,
+        layout: &Layout,
+        section: Section,
+    ) -> Option<&'a [T]> {
+        match layout.range(section) {
+            Some(r) => view(raw.get(r.start + base..r.end + base)?),
+            None => Some(&[]),
+        }
+    }
+    Some(ForestArrays {
+        tree_offsets: s(raw, base, layout, Section::TreeOffsets)?,
+        feature: s(raw, base, layout, Section::Feature)?,
+        threshold: s(raw, base, layout, Section::Threshold)?,
+        true_child: s(raw, base, layout, Section::TrueChild)?,
+        false_child: s(raw, base, layout, Section::FalseChild)?,
+        missing_true: s(raw, base, layout, Section::MissingTrue)?,
+        value: s(raw, base, layout, Section::Value)?,
+        leaf_width: layout.counts.leaf_width as usize,
+        tree_target: s(raw, base, layout, Section::TreeTarget)?,
+        category_tree_offsets: s(raw, base, layout, Section::CategoryTreeOffsets)?,
+        category_node: s(raw, base, layout, Section::CategoryNode)?,
+        category_offsets: s(raw, base, layout, Section::CategoryOffsets)?,
+        category_value: s(raw, base, layout, Section::CategoryValue)?,
+    })
 }

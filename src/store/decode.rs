@@ -1,22 +1,36 @@
 //! Reading a model file: every check between raw bytes and a [`Forest`].
 //!
 //! Order matters: sizes are checked against the real file length before
-//! anything is allocated from them, checksums before anything is parsed, and
-//! the forest's own invariants last.
+//! anything is allocated from them, the section table against the header's
+//! counts, checksums before anything is parsed, and the forest's own
+//! invariants last. The payload is decoded as a stream, section by section,
+//! straight into each tree's arrays: nothing is allocated ahead of the bytes
+//! that fill it beyond one bounded chunk, and a compressed payload must
+//! decompress to exactly the length its sections cover.
 
-use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
-use super::arrays::{arrays, OwnedArrays};
 use super::error::StoreError;
 use super::layout::{
     Header, Preamble, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_COMPRESSION_RATIO, MAX_PAYLOAD_LEN,
     PREAMBLE_LEN,
 };
 use super::metadata::{Compression, Metadata};
-use super::sections::{locate, Located};
-use crate::ir::Forest;
+use super::sections::{Counts, Layout, LeNumber, Section};
+use crate::ir::{Aggregation, CategorySplits, Forest, Tree};
+
+/// Largest array allocated before its bytes arrive; larger arrays grow as
+/// they are read.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// Largest zstd window (log2) a payload may ask for: zstd's own default
+/// limit, 128 MiB. Payloads below it get no larger a window than their
+/// size rounded up to a power of two, or [`MIN_WINDOW_LOG`].
+const MAX_WINDOW_LOG: u32 = 27;
+/// Window (log2) always allowed, 8 MiB: enough for frames that do not
+/// state their size (ours always do) at the usual levels.
+const MIN_WINDOW_LOG: u32 = 23;
 
 /// A file whose preamble and header were checked and parsed.
 pub(crate) struct Head {
@@ -46,16 +60,19 @@ impl Head {
         }
     }
 
-    /// Where the sections are in a raw payload of `raw_len` bytes.
-    pub fn locate(&self, raw_len: usize) -> Result<Located, StoreError> {
-        let m = &self.header.metadata;
-        locate(
-            &self.header.sections,
-            raw_len as u64,
-            m.n_trees,
-            m.n_nodes,
-            self.shell().leaf_width(),
-        )
+    /// The payload layout the header's counts call for, checked against
+    /// the header's section table and the declared payload length.
+    pub fn layout(&self) -> Result<Layout, StoreError> {
+        let counts = Counts::of_header(&self.header.metadata, &self.shell());
+        let layout = Layout::new(&counts)?;
+        layout.check_table(&self.header.sections)?;
+        if layout.len != self.preamble.raw_len {
+            return Err(StoreError::corrupt(format!(
+                "the payload is declared {} bytes once decompressed; its sections end at {}",
+                self.preamble.raw_len, layout.len
+            )));
+        }
+        Ok(layout)
     }
 }
 
@@ -87,6 +104,20 @@ pub(crate) fn read_head(bytes: &[u8], file_len: u64) -> Result<Head, StoreError>
             "the header and the preamble disagree on compression",
         ));
     }
+    if m.format.major < 2 && (m.per_tree_targets || m.n_category_splits > 0) {
+        // A format-1 reader would ignore these and misread the forest.
+        return Err(StoreError::corrupt(format!(
+            "format {} cannot hold categorical splits or per-tree targets",
+            m.format
+        )));
+    }
+    if m.per_tree_targets
+        && !matches!(&m.aggregation, Aggregation::Sum { tree_targets, .. } if tree_targets.is_empty())
+    {
+        return Err(StoreError::corrupt(
+            "per-tree targets need a summed forest whose header lists no targets",
+        ));
+    }
     Ok(Head { preamble, header })
 }
 
@@ -113,53 +144,298 @@ pub(crate) fn read_head_from_file(path: &Path) -> Result<Head, StoreError> {
 pub(crate) fn decode(bytes: &[u8]) -> Result<(Forest, Metadata), StoreError> {
     let head = read_head(bytes, bytes.len() as u64)?;
     let stored = &bytes[head.payload_offset()..];
+    if head.preamble.compression == COMPRESSION_ZSTD {
+        check_ratio(stored.len() as u64, head.preamble.raw_len)?;
+    }
+    let layout = head.layout()?;
     head.preamble.verify_payload(stored)?;
-    let raw = match head.preamble.compression {
-        COMPRESSION_ZSTD => Cow::Owned(decompress(stored, head.preamble.raw_len)?),
-        _ => Cow::Borrowed(stored),
-    };
-    let loc = head.locate(raw.len())?;
     let shell = head.shell();
-    let mut owned = OwnedArrays::default();
-    let arrays = arrays(&raw, &loc, shell.leaf_width(), &mut owned)?;
-    let forest = Forest {
-        trees: arrays.to_trees(),
-        ..shell
+    let forest = match head.preamble.compression {
+        COMPRESSION_ZSTD => {
+            // A frame that states its size must state the sections' size.
+            if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(stored) {
+                if n != layout.len {
+                    return Err(StoreError::corrupt(format!(
+                        "the payload's zstd frame holds {n} bytes; its sections cover {}",
+                        layout.len
+                    )));
+                }
+            }
+            let mut zstd = zstd::stream::read::Decoder::with_buffer(stored)
+                .map_err(zstd_error)?
+                .single_frame();
+            zstd.window_log_max(window_log(layout.len))
+                .map_err(zstd_error)?;
+            let mut payload = Payload::new(&mut zstd);
+            let forest = read_forest(&mut payload, &layout, shell)?;
+            payload.end()?;
+            if !zstd.finish().is_empty() {
+                return Err(StoreError::corrupt("data after the payload's zstd frame"));
+            }
+            forest
+        }
+        _ => {
+            let mut raw = stored;
+            let mut payload = Payload::new(&mut raw);
+            let forest = read_forest(&mut payload, &layout, shell)?;
+            payload.end()?;
+            forest
+        }
     };
     forest.check()?;
     Ok((forest, head.header.metadata))
 }
 
-/// Decompresses a zstd payload that must come out exactly `raw_len` bytes.
-fn decompress(stored: &[u8], raw_len: u64) -> Result<Vec<u8>, StoreError> {
+/// Refuses payloads that would decompress to more than the format allows.
+fn check_ratio(stored: u64, raw: u64) -> Result<(), StoreError> {
     let too_large = |limit: u64| StoreError::TooLarge {
         what: "the decompressed payload".into(),
-        size: raw_len,
+        size: raw,
         limit,
     };
-    if raw_len > MAX_PAYLOAD_LEN {
+    if raw > MAX_PAYLOAD_LEN {
         return Err(too_large(MAX_PAYLOAD_LEN));
     }
-    // A small file must not make us allocate a huge buffer.
-    let ratio_limit = (stored.len() as u64).saturating_mul(MAX_COMPRESSION_RATIO);
-    if raw_len > ratio_limit {
+    let ratio_limit = stored.saturating_mul(MAX_COMPRESSION_RATIO);
+    if raw > ratio_limit {
         return Err(too_large(ratio_limit));
     }
-    let raw_len = usize::try_from(raw_len).map_err(|_| too_large(usize::MAX as u64))?;
-    let mut out = Vec::new();
-    out.try_reserve_exact(raw_len)
-        .map_err(|_| too_large((raw_len as u64).saturating_sub(1)))?;
-    // One-shot decompression into a buffer of the declared size: zstd fails
-    // rather than write past it, and needs no window buffer of its own.
-    let mut decompressor =
-        zstd::bulk::Decompressor::new().map_err(|e| StoreError::corrupt(format!("zstd: {e}")))?;
-    let n = decompressor
-        .decompress_to_buffer(stored, &mut out)
-        .map_err(|e| StoreError::corrupt(format!("zstd: {e}")))?;
-    if n != raw_len {
+    Ok(())
+}
+
+/// The zstd window a payload of `raw_len` bytes may use (log2).
+fn window_log(raw_len: u64) -> u32 {
+    let needed = 64 - raw_len.max(1).saturating_sub(1).leading_zeros();
+    needed.clamp(MIN_WINDOW_LOG, MAX_WINDOW_LOG)
+}
+
+fn zstd_error(e: std::io::Error) -> StoreError {
+    StoreError::corrupt(format!("zstd: {e}"))
+}
+
+/// The uncompressed payload as a stream, read in layout order.
+struct Payload<'r> {
+    r: &'r mut dyn Read,
+    /// Bytes consumed so far.
+    pos: u64,
+}
+
+impl<'r> Payload<'r> {
+    fn new(r: &'r mut dyn Read) -> Self {
+        Payload { r, pos: 0 }
+    }
+
+    /// Consumes the zero padding before a section starting at `offset`.
+    fn seek(&mut self, offset: u64, section: Section) -> Result<(), StoreError> {
+        let gap = offset - self.pos;
+        let mut pad = [0u8; 64];
+        let pad = &mut pad[..gap as usize];
+        self.fill(pad, section)?;
+        if pad.iter().any(|&b| b != 0) {
+            return Err(StoreError::corrupt(format!(
+                "non-zero padding before section {:?}",
+                section.name()
+            )));
+        }
+        Ok(())
+    }
+
+    fn fill(&mut self, buf: &mut [u8], section: Section) -> Result<(), StoreError> {
+        self.r.read_exact(buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => StoreError::corrupt(format!(
+                "the payload ends inside section {:?}",
+                section.name()
+            )),
+            _ => zstd_error(e),
+        })?;
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Reads `n` elements of `section`. Arrays up to [`CHUNK_BYTES`] are
+    /// allocated at once; larger ones grow as their bytes arrive, so a
+    /// payload that ends early never costs more than what it delivered.
+    fn array<T: LeNumber>(&mut self, n: usize, section: Section) -> Result<Vec<T>, StoreError> {
+        let per_chunk = (CHUNK_BYTES / std::mem::size_of::<T>()).max(1);
+        let mut v: Vec<T> = Vec::new();
+        while v.len() < n {
+            let start = v.len();
+            let want = (n - start).min(per_chunk.max(start));
+            v.reserve_exact(want);
+            v.resize(start + want, T::zeroed());
+            self.fill(bytemuck::cast_slice_mut(&mut v[start..]), section)?;
+        }
+        if cfg!(target_endian = "big") {
+            v.iter_mut().for_each(|x| *x = x.swap_le());
+        }
+        Ok(v)
+    }
+
+    /// Checks that nothing follows the last section.
+    fn end(&mut self) -> Result<(), StoreError> {
+        let mut probe = [0u8; 1];
+        match self.r.read(&mut probe) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(StoreError::corrupt(
+                "the payload is longer than its sections",
+            )),
+            Err(e) => Err(zstd_error(e)),
+        }
+    }
+}
+
+/// Node and category ranges of every tree, from the offset sections.
+struct Spans {
+    /// `nodes[t]..nodes[t + 1]` are tree `t`'s nodes.
+    nodes: Vec<u64>,
+    /// `splits[t]..splits[t + 1]` are tree `t`'s categorical splits.
+    splits: Vec<u64>,
+    /// `values[k]..values[k + 1]` are split `k`'s categories.
+    values: Vec<u64>,
+}
+
+/// Reads every section into the trees of `shell`.
+fn read_forest(p: &mut Payload, layout: &Layout, shell: Forest) -> Result<Forest, StoreError> {
+    let counts = &layout.counts;
+    let width = counts.leaf_width as usize;
+    let mut trees: Vec<Tree> = Vec::new();
+    let mut spans = Spans {
+        nodes: Vec::new(),
+        splits: Vec::new(),
+        values: Vec::new(),
+    };
+    let mut tree_targets = Vec::new();
+    for placed in &layout.placed {
+        let s = placed.section;
+        p.seek(placed.offset, s)?;
+        let count = placed.count as usize;
+        // Sections after the first offsets are read tree by tree into
+        // arrays sized by offsets already validated.
+        let per_tree =
+            |spans: &[u64], t: usize, scale: usize| (spans[t + 1] - spans[t]) as usize * scale;
+        match s {
+            Section::TreeOffsets => {
+                spans.nodes = offsets(p.array(count, s)?, s, counts.nodes)?;
+                trees = (0..count - 1).map(|_| Tree::default()).collect();
+            }
+            Section::Threshold => {
+                for (t, tree) in trees.iter_mut().enumerate() {
+                    tree.threshold = p.array(per_tree(&spans.nodes, t, 1), s)?;
+                }
+            }
+            Section::Value => {
+                for (t, tree) in trees.iter_mut().enumerate() {
+                    tree.value = p.array(per_tree(&spans.nodes, t, width), s)?;
+                }
+            }
+            Section::Feature => {
+                for (t, tree) in trees.iter_mut().enumerate() {
+                    tree.feature = p.array(per_tree(&spans.nodes, t, 1), s)?;
+                }
+            }
+            Section::TrueChild => {
+                for (t, tree) in trees.iter_mut().enumerate() {
+                    tree.true_child = p.array(per_tree(&spans.nodes, t, 1), s)?;
+                }
+            }
+            Section::FalseChild => {
+                for (t, tree) in trees.iter_mut().enumerate() {
+                    tree.false_child = p.array(per_tree(&spans.nodes, t, 1), s)?;
+                }
+            }
+            Section::MissingTrue => {
+                for (t, tree) in trees.iter_mut().enumerate() {
+                    let bytes: Vec<u8> = p.array(per_tree(&spans.nodes, t, 1), s)?;
+                    if let Some(i) = bytes.iter().position(|&b| b > 1) {
+                        return Err(StoreError::corrupt(format!(
+                            "missing_true of tree {t}, node {i} is {}, not 0 or 1",
+                            bytes[i]
+                        )));
+                    }
+                    tree.missing_true = bytes.into_iter().map(|b| b == 1).collect();
+                }
+            }
+            Section::TreeTarget => tree_targets = p.array(count, s)?,
+            Section::CategoryTreeOffsets => {
+                spans.splits = offsets(p.array(count, s)?, s, counts.category_splits)?;
+            }
+            Section::CategoryNode => {
+                for (t, tree) in trees.iter_mut().enumerate() {
+                    tree.categories.nodes = p.array(per_tree(&spans.splits, t, 1), s)?;
+                }
+            }
+            Section::CategoryOffsets => {
+                spans.values = offsets(p.array(count, s)?, s, counts.category_values)?;
+            }
+            Section::CategoryValue => {
+                for (t, tree) in trees.iter_mut().enumerate() {
+                    let (a, b) = (spans.splits[t] as usize, spans.splits[t + 1] as usize);
+                    let first = spans.values[a];
+                    let n = spans.values[b] - first;
+                    let local = |o: u64| u32::try_from(o - first);
+                    let offsets: Result<Vec<u32>, _> =
+                        spans.values[a..=b].iter().map(|&o| local(o)).collect();
+                    let offsets = offsets.map_err(|_| {
+                        StoreError::corrupt(format!("tree {t} lists over 2^32 categories"))
+                    })?;
+                    tree.categories = CategorySplits {
+                        nodes: std::mem::take(&mut tree.categories.nodes),
+                        offsets: if a == b { Vec::new() } else { offsets },
+                        categories: p.array(n as usize, s)?,
+                    };
+                }
+            }
+        }
+    }
+    let mut forest = Forest { trees, ..shell };
+    if let Aggregation::Sum {
+        tree_targets: targets,
+        ..
+    } = &mut forest.aggregation
+    {
+        *targets = tree_targets;
+    }
+    Ok(forest)
+}
+
+/// Validates an offsets section: from 0 to `end`, never decreasing; tree
+/// offsets strictly increase (every tree has a node).
+fn offsets(v: Vec<u64>, s: Section, end: u64) -> Result<Vec<u64>, StoreError> {
+    let strict = s == Section::TreeOffsets;
+    if v.first() != Some(&0) || v.last() != Some(&end) {
         return Err(StoreError::corrupt(format!(
-            "the payload decompressed to {n} bytes; the header declares {raw_len}"
+            "{} do not run from 0 to {end}",
+            s.name()
         )));
     }
-    Ok(out)
+    if let Some(i) = v
+        .windows(2)
+        .position(|w| if strict { w[0] >= w[1] } else { w[0] > w[1] })
+    {
+        let what = if v[i] == v[i + 1] {
+            "give an empty tree"
+        } else {
+            "decrease"
+        };
+        return Err(StoreError::corrupt(format!(
+            "{} {what} at entry {i}",
+            s.name()
+        )));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_no_larger_than_the_payload() {
+        assert_eq!(window_log(0), MIN_WINDOW_LOG);
+        assert_eq!(window_log(1000), MIN_WINDOW_LOG);
+        assert_eq!(window_log(1 << 23), 23);
+        assert_eq!(window_log((1 << 23) + 1), 24);
+        assert_eq!(window_log(1 << 26), 26);
+        assert_eq!(window_log(u64::MAX), MAX_WINDOW_LOG);
+    }
 }

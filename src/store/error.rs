@@ -26,7 +26,7 @@ pub enum StoreError {
     /// The file was written in a newer major format version than this build reads.
     #[error(
         "written by forest2onnx {written_by}, format {major}.{minor}; this build \
-         (forest2onnx {this_build}) reads format {supported}: upgrade forest2onnx"
+         (forest2onnx {this_build}) reads formats up to {supported}: upgrade forest2onnx"
     )]
     UnsupportedVersion {
         /// forest2onnx version that wrote the file.
@@ -66,6 +66,18 @@ pub enum StoreError {
     /// A caller-supplied option or name is not acceptable.
     #[error("invalid option: {0}")]
     InvalidOptions(String),
+}
+
+/// Longest piece of file content quoted in a message, in characters.
+const QUOTE_LIMIT: usize = 60;
+
+/// `text` cut to [`QUOTE_LIMIT`] characters, with the length of what was
+/// cut: file content quoted in a message must not flood it.
+pub(crate) fn brief(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_LIMIT) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} more bytes)", &text[..cut], text.len() - cut),
+    }
 }
 
 impl StoreError {

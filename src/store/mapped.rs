@@ -9,8 +9,8 @@ use super::decode::{read_head, Head};
 use super::error::StoreError;
 use super::layout::COMPRESSION_NONE;
 use super::metadata::{Compression, Metadata};
-use super::sections::Located;
-use crate::ir::Forest;
+use super::sections::Layout;
+use crate::ir::{Aggregation, Forest};
 
 /// An uncompressed model file mapped into memory, its arrays readable in
 /// place without copying.
@@ -25,9 +25,10 @@ use crate::ir::Forest;
 /// in place, so saving over a mapped file is fine.
 pub struct MappedForest {
     map: Mmap,
-    /// Sections relative to the start of the file.
-    loc: Located,
-    leaf_width: usize,
+    /// Sections relative to the payload.
+    layout: Layout,
+    /// Offset of the payload in the file.
+    offset: usize,
     shell: Forest,
     metadata: Metadata,
 }
@@ -63,22 +64,23 @@ impl MappedForest {
             )));
         }
         let offset = head.payload_offset();
-        head.preamble.verify_payload(&map[offset..])?;
-        let loc = shift(head.locate(map.len() - offset)?, offset);
+        let layout = head.layout()?;
+        let payload = &map[offset..];
+        head.preamble.verify_payload(payload)?;
+        check_padding(payload, &layout)?;
         let shell = head.shell();
-        let leaf_width = shell.leaf_width();
         let Head { header, .. } = head;
         let mapped = MappedForest {
             map,
-            loc,
-            leaf_width,
+            layout,
+            offset,
             shell,
             metadata: header.metadata,
         };
         // The payload offset and every section offset are multiples of 64
         // and the map is page-aligned, so in-place views always succeed on a
         // little-endian machine; report rather than assume it.
-        arrays_in_place(&mapped.map, &mapped.loc, leaf_width)?
+        arrays_in_place(&mapped.map, offset, &mapped.layout)?
             .ok_or_else(|| {
                 StoreError::NotMappable("the sections are not aligned for in-place access".into())
             })?
@@ -98,7 +100,7 @@ impl MappedForest {
 
     /// The forest-wide arrays, in place.
     pub fn arrays(&self) -> ForestArrays<'_> {
-        borrow(&self.map, &self.loc, self.leaf_width)
+        borrow(&self.map, self.offset, &self.layout)
             .expect("aligned and validated when the file was opened")
     }
 
@@ -109,10 +111,15 @@ impl MappedForest {
 
     /// Copies the whole forest out (already checked when opened).
     pub fn to_forest(&self) -> Forest {
-        Forest {
-            trees: self.arrays().to_trees(),
+        let arrays = self.arrays();
+        let mut forest = Forest {
+            trees: arrays.to_trees(),
             ..self.shell.clone()
+        };
+        if let Aggregation::Sum { tree_targets, .. } = &mut forest.aggregation {
+            tree_targets.extend_from_slice(arrays.tree_target());
         }
+        forest
     }
 }
 
@@ -125,16 +132,18 @@ impl std::fmt::Debug for MappedForest {
     }
 }
 
-/// Moves payload-relative section ranges to file-relative ones.
-fn shift(loc: Located, by: usize) -> Located {
-    let s = |r: std::ops::Range<usize>| r.start + by..r.end + by;
-    Located {
-        tree_offsets: s(loc.tree_offsets),
-        threshold: s(loc.threshold),
-        value: s(loc.value),
-        feature: s(loc.feature),
-        true_child: s(loc.true_child),
-        false_child: s(loc.false_child),
-        missing_true: s(loc.missing_true),
+/// Refuses non-zero bytes between sections (the layout check has already
+/// made sure sections tile the payload).
+fn check_padding(payload: &[u8], layout: &Layout) -> Result<(), StoreError> {
+    let mut end = 0usize;
+    for p in &layout.placed {
+        if payload[end..p.offset as usize].iter().any(|&b| b != 0) {
+            return Err(StoreError::corrupt(format!(
+                "non-zero padding before section {:?}",
+                p.section.name()
+            )));
+        }
+        end = p.end() as usize;
     }
+    Ok(())
 }

@@ -109,12 +109,24 @@ pub struct Metadata {
     pub split_op: SplitOp,
     /// Classification (with the class labels) or regression.
     pub task: Task,
-    /// How tree outputs combine.
+    /// How tree outputs combine. A summed forest whose trees each add to
+    /// one score keeps `tree_targets` in the payload's `tree_target`
+    /// section, not here: see [`Metadata::per_tree_targets`].
     pub aggregation: Aggregation,
     /// Number of trees.
     pub n_trees: usize,
     /// Total number of nodes over all trees.
     pub n_nodes: usize,
+    /// Whether each tree adds to one score, listed in the `tree_target`
+    /// section (format 2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_tree_targets: bool,
+    /// Number of categorical splits over all trees (format 2).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub n_category_splits: usize,
+    /// Number of categories listed over all categorical splits (format 2).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub n_category_values: usize,
     /// How the payload is stored.
     pub compression: Compression,
     /// Training parameters (a free-form JSON object), when given.
@@ -126,6 +138,10 @@ pub struct Metadata {
     /// Free-form user tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Metadata {
@@ -150,6 +166,22 @@ pub struct SaveOptions {
     pub data_fingerprint: Option<DataFingerprint>,
     /// Free-form tags to record.
     pub tags: BTreeMap<String, String>,
+}
+
+impl SaveOptions {
+    /// The options that re-save a file with the same provenance (training
+    /// parameters, data fingerprint, tags) and compression level.
+    pub fn from_metadata(m: &Metadata) -> SaveOptions {
+        SaveOptions {
+            level: match m.compression {
+                Compression::None => 0,
+                Compression::Zstd { level } => level,
+            },
+            training_params: m.training_params.clone(),
+            data_fingerprint: m.data_fingerprint.clone(),
+            tags: m.tags.clone(),
+        }
+    }
 }
 
 impl Default for SaveOptions {

@@ -18,6 +18,7 @@
 //! ```
 
 mod arrays;
+mod compare;
 mod decode;
 mod encode;
 mod error;
@@ -39,7 +40,9 @@ pub use layout::{
 };
 pub use mapped::MappedForest;
 pub use metadata::{Compression, DataFingerprint, FormatVersion, Metadata, SaveOptions};
-pub use versioned::{latest_version, save_versioned, versions, ModelVersion, EXTENSION};
+pub use versioned::{
+    latest_version, save_versioned, versions, write_versioned, ModelVersion, EXTENSION,
+};
 
 /// Saves `forest` to `path` atomically and returns the metadata written.
 ///
@@ -61,6 +64,20 @@ pub fn save(
 /// Encodes `forest` as the bytes of a model file.
 pub fn to_bytes(forest: &Forest, opts: &SaveOptions) -> Result<Vec<u8>, StoreError> {
     encode::encode(forest, opts).map(|(bytes, _)| bytes)
+}
+
+/// Decodes `bytes` (a model file from [`to_bytes`]) and checks that it holds
+/// exactly `forest`, bit for bit (NaN payloads and the sign of zero
+/// included): a guard against writer or reader bugs before a file replaces
+/// its source.
+pub fn verify(forest: &Forest, bytes: &[u8]) -> Result<(), StoreError> {
+    let back = from_bytes(bytes)?;
+    match compare::first_difference(forest, &back) {
+        None => Ok(()),
+        Some(what) => Err(StoreError::corrupt(format!(
+            "the file does not reproduce the forest: {what}"
+        ))),
+    }
 }
 
 /// Loads the forest saved at `path`, verifying checksums and invariants.

@@ -1,189 +1,303 @@
 //! The payload: the forest's arrays, every tree concatenated, as aligned
 //! little-endian sections listed in the header's section table.
+//!
+//! The layout is a function of the header's counts alone ([`Counts`] →
+//! [`Layout`]): sections in one fixed order, each starting at the next
+//! multiple of [`ALIGN`] after the previous one, the payload ending where
+//! the last section ends. A reader recomputes it and refuses any table that
+//! differs, so no byte of the payload is uncovered, no two sections overlap,
+//! and every size is known from the counts before anything is allocated.
 
 use std::ops::Range;
 
 use super::error::StoreError;
-use super::layout::{align_up, Dtype, SectionEntry};
-use crate::ir::Forest;
+use super::layout::{Dtype, SectionEntry, ALIGN};
+use super::metadata::Metadata;
+use crate::ir::{Aggregation, Forest};
 
-/// Section names of format 1.0. Readers ignore sections they do not know,
-/// so a minor version may add some.
-pub(crate) const TREE_OFFSETS: &str = "tree_offsets";
-pub(crate) const THRESHOLD: &str = "threshold";
-pub(crate) const VALUE: &str = "value";
-pub(crate) const FEATURE: &str = "feature";
-pub(crate) const TRUE_CHILD: &str = "true_child";
-pub(crate) const FALSE_CHILD: &str = "false_child";
-pub(crate) const MISSING_TRUE: &str = "missing_true";
-
-/// Byte ranges of the format-1.0 sections inside the uncompressed payload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Located {
-    pub tree_offsets: Range<usize>,
-    pub threshold: Range<usize>,
-    pub value: Range<usize>,
-    pub feature: Range<usize>,
-    pub true_child: Range<usize>,
-    pub false_child: Range<usize>,
-    pub missing_true: Range<usize>,
+/// Every section a payload may hold, in payload order. Format 1 has the
+/// first seven; format 2 adds the others, present only when used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Section {
+    /// u64 × (trees + 1): first node of each tree, then the node count.
+    TreeOffsets,
+    /// f64 × nodes: split thresholds.
+    Threshold,
+    /// f64 × nodes × leaf width: leaf values.
+    Value,
+    /// u32 × nodes: split features.
+    Feature,
+    /// u32 × nodes: true child (tree-local id) or `LEAF`.
+    TrueChild,
+    /// u32 × nodes: false child (tree-local id) or `LEAF`.
+    FalseChild,
+    /// u8 × nodes: 1 when NaN goes to the true child, else 0.
+    MissingTrue,
+    /// u32 × trees: the score each tree adds to (`Aggregation::Sum::tree_targets`).
+    TreeTarget,
+    /// u64 × (trees + 1): first categorical split of each tree, then their count.
+    CategoryTreeOffsets,
+    /// u32 × categorical splits: the split's node id, local to its tree.
+    CategoryNode,
+    /// u64 × (categorical splits + 1): first category of each split in
+    /// `category_value`, then their count.
+    CategoryOffsets,
+    /// u32 × categories: every split's category set, ascending.
+    CategoryValue,
 }
 
-/// Element counts each section must have for a forest of this shape.
-struct Counts {
-    trees_plus_one: u64,
-    nodes: u64,
-    values: u64,
+impl Section {
+    /// The name in the header's section table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::TreeOffsets => "tree_offsets",
+            Section::Threshold => "threshold",
+            Section::Value => "value",
+            Section::Feature => "feature",
+            Section::TrueChild => "true_child",
+            Section::FalseChild => "false_child",
+            Section::MissingTrue => "missing_true",
+            Section::TreeTarget => "tree_target",
+            Section::CategoryTreeOffsets => "category_tree_offsets",
+            Section::CategoryNode => "category_node",
+            Section::CategoryOffsets => "category_offsets",
+            Section::CategoryValue => "category_value",
+        }
+    }
+
+    /// The element type.
+    pub fn dtype(self) -> Dtype {
+        match self {
+            Section::TreeOffsets | Section::CategoryTreeOffsets | Section::CategoryOffsets => {
+                Dtype::U64
+            }
+            Section::Threshold | Section::Value => Dtype::F64,
+            Section::Feature
+            | Section::TrueChild
+            | Section::FalseChild
+            | Section::TreeTarget
+            | Section::CategoryNode
+            | Section::CategoryValue => Dtype::U32,
+            Section::MissingTrue => Dtype::U8,
+        }
+    }
+}
+
+/// The counts that determine a payload's layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub trees: u64,
+    pub nodes: u64,
+    /// Values per node in `value`.
+    pub leaf_width: u64,
+    /// Whether each tree adds to one score (`tree_target` section).
+    pub tree_targets: bool,
+    /// Categorical splits over all trees (category sections when > 0).
+    pub category_splits: u64,
+    /// Categories over all categorical splits.
+    pub category_values: u64,
 }
 
 impl Counts {
-    fn new(n_trees: usize, n_nodes: usize, width: usize) -> Result<Counts, StoreError> {
+    /// The counts of `forest`.
+    pub fn of_forest(forest: &Forest) -> Counts {
+        let tree_targets = matches!(&forest.aggregation,
+            Aggregation::Sum { tree_targets, .. } if !tree_targets.is_empty());
+        let cats = forest.trees.iter().map(|t| &t.categories);
+        Counts {
+            trees: forest.trees.len() as u64,
+            nodes: forest.n_nodes() as u64,
+            leaf_width: forest.leaf_width() as u64,
+            tree_targets,
+            category_splits: cats.clone().map(|c| c.nodes.len() as u64).sum(),
+            category_values: cats.map(|c| c.categories.len() as u64).sum(),
+        }
+    }
+
+    /// The counts a header declares; `shell` is the forest it describes
+    /// (without trees, and without tree targets, which are a section).
+    pub fn of_header(m: &Metadata, shell: &Forest) -> Counts {
+        Counts {
+            trees: m.n_trees as u64,
+            nodes: m.n_nodes as u64,
+            leaf_width: if m.per_tree_targets {
+                1
+            } else {
+                shell.leaf_width() as u64
+            },
+            tree_targets: m.per_tree_targets,
+            category_splits: m.n_category_splits as u64,
+            category_values: m.n_category_values as u64,
+        }
+    }
+
+    /// Whether the payload needs format 2's sections.
+    pub fn needs_format_2(&self) -> bool {
+        self.tree_targets || self.category_splits > 0
+    }
+
+    /// The sections present and their element counts, in payload order.
+    fn sections(&self) -> Result<Vec<(Section, u64)>, StoreError> {
         let overflow = || StoreError::corrupt("section sizes overflow");
-        let (n_trees, n_nodes, width) = (n_trees as u64, n_nodes as u64, width as u64);
-        Ok(Counts {
-            trees_plus_one: n_trees.checked_add(1).ok_or_else(overflow)?,
-            nodes: n_nodes,
-            values: n_nodes.checked_mul(width).ok_or_else(overflow)?,
+        let trees_plus_one = self.trees.checked_add(1).ok_or_else(overflow)?;
+        let values = self
+            .nodes
+            .checked_mul(self.leaf_width)
+            .ok_or_else(overflow)?;
+        let mut s = vec![
+            (Section::TreeOffsets, trees_plus_one),
+            (Section::Threshold, self.nodes),
+            (Section::Value, values),
+            (Section::Feature, self.nodes),
+            (Section::TrueChild, self.nodes),
+            (Section::FalseChild, self.nodes),
+            (Section::MissingTrue, self.nodes),
+        ];
+        if self.tree_targets {
+            s.push((Section::TreeTarget, self.trees));
+        }
+        if self.category_splits > 0 {
+            let splits_plus_one = self.category_splits.checked_add(1).ok_or_else(overflow)?;
+            s.extend([
+                (Section::CategoryTreeOffsets, trees_plus_one),
+                (Section::CategoryNode, self.category_splits),
+                (Section::CategoryOffsets, splits_plus_one),
+                (Section::CategoryValue, self.category_values),
+            ]);
+        } else if self.category_values > 0 {
+            return Err(StoreError::corrupt(
+                "the header counts categories but no categorical splits",
+            ));
+        }
+        Ok(s)
+    }
+}
+
+/// One section placed in the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub section: Section,
+    /// Byte offset from the payload start (a multiple of [`ALIGN`]).
+    pub offset: u64,
+    /// Number of elements.
+    pub count: u64,
+}
+
+impl Placed {
+    /// Byte length.
+    pub fn len(&self) -> u64 {
+        self.count * self.section.dtype().size()
+    }
+
+    /// Byte offset one past the end.
+    pub fn end(&self) -> u64 {
+        self.offset + self.len()
+    }
+}
+
+/// Where every section of a payload is, computed from [`Counts`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// The counts it was computed from.
+    pub counts: Counts,
+    pub placed: Vec<Placed>,
+    /// Payload length: the end of the last section.
+    pub len: u64,
+}
+
+impl Layout {
+    /// The layout for `counts`; fails when sizes overflow.
+    pub fn new(counts: &Counts) -> Result<Layout, StoreError> {
+        let overflow = || StoreError::corrupt("section sizes overflow");
+        let mut end = 0u64;
+        let mut placed = Vec::new();
+        for (section, count) in counts.sections()? {
+            let offset = end.checked_next_multiple_of(ALIGN).ok_or_else(overflow)?;
+            let len = count
+                .checked_mul(section.dtype().size())
+                .ok_or_else(overflow)?;
+            end = offset.checked_add(len).ok_or_else(overflow)?;
+            placed.push(Placed {
+                section,
+                offset,
+                count,
+            });
+        }
+        Ok(Layout {
+            counts: *counts,
+            placed,
+            len: end,
         })
     }
 
-    /// Name, type and count of every section, in payload order: widest
-    /// elements first, so nothing but the table's own rounding pads them.
-    fn sections(&self) -> [(&'static str, Dtype, u64); 7] {
-        [
-            (TREE_OFFSETS, Dtype::U64, self.trees_plus_one),
-            (THRESHOLD, Dtype::F64, self.nodes),
-            (VALUE, Dtype::F64, self.values),
-            (FEATURE, Dtype::U32, self.nodes),
-            (TRUE_CHILD, Dtype::U32, self.nodes),
-            (FALSE_CHILD, Dtype::U32, self.nodes),
-            (MISSING_TRUE, Dtype::U8, self.nodes),
-        ]
-    }
-}
-
-/// The section table for `forest`, each section starting on an aligned offset.
-pub(crate) fn table(forest: &Forest) -> Result<Vec<SectionEntry>, StoreError> {
-    let counts = Counts::new(forest.trees.len(), forest.n_nodes(), forest.leaf_width())?;
-    let mut offset = 0u64;
-    let mut table = Vec::new();
-    for (name, dtype, count) in counts.sections() {
-        offset = align_up(offset);
-        table.push(SectionEntry {
-            name: name.into(),
-            dtype,
-            offset,
-            count,
-        });
-        offset += count * dtype.size();
-    }
-    Ok(table)
-}
-
-/// Length of the payload described by `table`.
-pub(crate) fn payload_len(table: &[SectionEntry]) -> u64 {
-    table
-        .iter()
-        .map(|s| s.offset + s.count * s.dtype.size())
-        .max()
-        .unwrap_or(0)
-}
-
-/// Writes the payload of `forest` as laid out by `table` (from [`table`]).
-pub(crate) fn write(forest: &Forest, table: &[SectionEntry], out: &mut Vec<u8>) {
-    let base = out.len();
-    for entry in table {
-        out.resize(base + entry.offset as usize, 0);
-        let trees = forest.trees.iter();
-        match entry.name.as_str() {
-            TREE_OFFSETS => {
-                let mut start = 0u64;
-                put(out, &[0u64]);
-                for tree in trees {
-                    start += tree.n_nodes() as u64;
-                    put(out, &[start]);
-                }
-            }
-            THRESHOLD => trees.for_each(|t| put(out, &t.threshold)),
-            VALUE => trees.for_each(|t| put(out, &t.value)),
-            FEATURE => trees.for_each(|t| put(out, &t.feature)),
-            TRUE_CHILD => trees.for_each(|t| put(out, &t.true_child)),
-            FALSE_CHILD => trees.for_each(|t| put(out, &t.false_child)),
-            MISSING_TRUE => trees.for_each(|t| out.extend(t.missing_true.iter().map(|&b| b as u8))),
-            other => unreachable!("table() makes no section {other}"),
-        }
-        debug_assert_eq!(
-            out.len() - base,
-            (entry.offset + entry.count * entry.dtype.size()) as usize
-        );
-    }
-}
-
-/// Finds the format-1.0 sections in `table` and checks them against a
-/// payload of `raw_len` bytes holding `n_trees` trees, `n_nodes` nodes and
-/// `width` values per node.
-pub(crate) fn locate(
-    table: &[SectionEntry],
-    raw_len: u64,
-    n_trees: usize,
-    n_nodes: usize,
-    width: usize,
-) -> Result<Located, StoreError> {
-    // A set, not pairwise comparisons: a hostile header may list a great
-    // many sections.
-    let mut names = std::collections::BTreeSet::new();
-    if let Some(dup) = table.iter().find(|e| !names.insert(e.name.as_str())) {
-        return Err(StoreError::corrupt(format!(
-            "section {:?} appears twice",
-            dup.name
-        )));
-    }
-    let counts = Counts::new(n_trees, n_nodes, width)?;
-    let mut ranges = Vec::with_capacity(7);
-    for (name, dtype, count) in counts.sections() {
-        let entry = table
+    /// The header's section table.
+    pub fn table(&self) -> Vec<SectionEntry> {
+        self.placed
             .iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| StoreError::corrupt(format!("section {name:?} is missing")))?;
-        if entry.dtype != dtype || entry.count != count {
-            return Err(StoreError::corrupt(format!(
-                "section {name:?} holds {} × {:?}; expected {count} × {dtype:?}",
-                entry.count, entry.dtype
-            )));
-        }
-        if !entry.offset.is_multiple_of(super::layout::ALIGN) {
-            return Err(StoreError::corrupt(format!(
-                "section {name:?} starts at unaligned offset {}",
-                entry.offset
-            )));
-        }
-        let end = count
-            .checked_mul(dtype.size())
-            .and_then(|len| len.checked_add(entry.offset))
-            .filter(|&end| end <= raw_len)
-            .ok_or_else(|| {
-                StoreError::corrupt(format!("section {name:?} extends past the payload"))
-            })?;
-        // Both fit in the payload, which is in memory, so they fit in usize.
-        ranges.push(entry.offset as usize..end as usize);
+            .map(|p| SectionEntry {
+                name: p.section.name().into(),
+                dtype: p.section.dtype(),
+                offset: p.offset,
+                count: p.count,
+            })
+            .collect()
     }
-    let mut r = ranges.into_iter();
-    let mut next = || r.next().expect("seven sections");
-    Ok(Located {
-        tree_offsets: next(),
-        threshold: next(),
-        value: next(),
-        feature: next(),
-        true_child: next(),
-        false_child: next(),
-        missing_true: next(),
-    })
+
+    /// Refuses a header table that is not exactly this layout, naming the
+    /// first entry that differs.
+    pub fn check_table(&self, table: &[SectionEntry]) -> Result<(), StoreError> {
+        let expected = self.table();
+        let describe = |e: &SectionEntry| {
+            format!(
+                "{:?} ({} × {:?} at offset {})",
+                super::error::brief(&e.name),
+                e.count,
+                e.dtype,
+                e.offset
+            )
+        };
+        for (i, (got, want)) in table.iter().zip(&expected).enumerate() {
+            if got != want {
+                return Err(StoreError::corrupt(format!(
+                    "section {i} is {}; the header's counts call for {}",
+                    describe(got),
+                    describe(want)
+                )));
+            }
+        }
+        match table.len().cmp(&expected.len()) {
+            std::cmp::Ordering::Equal => Ok(()),
+            std::cmp::Ordering::Less => Err(StoreError::corrupt(format!(
+                "section {:?} is missing",
+                expected[table.len()].name
+            ))),
+            std::cmp::Ordering::Greater => Err(StoreError::corrupt(format!(
+                "section {} is not part of this layout (unknown, repeated, or \
+                 not called for by the header's counts)",
+                describe(&table[expected.len()])
+            ))),
+        }
+    }
+
+    /// The byte range of `section`, if present.
+    pub fn range(&self, section: Section) -> Option<Range<usize>> {
+        self.placed
+            .iter()
+            .find(|p| p.section == section)
+            .map(|p| p.offset as usize..p.end() as usize)
+    }
 }
 
 /// Fixed-size numbers stored little-endian.
 pub(crate) trait LeNumber: bytemuck::Pod {
     /// Converts between little-endian and native order (its own inverse).
     fn swap_le(self) -> Self;
+}
+
+impl LeNumber for u8 {
+    fn swap_le(self) -> Self {
+        self
+    }
 }
 
 impl LeNumber for u32 {
@@ -205,23 +319,13 @@ impl LeNumber for f64 {
 }
 
 /// Appends `xs` as little-endian bytes.
-pub(crate) fn put<T: LeNumber>(out: &mut Vec<u8>, xs: &[T]) {
+pub(crate) fn put<T: LeNumber>(out: &mut impl std::io::Write, xs: &[T]) -> std::io::Result<()> {
     if cfg!(target_endian = "little") {
-        out.extend_from_slice(bytemuck::cast_slice(xs));
+        out.write_all(bytemuck::cast_slice(xs))
     } else {
         xs.iter()
-            .for_each(|x| out.extend_from_slice(bytemuck::bytes_of(&x.swap_le())));
+            .try_for_each(|x| out.write_all(bytemuck::bytes_of(&x.swap_le())))
     }
-}
-
-/// Decodes little-endian `bytes` (any alignment; a whole number of elements).
-pub(crate) fn get<T: LeNumber>(bytes: &[u8]) -> Vec<T> {
-    let mut v = vec![T::zeroed(); bytes.len() / std::mem::size_of::<T>()];
-    bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
-    if cfg!(target_endian = "big") {
-        v.iter_mut().for_each(|x| *x = x.swap_le());
-    }
-    v
 }
 
 /// Views little-endian `bytes` as `&[T]` without copying, when this machine
@@ -231,5 +335,89 @@ pub(crate) fn view<T: LeNumber>(bytes: &[u8]) -> Option<&[T]> {
         bytemuck::try_cast_slice(bytes).ok()
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts() -> Counts {
+        Counts {
+            trees: 3,
+            nodes: 10,
+            leaf_width: 2,
+            tree_targets: false,
+            category_splits: 0,
+            category_values: 0,
+        }
+    }
+
+    #[test]
+    fn sections_tile_the_payload() {
+        let layout = Layout::new(&Counts {
+            tree_targets: true,
+            category_splits: 2,
+            category_values: 5,
+            ..counts()
+        })
+        .unwrap();
+        assert_eq!(layout.placed.len(), 12);
+        let mut end = 0u64;
+        for p in &layout.placed {
+            assert_eq!(p.offset, end.next_multiple_of(ALIGN), "{p:?}");
+            end = p.end();
+        }
+        assert_eq!(layout.len, end);
+        layout.check_table(&layout.table()).unwrap();
+    }
+
+    #[test]
+    fn any_other_table_is_refused() {
+        let layout = Layout::new(&counts()).unwrap();
+        let good = layout.table();
+        let mut moved = good.clone();
+        moved[3].offset += ALIGN;
+        let mut overlapping = good.clone();
+        overlapping[2].offset = overlapping[1].offset;
+        let mut extra = good.clone();
+        extra.push(SectionEntry {
+            name: "future".into(),
+            dtype: Dtype::U8,
+            offset: layout.len.next_multiple_of(ALIGN),
+            count: 1,
+        });
+        let mut counted = good.clone();
+        counted[1].count += 1;
+        for (bad, needle) in [
+            (moved, "section 3 is \"feature\""),
+            (overlapping, "section 2 is \"value\""),
+            (extra, "\"future\""),
+            (counted, "section 1 is \"threshold\" (11 × F64"),
+            (good[..6].to_vec(), "\"missing_true\" is missing"),
+        ] {
+            let e = layout.check_table(&bad).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_corruption() {
+        for c in [
+            Counts {
+                nodes: u64::MAX / 2,
+                ..counts()
+            },
+            Counts {
+                trees: u64::MAX,
+                ..counts()
+            },
+            Counts {
+                category_splits: u64::MAX,
+                ..counts()
+            },
+        ] {
+            assert!(Layout::new(&c).is_err(), "{c:?}");
+        }
     }
 }

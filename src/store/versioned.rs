@@ -30,35 +30,77 @@ pub struct ModelVersion {
 /// returns the path written. The write is atomic and never replaces a file.
 ///
 /// `name` may hold ASCII letters, digits, `.`, `_` and `-`, and must not
-/// start with `.`. Two processes saving the same name at the same moment
-/// may both pick the same N (under different names if their seconds differ).
+/// start with `.`.
+///
+/// Concurrent saves of one name, from any number of threads or processes,
+/// get distinct versions: N is allocated by creating the empty claim file
+/// `.forest2onnx-claims/NAME_vN` in `dir` exclusively (`O_CREAT | O_EXCL`),
+/// which exactly one saver can do. Claims stay (one hidden folder holds
+/// them all); a saver that dies between its claim and its write leaves a
+/// gap in the numbers, never a duplicate.
 pub fn save_versioned(
     forest: &Forest,
     dir: impl AsRef<Path>,
     name: &str,
     opts: &SaveOptions,
 ) -> Result<PathBuf, StoreError> {
-    let dir = dir.as_ref();
     check_name(name)?;
     let (bytes, _) = encode::encode(forest, opts)?;
-    // A clash means someone else just took this name: look again.
-    for _ in 0..8 {
-        let next = versions(dir, name)?.last().map_or(1, |v| v.version + 1);
-        let path = dir.join(format!("{name}_v{next}_{}.{EXTENSION}", timestamp()));
-        match atomic::write(&path, &bytes, Existing::Keep) {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(StoreError::io(&path)(e)),
-            Ok(()) => return Ok(path),
+    write_versioned(&bytes, dir, name)
+}
+
+/// [`save_versioned`] for a model file already encoded by
+/// [`super::to_bytes`] (for example, after [`super::verify`]).
+pub fn write_versioned(
+    bytes: &[u8],
+    dir: impl AsRef<Path>,
+    name: &str,
+) -> Result<PathBuf, StoreError> {
+    let dir = dir.as_ref();
+    check_name(name)?;
+    let version = claim_next(dir, name)?;
+    let path = dir.join(format!("{name}_v{version}_{}.{EXTENSION}", timestamp()));
+    atomic::write(&path, bytes, Existing::Keep).map_err(StoreError::io(&path))?;
+    Ok(path)
+}
+
+/// Most claims tried in one save: far more than concurrent savers, few
+/// enough that a folder full of stray claims fails instead of looping.
+const MAX_CLAIM_ATTEMPTS: u64 = 10_000;
+
+/// Allocates the next free version of `name` in `dir` by exclusive creation
+/// of its claim file.
+fn claim_next(dir: &Path, name: &str) -> Result<u64, StoreError> {
+    let mut next = versions(dir, name)?.last().map_or(1, |v| v.version + 1);
+    let claims = dir.join(CLAIMS);
+    std::fs::create_dir_all(&claims).map_err(StoreError::io(&claims))?;
+    for _ in 0..MAX_CLAIM_ATTEMPTS {
+        let claim = claims.join(format!("{name}_v{next}"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&claim)
+        {
+            Ok(_) => return Ok(next),
+            // Someone holds N (saving now, saved, or died trying): next one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => next += 1,
+            Err(e) => return Err(StoreError::io(&claim)(e)),
         }
     }
     Err(StoreError::Io {
         path: dir.to_path_buf(),
         source: std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
-            format!("could not find a free version number for {name:?}"),
+            format!(
+                "versions {} to {next} of {name:?} are all claimed in {CLAIMS}/",
+                next - MAX_CLAIM_ATTEMPTS
+            ),
         ),
     })
 }
+
+/// The folder, inside a model folder, of the claims of [`save_versioned`].
+const CLAIMS: &str = ".forest2onnx-claims";
 
 /// The file of the highest version of `name` in `dir`, or `None` when there
 /// is none. Ties (same N) go to the later timestamp.

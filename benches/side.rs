@@ -1,14 +1,14 @@
-//! The Rust side of `bench/compare.py`: each subcommand measures one step of
-//! forest2onnx in a fresh process and prints one JSON object on stdout.
+//! The Rust side of `benches/compare.py`: each subcommand measures one step
+//! of forest2onnx in a fresh process and prints one JSON object on stdout.
+//! Not a criterion benchmark (`harness = false`): compare.py runs it.
 //!
 //! ```text
-//! cargo build --release --example bench_side
-//! target/release/examples/bench_side synth --trees 500 --nodes-per-tree 13660 --out f.forest
-//! target/release/examples/bench_side import --joblib rf.joblib --out f.forest
-//! target/release/examples/bench_side export --forest f.forest --out f.onnx
-//! target/release/examples/bench_side store --forest f.forest --dir /tmp/x
-//! target/release/examples/bench_side tract --onnx f.onnx --rows-file x.f32 --features 20
-//! target/release/examples/bench_side predict --forest f.forest --rows-file x.f32
+//! cargo bench --bench side -- synth --trees 500 --nodes-per-tree 13660 --out f.forest
+//! cargo bench --bench side -- import --joblib rf.joblib --out f.forest
+//! cargo bench --bench side -- export --forest f.forest --out f.onnx
+//! cargo bench --bench side -- store --forest f.forest --dir /tmp/x
+//! cargo bench --bench side -- tract --onnx f.onnx --rows-file x.f32 --features 20
+//! cargo bench --bench side -- predict --forest f.forest --rows-file x.f32
 //! ```
 //!
 //! Times are wall-clock seconds (`*_s`: median of `--repeat` runs, `*_first_s`:
@@ -29,7 +29,7 @@ use ndarray::Array2;
 use serde_json::{json, Value};
 
 #[derive(Parser)]
-#[command(about = "forest2onnx measurements for bench/compare.py")]
+#[command(about = "forest2onnx measurements for benches/compare.py")]
 struct Cli {
     /// Runs per timing (the median is reported).
     #[arg(long, default_value_t = 3, global = true)]
@@ -82,7 +82,7 @@ enum Command {
         op: String,
         #[arg(long, default_value_t = 10)]
         n: usize,
-        #[arg(long, default_value = "/tmp/bench_side_profile.onnx")]
+        #[arg(long, default_value = "/tmp/forest2onnx_side_profile.onnx")]
         out: PathBuf,
     },
     /// Native save/load at levels 0 and 3, and the memory-mapped open.

@@ -5,11 +5,12 @@ One run on one machine: trains scikit-learn RandomForestClassifiers (full
 depth, n_jobs=-1) on synthetic data, measures the Python tool chain, imports
 the *same* pickled forests into forest2onnx (falling back to a synthetic forest
 of the same node count if the importer fails) and measures forest2onnx through
-`examples/bench_side.rs`. Every measurement runs in its own process; peak
-memory is that process's ru_maxrss, read with os.wait4.
+`benches/side.rs` (built by `cargo bench --no-run --bench side`). Every
+measurement runs in its own process; peak memory is that process's own
+VmHWM.
 
-    .venv/bin/python bench/compare.py                      # reference: 500 and 200 trees, 100k x 20
-    .venv/bin/python bench/compare.py --trees 50 --rows 20000 --predict-rows 5000   # smoke test
+    .venv/bin/python benches/compare.py                      # reference: 500 and 200 trees, 100k x 20
+    .venv/bin/python benches/compare.py --trees 50 --rows 20000 --predict-rows 5000   # smoke test
 
 Results go to target/bench-compare/ (results-*.json; the markdown tables go
 to stdout). Trained models are cached there and reused (--retrain to train
@@ -468,6 +469,26 @@ def table(r):
     return "\n".join(lines)
 
 
+def side_binary(out, no_build):
+    """The path of the `side` bench binary (built unless `no_build`); cargo
+    names it with a hash, so the path of the last build is kept in `out`."""
+    remembered = os.path.join(out, "side-binary.txt")
+    if no_build:
+        with open(remembered) as f:
+            return f.read().strip()
+    proc = subprocess.run(
+        ["cargo", "bench", "--no-run", "--bench", "side", "--message-format=json-render-diagnostics"],
+        cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "side" \
+                and msg.get("executable"):
+            with open(remembered, "w") as f:
+                f.write(msg["executable"])
+            return msg["executable"]
+    sys.exit("cargo built no `side` bench binary")
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "_child":
         child(json.loads(sys.argv[2]))
@@ -488,13 +509,12 @@ def main():
     # Under target/ (git-ignored): the models and ONNX files weigh gigabytes.
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench-compare"))
     ap.add_argument("--retrain", action="store_true")
-    ap.add_argument("--no-build", action="store_true", help="use the existing bench_side binary")
+    ap.add_argument("--no-build", action="store_true",
+                    help="use the side binary of the last build instead of building it")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    binary = os.path.join(ROOT, "target", "release", "examples", "bench_side")
-    if not args.no_build:
-        subprocess.check_call(["cargo", "build", "--release", "--example", "bench_side"], cwd=ROOT)
+    binary = side_binary(args.out, args.no_build)
 
     trees = sorted(set(args.trees), reverse=True)
     stem = f"rf-{args.rows}x{args.features}-c{args.classes}-i{args.informative}-s{args.class_sep}"

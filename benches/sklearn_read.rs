@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! python python/sklearn_bench.py train /tmp/bench          # rf.joblib + expected outputs
-//! cargo build --release --example sklearn_convert_bench
-//! /usr/bin/time -v target/release/examples/sklearn_convert_bench /tmp/bench/rf.joblib
+//! cargo bench --no-run --bench sklearn_read     # prints the binary's path
+//! /usr/bin/time -v target/release/deps/sklearn_read-HASH /tmp/bench/rf.joblib
+//! cargo bench --bench sklearn_read -- /tmp/bench/rf.joblib --phases
 //! /usr/bin/time -v python python/sklearn_bench.py load /tmp/bench/rf.joblib
 //! ```
 //!
@@ -28,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = args
         .iter()
         .find(|a| !a.starts_with("--"))
-        .ok_or("usage: sklearn_convert_bench FILE [--phases]")?;
+        .ok_or("usage: sklearn_read FILE [--phases]")?;
     let path = Path::new(path);
     let size = std::fs::metadata(path)?.len();
 

@@ -1,4 +1,5 @@
-//! Train smartcore classifiers into a [`Forest`], for the CLI, the demo and tests.
+//! Train smartcore classifiers (and, in [`regression`], regressors) into a
+//! [`Forest`], for the CLI, the demo and tests.
 //!
 //! smartcore is trained on f64 features. Integer targets are used as they
 //! are; string targets are coded `0..k` in sorted order (the order in which
@@ -20,6 +21,10 @@ use smartcore::tree::decision_tree_classifier::{
 
 use crate::import::smartcore::{from_decision_tree, from_random_forest, SmartcoreError};
 use crate::ir::{Forest, Labels, Task};
+
+mod regression;
+
+pub use regression::{train_regressor, RegressionData, TrainedRegressor};
 
 type Matrix = DenseMatrix<f64>;
 type Rf = RandomForestClassifier<f64, i64, Matrix, Vec<i64>>;
@@ -356,6 +361,11 @@ fn check(data: &TrainingData, p: &TrainParams) -> Result<(), TrainError> {
     if classes.len() < 2 {
         return Err(TrainError::OneClass(classes.display(0)));
     }
+    check_shape_params(p, cols)
+}
+
+/// The parameters shared by classifiers and regressors, for `cols` features.
+fn check_shape_params(p: &TrainParams, cols: usize) -> Result<(), TrainError> {
     let param = |m: String| Err(TrainError::Parameter(m));
     if p.model == ModelKind::RandomForest && p.trees == 0 {
         return param("the number of trees must be at least 1".into());

@@ -1,9 +1,10 @@
-//! `forest2onnx predict`: labels and class probabilities for the rows of a CSV file.
+//! `forest2onnx predict`: labels and outputs (class probabilities, regression
+//! targets, anomaly scores) for the rows of a CSV file.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use forest2onnx::onnx_proto::ModelProto;
 use forest2onnx::runtime::OnnxClassifier;
 use forest2onnx::Format;
@@ -30,7 +31,9 @@ EXAMPLES:
 
 INPUT:
     MODEL is an ONNX file (run in tract, float32), a .forest file, a
-    smartcore JSON model or a scikit-learn pickle (run in f64). The CSV file
+    smartcore JSON model or a scikit-learn pickle (read as the source library
+    reads its inputs: scikit-learn trees, forests and GradientBoosting round
+    them to float32, HistGradientBoosting compares them in f64). The CSV file
     needs a header row. When the model knows its feature names and the
     header has them all, those columns are used, in the model's order, and
     other columns (such as the target) are ignored; otherwise the file must
@@ -42,9 +45,14 @@ INPUT:
     `-inf` are accepted.
 
 OUTPUT:
-    A CSV header `label,<one column per class>`, then one line per input row:
-    the predicted label and the class probabilities (shortest decimal that
-    reads back to the same float).")]
+    A CSV header, then one line per input row (numbers as the shortest
+    decimal that reads back to the same float):
+      classifiers        label,<one column per class>: the label and the
+                         class probabilities;
+      regressors         prediction (one target) or prediction_0,
+                         prediction_1, ... (several targets);
+      anomaly detectors  label,score_samples,decision_function, label being
+                         -1 (outlier) or 1 (inlier), as IsolationForest.")]
 pub struct Args {
     /// The model: ONNX, .forest, smartcore JSON or scikit-learn pickle.
     #[arg(value_name = "MODEL")]
@@ -59,11 +67,14 @@ pub struct Args {
     output: Option<PathBuf>,
 }
 
-/// Predictions ready to write: labels as text, probabilities as shortest decimals.
+/// Predictions ready to write: labels as text (none for regressors),
+/// outputs as shortest decimals, one column name per output.
 struct Predictions {
     classes: Vec<String>,
     labels: Vec<String>,
     probabilities: Vec<Vec<String>>,
+    /// Whether there is a label column.
+    labelled: bool,
 }
 
 pub fn run(g: Global, args: Args) -> Result<Status> {
@@ -83,7 +94,7 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
             write_atomic_with(out, write)?;
             g.note(format!(
                 "wrote {} predictions to {}",
-                predictions.labels.len(),
+                predictions.probabilities.len(),
                 out.display()
             ));
         }
@@ -96,21 +107,33 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
 }
 
 fn predict_forest(g: Global, args: &Args, forest: &forest2onnx::Forest) -> Result<Predictions> {
-    let Some(labels) = forest.class_labels() else {
-        bail!("`{}` is a regression model; predict writes class labels and probabilities, for classifiers only", args.model.display());
-    };
+    use forest2onnx::ir::Task;
     let x = read_rows(g, args, forest.n_features, forest.feature_names.as_deref())?;
     let bar = g.progress().items(x.nrows() as u64, "predicting");
+    let labels = forest.output_labels();
+    let classes = match &forest.task {
+        Task::Classification(l) => l.to_strings(),
+        Task::Regression { n_targets: 1 } => vec!["prediction".to_string()],
+        Task::Regression { n_targets } => {
+            (0..*n_targets).map(|i| format!("prediction_{i}")).collect()
+        }
+        Task::AnomalyDetection { .. } => {
+            vec!["score_samples".to_string(), "decision_function".to_string()]
+        }
+    };
     let mut out = Predictions {
-        classes: (0..labels.len()).map(|i| labels.display(i)).collect(),
+        classes,
         labels: Vec::with_capacity(x.nrows()),
         probabilities: Vec::with_capacity(x.nrows()),
+        labelled: labels.is_some(),
     };
     for start in (0..x.nrows()).step_by(CHUNK) {
         let end = (start + CHUNK).min(x.nrows());
         let p = forest.predict(x.slice(s![start..end, ..]));
-        out.labels
-            .extend(p.classes.iter().map(|&c| labels.display(c)));
+        if let Some(labels) = labels {
+            out.labels
+                .extend(p.classes.iter().map(|&c| labels.display(c)));
+        }
         out.probabilities.extend(
             p.values
                 .rows()
@@ -139,6 +162,7 @@ fn predict_onnx(g: Global, args: &Args, bytes: &[u8]) -> Result<Predictions> {
         classes: Vec::new(),
         labels: Vec::with_capacity(x.nrows()),
         probabilities: Vec::with_capacity(x.nrows()),
+        labelled: true,
     };
     for start in (0..x.nrows()).step_by(CHUNK) {
         let end = (start + CHUNK).min(x.nrows());
@@ -180,10 +204,14 @@ fn read_rows(
 
 fn write_csv(w: &mut dyn Write, p: &Predictions) -> std::io::Result<()> {
     let mut csv = csv::Writer::from_writer(w);
-    let header = std::iter::once("label").chain(p.classes.iter().map(String::as_str));
+    let label = p.labelled.then_some("label");
+    let header = label
+        .into_iter()
+        .chain(p.classes.iter().map(String::as_str));
     csv.write_record(header).map_err(io_error)?;
-    for (label, probs) in p.labels.iter().zip(&p.probabilities) {
-        csv.write_record(std::iter::once(label.as_str()).chain(probs.iter().map(String::as_str)))
+    for (r, outputs) in p.probabilities.iter().enumerate() {
+        let label = p.labels.get(r).map(String::as_str);
+        csv.write_record(label.into_iter().chain(outputs.iter().map(String::as_str)))
             .map_err(io_error)?;
     }
     csv.flush()

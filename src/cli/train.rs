@@ -9,8 +9,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use forest2onnx::datasets::Builtin;
 use forest2onnx::store::{self, DataFingerprint, SaveOptions};
 use forest2onnx::train::{
-    self as lib, Criterion, ModelKind, Targets, TrainParams, Trained, TrainingData,
+    self as lib, Criterion, ModelKind, RegressionData, Targets, TrainParams, Trained, TrainingData,
 };
+use forest2onnx::Forest;
 use serde::Serialize;
 
 use super::csv_input::{list, Cells, Table};
@@ -31,6 +32,9 @@ EXAMPLES:
     A single decision tree on a built-in dataset:
         forest2onnx train --dataset wine --model decision-tree -o wine-tree.forest
 
+    A regression forest predicting the numeric column \"price\":
+        forest2onnx train --data houses.csv --target price --task regression -o price.forest
+
     Keep every version: writes models/iris_v1_<UTC time>.forest, then _v2_, ...
         forest2onnx train --dataset iris -o models/iris.forest --versioned
 
@@ -39,7 +43,9 @@ DATA:
     feature and must hold a finite number in every row (no empty cells, NaN
     or inf). A target whose values are all integers gives integer classes;
     otherwise the values are class names (e.g. \"setosa\"), numbered in
-    sorted order. Built-in datasets: iris (150 rows, 4 features, 3 species),
+    sorted order. With --task regression the target must be a finite number
+    in every row (regression trees minimise the squared error). Built-in
+    datasets (classification): iris (150 rows, 4 features, 3 species),
     wine (178 × 13, classes 0-2), breast-cancer (569 × 30, 0 = malignant,
     1 = benign), digits (1797 × 64 pixels, classes 0-9).
 
@@ -67,6 +73,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Model::RandomForest)]
     model: Model,
 
+    /// Predict classes, or real values of a numeric target.
+    #[arg(long, value_enum, default_value_t = TaskArg::Classification)]
+    task: TaskArg,
+
     /// Number of trees of a random forest [default: 100].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     trees: Option<u16>,
@@ -91,9 +101,9 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = at_least(1))]
     features_per_split: Option<usize>,
 
-    /// How splits are scored.
-    #[arg(long, value_enum, default_value_t = SplitCriterion::Gini)]
-    criterion: SplitCriterion,
+    /// How classification splits are scored [default: gini].
+    #[arg(long, value_enum)]
+    criterion: Option<SplitCriterion>,
 
     /// The model file to write.
     #[arg(short, long, value_name = "OUT", default_value = "model.forest")]
@@ -149,6 +159,14 @@ enum Model {
     DecisionTree,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TaskArg {
+    /// Class labels (smartcore classifiers, hard voting).
+    Classification,
+    /// A real-valued target (smartcore regressors, mean of the trees).
+    Regression,
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum SplitCriterion {
     /// Gini impurity.
@@ -184,6 +202,9 @@ struct Source {
 pub fn run(g: Global, args: Args) -> Result<Status> {
     let params = params(&args)?;
     check_output(&args)?;
+    if args.task == TaskArg::Regression {
+        return run_regression(g, &args, &params);
+    }
     let source = load_data(g.progress(), &args)?;
     let data = &source.data;
 
@@ -212,7 +233,7 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
         data_fingerprint: Some(DataFingerprint::of(data.x.view())),
         tags: args.tags.iter().cloned().collect::<BTreeMap<_, _>>(),
     };
-    let path = save(&trained, &args, &opts)?;
+    let path = save(&trained.forest, &args, &opts)?;
     if let Some(json_path) = &args.smartcore_json {
         let text = trained
             .smartcore_json()
@@ -228,6 +249,14 @@ fn params(args: &Args) -> Result<TrainParams> {
         Model::RandomForest => ModelKind::RandomForest,
         Model::DecisionTree => ModelKind::DecisionTree,
     };
+    if args.task == TaskArg::Regression {
+        if args.criterion.is_some() {
+            bail!("--criterion applies to classification; regression trees minimise the squared error (drop --criterion)");
+        }
+        if args.dataset.is_some() {
+            bail!("the built-in datasets are classification data; give --data FILE.csv with a numeric target for --task regression");
+        }
+    }
     if model == ModelKind::DecisionTree {
         // Silently ignoring them would make the user believe they applied.
         if args.trees.is_some() {
@@ -246,9 +275,9 @@ fn params(args: &Args) -> Result<TrainParams> {
         min_samples_leaf: args.min_samples_leaf,
         features_per_split: args.features_per_split,
         criterion: match args.criterion {
-            SplitCriterion::Gini => Criterion::Gini,
-            SplitCriterion::Entropy => Criterion::Entropy,
-            SplitCriterion::ClassificationError => Criterion::ClassificationError,
+            None | Some(SplitCriterion::Gini) => Criterion::Gini,
+            Some(SplitCriterion::Entropy) => Criterion::Entropy,
+            Some(SplitCriterion::ClassificationError) => Criterion::ClassificationError,
         },
     })
 }
@@ -344,7 +373,7 @@ fn file_name(path: &Path) -> String {
     )
 }
 
-fn save(trained: &Trained, args: &Args, opts: &SaveOptions) -> Result<PathBuf> {
+fn save(forest: &Forest, args: &Args, opts: &SaveOptions) -> Result<PathBuf> {
     if args.versioned {
         let dir = output::parent_dir(&args.output);
         let name = args
@@ -352,14 +381,14 @@ fn save(trained: &Trained, args: &Args, opts: &SaveOptions) -> Result<PathBuf> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        store::save_versioned(&trained.forest, dir, &name, opts).with_context(|| {
+        store::save_versioned(forest, dir, &name, opts).with_context(|| {
             format!(
                 "cannot save a new version of {name:?} in `{}`",
                 dir.display()
             )
         })
     } else {
-        store::save(&trained.forest, &args.output, opts)
+        store::save(forest, &args.output, opts)
             .with_context(|| format!("cannot save `{}`", args.output.display()))?;
         Ok(args.output.clone())
     }
@@ -432,4 +461,121 @@ fn report(
         text += &format!("wrote {} (smartcore serde JSON)\n", j.display());
     }
     print(&text)
+}
+
+/// `train --task regression`: a smartcore regressor on a CSV file.
+fn run_regression(g: Global, args: &Args, params: &TrainParams) -> Result<Status> {
+    let path = args
+        .data
+        .as_deref()
+        .ok_or_else(|| anyhow!("give --data FILE.csv for --task regression"))?;
+    let table = Table::read(path, g.progress())?;
+    if table.header.len() < 2 {
+        bail!(
+            "`{}` has a single column; training needs the target column and at least one feature column",
+            path.display()
+        );
+    }
+    let target = match &args.target {
+        Some(name) => table.column(name)?,
+        None => table.header.len() - 1,
+    };
+    let feature_cols: Vec<usize> = (0..table.header.len()).filter(|&c| c != target).collect();
+    let data = RegressionData {
+        x: table.numbers(&feature_cols, Cells::Finite)?,
+        y: table
+            .numbers(&[target], Cells::Finite)
+            .context("a regression target must be a finite number in every row")?
+            .column(0)
+            .to_vec(),
+        feature_names: feature_cols
+            .iter()
+            .map(|&c| table.header[c].clone())
+            .collect(),
+        target_name: table.header[target].clone(),
+    };
+    let started = Instant::now();
+    let what = match params.model {
+        ModelKind::RandomForest => {
+            format!("training a regression forest of {} trees", params.trees)
+        }
+        ModelKind::DecisionTree => "training a regression tree".to_string(),
+    };
+    let message = format!(
+        "{what} on {} rows × {} features",
+        data.x.nrows(),
+        data.x.ncols()
+    );
+    let trained = with_spinner(g.progress(), message, || {
+        lib::train_regressor(&data, params)
+    })
+    .with_context(|| format!("cannot train on `{}`", path.display()))?;
+    let train_time = started.elapsed();
+    let r2 = trained.r2(&data);
+    let mut training_params = params.to_json(data.x.ncols());
+    if let Some(obj) = training_params.as_object_mut() {
+        obj.insert("task".into(), "regression".into());
+        obj.remove("criterion");
+        obj.insert(
+            "data".into(),
+            serde_json::json!({ "file": file_name(path), "target": data.target_name }),
+        );
+    }
+    let opts = SaveOptions {
+        level: args.compression,
+        training_params: Some(training_params),
+        data_fingerprint: Some(DataFingerprint::of(data.x.view())),
+        tags: args.tags.iter().cloned().collect::<BTreeMap<_, _>>(),
+    };
+    let out = save(&trained.forest, args, &opts)?;
+    if let Some(json_path) = &args.smartcore_json {
+        let text = trained
+            .smartcore_json()
+            .context("cannot serialise the smartcore model")?;
+        write_atomic(json_path, text.as_bytes())?;
+    }
+    let f = &trained.forest;
+    let bytes = output::file_size(&out);
+    if args.json {
+        print_json(&serde_json::json!({
+            "output": out,
+            "bytes": bytes,
+            "smartcore_json": args.smartcore_json,
+            "model": f.source.estimator,
+            "task": "regression",
+            "trees": f.trees.len(),
+            "nodes": f.n_nodes(),
+            "leaves": f.n_leaves(),
+            "max_depth": f.max_depth(),
+            "features": f.n_features,
+            "rows": data.x.nrows(),
+            "target": data.target_name,
+            "training_r2": r2,
+            "train_ms": output::millis(train_time),
+        }))?;
+        return Ok(Status::Success);
+    }
+    let mut text = format!(
+        "trained {} on `{}` ({} rows, {} features) in {}\n",
+        f.source.estimator,
+        path.display(),
+        data.x.nrows(),
+        f.n_features,
+        human_duration(train_time)
+    );
+    text += &format!(
+        "  {} trees, {} nodes, {} leaves, max depth {}\n",
+        f.trees.len(),
+        f.n_nodes(),
+        f.n_leaves(),
+        f.max_depth()
+    );
+    text += &format!("  target: {}\n", data.target_name);
+    text += &format!("  training R²: {r2:.4}\n");
+    text += &format!("wrote {} ({})\n", out.display(), human_size(bytes));
+    if let Some(j) = &args.smartcore_json {
+        text += &format!("wrote {} (smartcore serde JSON)\n", j.display());
+    }
+    print(&text)?;
+    Ok(Status::Success)
 }

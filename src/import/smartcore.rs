@@ -1,4 +1,6 @@
-//! Import smartcore 0.7 `RandomForestClassifier` and `DecisionTreeClassifier`.
+//! Import smartcore 0.7 `RandomForestClassifier` and `DecisionTreeClassifier`,
+//! and (in [`regressor`]) `RandomForestRegressor`, `ExtraTreesRegressor` and
+//! `DecisionTreeRegressor`.
 //!
 //! smartcore keeps tree internals private, so the model is read through its
 //! serde form (`serde_json::to_value`, which is lossless) into mirror structs
@@ -20,6 +22,12 @@ use smartcore::tree::decision_tree_classifier::DecisionTreeClassifier;
 
 use crate::ir::{
     Aggregation, Forest, InputRules, Labels, Precision, Source, SplitOp, Task, Tree, LEAF,
+};
+
+mod regressor;
+
+pub use regressor::{
+    from_decision_tree_regressor, from_extra_trees_regressor, from_random_forest_regressor,
 };
 
 /// The smartcore version this importer understands (pinned in `Cargo.toml`).
@@ -120,7 +128,7 @@ where
 
 /// smartcore compares in the model's own feature type: float32 models see
 /// float32 inputs.
-fn precision_of<TX>() -> Precision {
+pub(super) fn precision_of<TX>() -> Precision {
     if std::mem::size_of::<TX>() <= 4 {
         Precision::F32
     } else {
@@ -147,7 +155,9 @@ where
 }
 
 /// Import a smartcore model saved as serde JSON text (random forest or
-/// decision tree classifier, detected from its fields).
+/// decision tree, classifier or regressor, detected from its fields; a
+/// forest regressor's JSON does not say whether it was a random forest or
+/// extra trees, and is named `RandomForestRegressor`).
 ///
 /// Parsed with serde_json's `float_roundtrip`, so thresholds stay exact.
 pub fn from_json(text: &str) -> Result<Forest, SmartcoreError> {
@@ -156,6 +166,14 @@ pub fn from_json(text: &str) -> Result<Forest, SmartcoreError> {
             kind: "model (JSON)",
             source,
         })?;
+    if value.get("forest_regressor").is_some() {
+        let mirror = from_value(value, "RandomForestRegressor")?;
+        return regressor::forest_from_mirror(mirror, "RandomForestRegressor");
+    }
+    if value.get("tree_regressor").is_some() {
+        let mirror = from_value(value, "DecisionTreeRegressor")?;
+        return regressor::tree_from_mirror(mirror);
+    }
     if value.get("trees").is_some() {
         let mirror = from_value(value, "RandomForestClassifier")?;
         forest_from_mirror(mirror)
@@ -166,7 +184,7 @@ pub fn from_json(text: &str) -> Result<Forest, SmartcoreError> {
     }
 }
 
-fn mirror_of<T: DeserializeOwned>(
+pub(super) fn mirror_of<T: DeserializeOwned>(
     model: &impl Serialize,
     kind: &'static str,
 ) -> Result<T, SmartcoreError> {

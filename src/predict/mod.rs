@@ -113,10 +113,10 @@ impl Forest {
         Ok(self.predict(x))
     }
 
-    /// Turns one row's raw `scores` (summed leaf values, or votes) into its
-    /// outputs `out` (length [`Forest::n_outputs`]); returns the label index
-    /// for classifiers and anomaly detectors. For summed forests `scores`
-    /// gets the base values added, becoming the raw scores.
+    /// Turns one row's raw `scores` (summed leaf values, or votes; for
+    /// summed forests the base values plus the leaf values) into its outputs
+    /// `out` (length [`Forest::n_outputs`]); returns the label index for
+    /// classifiers and anomaly detectors.
     fn finish_row(&self, scores: &mut [f64], out: &mut [f64]) -> Option<usize> {
         let n_trees = self.trees.len() as f64;
         match &self.aggregation {
@@ -125,15 +125,7 @@ impl Forest {
                     .zip(scores.iter())
                     .for_each(|(o, s)| *o = s / n_trees);
             }
-            Aggregation::Sum {
-                base_values,
-                post_transform,
-                ..
-            } => {
-                scores
-                    .iter_mut()
-                    .zip(base_values)
-                    .for_each(|(s, b)| *s += b);
+            Aggregation::Sum { post_transform, .. } => {
                 apply_post_transform(*post_transform, scores, out);
             }
         }
@@ -213,7 +205,14 @@ impl<'f> Plan<'f> {
                 &copied
             }
         };
-        let mut scores = vec![0.0; n * width];
+        // Summed forests start from their base values and add the trees in
+        // order, as boosting libraries do (scikit-learn's `_raw_predict`,
+        // XGBoost's base margin): the same additions in the same order give
+        // the library's raw scores to the bit.
+        let mut scores = match &forest.aggregation {
+            Aggregation::Sum { base_values, .. } => base_values.repeat(n),
+            _ => vec![0.0; n * width],
+        };
         let mut leaves = vec![0u32; n];
         let mut packed = PackedTree::default();
         for (t, tree) in forest.trees.iter().enumerate() {

@@ -1,4 +1,4 @@
-//! The globals a scikit-learn forest pickle may name. Everything else is
+//! The globals a scikit-learn model pickle may name. Everything else is
 //! refused before it could be called. Each entry says what the reader does
 //! with it instead of calling it.
 //!
@@ -42,6 +42,11 @@
 pub(crate) enum Known {
     /// A scikit-learn estimator class; the reader records its state.
     Estimator,
+    /// A helper class an estimator keeps (see [`COMPONENTS`]); recorded with
+    /// its arguments and state like an estimator, never constructed.
+    Component,
+    /// A global allowed only as a value (see [`REFERENCES`]), never applied.
+    Reference,
     /// `sklearn.tree._tree.Tree`; the reader records args and state.
     Tree,
     /// `numpy…multiarray._reconstruct`: an empty array that `BUILD` fills.
@@ -124,18 +129,143 @@ pub(crate) enum RandomClass {
 pub(crate) const BIT_GENERATOR_NAMES: &[&str] =
     &["MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64"];
 
-/// scikit-learn estimator classes the importer converts, under every module
-/// path they have had (`sklearn.ensemble.forest` and `sklearn.tree.tree`
+/// scikit-learn estimator classes the importer converts (or reads as the
+/// members of an ensemble), under every module path they have had
+/// (`sklearn.ensemble.forest`, `sklearn.tree.tree`,
+/// `sklearn.ensemble.gradient_boosting` and `sklearn.ensemble.iforest`
 /// before 0.22).
 pub(crate) const ESTIMATORS: &[(&str, &str)] = &[
     ("sklearn.ensemble._forest", "RandomForestClassifier"),
     ("sklearn.ensemble._forest", "ExtraTreesClassifier"),
+    ("sklearn.ensemble._forest", "RandomForestRegressor"),
+    ("sklearn.ensemble._forest", "ExtraTreesRegressor"),
     ("sklearn.ensemble.forest", "RandomForestClassifier"),
     ("sklearn.ensemble.forest", "ExtraTreesClassifier"),
+    ("sklearn.ensemble.forest", "RandomForestRegressor"),
+    ("sklearn.ensemble.forest", "ExtraTreesRegressor"),
     ("sklearn.tree._classes", "DecisionTreeClassifier"),
     ("sklearn.tree._classes", "ExtraTreeClassifier"),
+    ("sklearn.tree._classes", "DecisionTreeRegressor"),
+    ("sklearn.tree._classes", "ExtraTreeRegressor"),
     ("sklearn.tree.tree", "DecisionTreeClassifier"),
     ("sklearn.tree.tree", "ExtraTreeClassifier"),
+    ("sklearn.tree.tree", "DecisionTreeRegressor"),
+    ("sklearn.tree.tree", "ExtraTreeRegressor"),
+    ("sklearn.ensemble._gb", "GradientBoostingClassifier"),
+    ("sklearn.ensemble._gb", "GradientBoostingRegressor"),
+    (
+        "sklearn.ensemble.gradient_boosting",
+        "GradientBoostingClassifier",
+    ),
+    (
+        "sklearn.ensemble.gradient_boosting",
+        "GradientBoostingRegressor",
+    ),
+    (HIST_GRADIENT_BOOSTING, "HistGradientBoostingClassifier"),
+    (HIST_GRADIENT_BOOSTING, "HistGradientBoostingRegressor"),
+    ("sklearn.ensemble._iforest", "IsolationForest"),
+    ("sklearn.ensemble.iforest", "IsolationForest"),
+];
+
+/// Where scikit-learn keeps the histogram gradient boosting estimators.
+const HIST_GRADIENT_BOOSTING: &str = "sklearn.ensemble._hist_gradient_boosting.gradient_boosting";
+
+/// Helper classes whose instances scikit-learn estimators keep as attributes
+/// (init estimators, tree predictors, binners, encoders, loss and link
+/// objects, and the `functools.partial` and `slice` objects of a fitted
+/// `ColumnTransformer`). Each is recorded with its arguments and state like
+/// an estimator ([`Known::Component`]) and never constructed; converters
+/// read the few they need by class name, and ignore the rest.
+pub(crate) const COMPONENTS: &[(&str, &str)] = &[
+    ("sklearn.dummy", "DummyClassifier"),
+    ("sklearn.dummy", "DummyRegressor"),
+    (
+        "sklearn.ensemble._hist_gradient_boosting.predictor",
+        "TreePredictor",
+    ),
+    (
+        "sklearn.ensemble._hist_gradient_boosting.binning",
+        "_BinMapper",
+    ),
+    ("sklearn.preprocessing._label", "LabelEncoder"),
+    ("sklearn.preprocessing._encoders", "OrdinalEncoder"),
+    (
+        "sklearn.preprocessing._function_transformer",
+        "FunctionTransformer",
+    ),
+    ("sklearn.compose._column_transformer", "ColumnTransformer"),
+    // Loss objects of gradient boosting before scikit-learn 1.4.
+    ("sklearn.ensemble._gb_losses", "LeastSquaresError"),
+    ("sklearn.ensemble._gb_losses", "LeastAbsoluteError"),
+    ("sklearn.ensemble._gb_losses", "HuberLossFunction"),
+    ("sklearn.ensemble._gb_losses", "QuantileLossFunction"),
+    ("sklearn.ensemble._gb_losses", "BinomialDeviance"),
+    ("sklearn.ensemble._gb_losses", "MultinomialDeviance"),
+    ("sklearn.ensemble._gb_losses", "ExponentialLoss"),
+    // The common loss module (histogram boosting from 1.1, gradient
+    // boosting from 1.4): Python loss and link objects, their intervals,
+    // and the Cython losses they wrap (pickled by calling the class or
+    // through Cython's `__pyx_unpickle_` helpers).
+    ("sklearn._loss.loss", "HalfSquaredError"),
+    ("sklearn._loss.loss", "AbsoluteError"),
+    ("sklearn._loss.loss", "PinballLoss"),
+    ("sklearn._loss.loss", "HuberLoss"),
+    ("sklearn._loss.loss", "HalfPoissonLoss"),
+    ("sklearn._loss.loss", "HalfGammaLoss"),
+    ("sklearn._loss.loss", "HalfTweedieLoss"),
+    ("sklearn._loss.loss", "HalfTweedieLossIdentity"),
+    ("sklearn._loss.loss", "HalfBinomialLoss"),
+    ("sklearn._loss.loss", "HalfMultinomialLoss"),
+    ("sklearn._loss.loss", "ExponentialLoss"),
+    ("sklearn._loss.link", "IdentityLink"),
+    ("sklearn._loss.link", "LogLink"),
+    ("sklearn._loss.link", "LogitLink"),
+    ("sklearn._loss.link", "HalfLogitLink"),
+    ("sklearn._loss.link", "MultinomialLogit"),
+    ("sklearn._loss.link", "Interval"),
+    ("sklearn._loss._loss", "CyHalfSquaredError"),
+    ("sklearn._loss._loss", "CyAbsoluteError"),
+    ("sklearn._loss._loss", "CyPinballLoss"),
+    ("sklearn._loss._loss", "CyHuberLoss"),
+    ("sklearn._loss._loss", "CyHalfPoissonLoss"),
+    ("sklearn._loss._loss", "CyHalfGammaLoss"),
+    ("sklearn._loss._loss", "CyHalfTweedieLoss"),
+    ("sklearn._loss._loss", "CyHalfTweedieLossIdentity"),
+    ("sklearn._loss._loss", "CyHalfBinomialLoss"),
+    ("sklearn._loss._loss", "CyHalfMultinomialLoss"),
+    ("sklearn._loss._loss", "CyExponentialLoss"),
+    ("sklearn._loss._loss", "__pyx_unpickle_CyHalfSquaredError"),
+    ("sklearn._loss._loss", "__pyx_unpickle_CyAbsoluteError"),
+    ("sklearn._loss._loss", "__pyx_unpickle_CyPinballLoss"),
+    ("sklearn._loss._loss", "__pyx_unpickle_CyHuberLoss"),
+    ("sklearn._loss._loss", "__pyx_unpickle_CyHalfPoissonLoss"),
+    ("sklearn._loss._loss", "__pyx_unpickle_CyHalfGammaLoss"),
+    ("sklearn._loss._loss", "__pyx_unpickle_CyHalfTweedieLoss"),
+    (
+        "sklearn._loss._loss",
+        "__pyx_unpickle_CyHalfTweedieLossIdentity",
+    ),
+    ("sklearn._loss._loss", "__pyx_unpickle_CyHalfBinomialLoss"),
+    (
+        "sklearn._loss._loss",
+        "__pyx_unpickle_CyHalfMultinomialLoss",
+    ),
+    ("sklearn._loss._loss", "__pyx_unpickle_CyExponentialLoss"),
+    // A fitted ColumnTransformer (histogram boosting with categorical
+    // features, from 1.4) keeps `partial(check_array, …)` and slices.
+    ("functools", "partial"),
+    ("builtins", "slice"),
+    ("__builtin__", "slice"),
+];
+
+/// Globals that may appear only as values, never applied: the function a
+/// `functools.partial` names, and numpy scalar types given as `dtype`
+/// parameters.
+pub(crate) const REFERENCES: &[(&str, &str)] = &[
+    ("sklearn.utils.validation", "check_array"),
+    ("numpy", "float64"),
+    ("numpy", "float32"),
+    ("numpy", "int64"),
 ];
 
 /// Every allowed global with its meaning.
@@ -248,6 +378,12 @@ pub(crate) fn classify(module: &str, name: &str) -> Option<Known> {
     if ESTIMATORS.iter().any(|&(m, n)| m == module && n == name) {
         return Some(Known::Estimator);
     }
+    if COMPONENTS.iter().any(|&(m, n)| m == module && n == name) {
+        return Some(Known::Component);
+    }
+    if REFERENCES.iter().any(|&(m, n)| m == module && n == name) {
+        return Some(Known::Reference);
+    }
     ALLOWED
         .iter()
         .find(|&&(m, n, _)| m == module && n == name)
@@ -258,6 +394,8 @@ pub(crate) fn classify(module: &str, name: &str) -> Option<Known> {
 pub fn allowed_globals() -> Vec<(&'static str, &'static str)> {
     ESTIMATORS
         .iter()
+        .chain(COMPONENTS)
+        .chain(REFERENCES)
         .copied()
         .chain(ALLOWED.iter().map(|&(m, n, _)| (m, n)))
         .collect()

@@ -31,20 +31,32 @@ pub enum SklearnError {
     Pickle(#[from] PickleError),
     /// The pickled object is not an estimator this importer converts.
     #[error(
-        "the file holds {found}; supported: RandomForestClassifier, ExtraTreesClassifier, \
-         DecisionTreeClassifier, ExtraTreeClassifier"
+        "the file holds {found}; supported: RandomForest, ExtraTrees, DecisionTree and \
+         ExtraTree classifiers and regressors, GradientBoosting and HistGradientBoosting \
+         classifiers and regressors, IsolationForest"
     )]
     UnsupportedEstimator {
         /// What the file holds.
         found: String,
     },
     /// A multi-output classifier.
-    #[error("{estimator} has {n_outputs} outputs; only single-output classifiers are supported")]
+    #[error(
+        "{estimator} has {n_outputs} outputs; multi-output classifiers are not supported \
+         (multi-output regressors are)"
+    )]
     MultiOutput {
         /// Estimator class.
         estimator: String,
         /// Number of outputs.
         n_outputs: usize,
+    },
+    /// The estimator uses something forest2onnx cannot reproduce exactly.
+    #[error("{estimator}: {what} is not supported")]
+    Unsupported {
+        /// Estimator (or member) concerned.
+        estimator: String,
+        /// What cannot be reproduced.
+        what: String,
     },
     /// An estimator attribute is missing or has the wrong shape or type.
     #[error("{estimator}: {problem}")]

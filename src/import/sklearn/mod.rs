@@ -1,4 +1,4 @@
-//! scikit-learn forests from `.pkl` / `.joblib` files, read as data.
+//! scikit-learn tree models from `.pkl` / `.joblib` files, read as data.
 //!
 //! Unpickling executes code named by the file, so this importer never
 //! unpickles: a restricted reader ([`pickle`]) decodes the opcodes into a
@@ -7,13 +7,21 @@
 //! array and dtype reconstruction, joblib's array wrapper, a few builtins
 //! pickles use to spell bytes, and numpy's random pickling helpers, which
 //! only ever yield inert values: an estimator made with
-//! `random_state=np.random.RandomState(…)` keeps one). The tree is then read
-//! like a document ([`estimator`](self)) into a checked [`Forest`].
+//! `random_state=np.random.RandomState(…)` keeps one), and the helper objects
+//! estimators keep (init estimators, losses, binners, encoders), recorded as
+//! data. The tree is then read like a document into a checked [`Forest`],
+//! with each estimator family's prediction semantics.
 //!
-//! Supported: `RandomForestClassifier`, `ExtraTreesClassifier`,
-//! `DecisionTreeClassifier` and `ExtraTreeClassifier` (single output),
-//! pickled with protocols 2–5 by `pickle.dump` or `joblib.dump`, joblib
-//! files uncompressed or compressed with zlib, gzip, bz2, xz, lzma or lz4.
+//! Supported, from scikit-learn 0.22 (classifier forests from older
+//! releases too) to the newest: `RandomForest*`, `ExtraTrees*`,
+//! `DecisionTree*` and `ExtraTree*` classifiers (single output) and
+//! regressors (single and multi-output), `GradientBoostingClassifier` and
+//! `GradientBoostingRegressor` (every loss; `init` zero or a dummy),
+//! `HistGradientBoostingClassifier` and `HistGradientBoostingRegressor`
+//! (every loss, missing values, categorical features) and
+//! `IsolationForest`; pickled with protocols 2–5 by `pickle.dump` or
+//! `joblib.dump`, joblib files uncompressed or compressed with zlib, gzip,
+//! bz2, xz, lzma or lz4.
 //!
 //! ```no_run
 //! let forest = forest2onnx::import::sklearn::read_file("rf.joblib")?;
@@ -22,16 +30,23 @@
 //! ```
 
 mod allowlist;
+pub mod boosting;
 mod container;
 mod error;
 mod estimator;
+mod forest;
+mod hist;
+mod iforest;
 mod joblib;
+mod layout;
 pub mod numpy;
 pub mod pickle;
+mod tree;
 
 use std::path::Path;
 
 pub use allowlist::allowed_globals;
+pub use boosting::RAW_SCORE_SCALE;
 pub use container::{looks_like_pickle, sniff, Container};
 pub use error::SklearnError;
 pub use pickle::{GlobalRef, Limits, PickleError, Value};

@@ -123,6 +123,7 @@ impl<'a> Machine<'a, '_> {
         match (known, call) {
             (
                 Known::Estimator
+                | Known::Component
                 | Known::Tree
                 | Known::JoblibArrayWrapper
                 | Known::JoblibLegacyWrapper,
@@ -185,8 +186,10 @@ impl<'a> Machine<'a, '_> {
                 // _reconstructor(cls, object, None) is object.__new__(cls).
                 match args.as_slice() {
                     [Slot::Global(cls), Slot::Global(base), Slot::None]
-                        if matches!(cls.known, Some(Known::Estimator | Known::Tree))
-                            && base.known == Some(Known::BuiltinsObject) =>
+                        if matches!(
+                            cls.known,
+                            Some(Known::Estimator | Known::Component | Known::Tree)
+                        ) && base.known == Some(Known::BuiltinsObject) =>
                     {
                         let id = self.alloc(Node::Object {
                             class: cls.clone(),
@@ -299,7 +302,9 @@ impl<'a> Machine<'a, '_> {
                         .into(),
                 })
             }
-            Some(known @ (Known::Estimator | Known::Tree | Known::RandomCtor(_))) => {
+            Some(
+                known @ (Known::Estimator | Known::Component | Known::Tree | Known::RandomCtor(_)),
+            ) => {
                 if has_state {
                     return Err(PickleError::Unsupported {
                         offset: self.at,

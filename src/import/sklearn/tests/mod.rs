@@ -7,6 +7,8 @@ use crate::import::sklearn;
 use crate::ir::{Forest, Labels};
 
 mod builder;
+mod estimator_check;
+mod estimators;
 mod fixture_check;
 mod fuzz;
 mod legacy;

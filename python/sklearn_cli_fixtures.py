@@ -83,8 +83,8 @@ def write(out, name, model, X, names):
         values = model.predict_proba(X)
         labels = model.predict(X)
     else:
-        header = ["prediction"]
         values = model.predict(X).reshape(len(X), -1)
+        header = ["prediction"] if values.shape[1] == 1 else [f"prediction_{i}" for i in range(values.shape[1])]
         labels = None
     with open(os.path.join(out, f"{name}.expected.csv"), "w", newline="") as f:
         w = csv.writer(f)

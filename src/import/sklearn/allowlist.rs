@@ -313,6 +313,7 @@ const ALLOWED: &[(&str, &str, Known)] = &[
     ("__builtin__", "object", Known::BuiltinsObject),
     ("_codecs", "encode", Known::CodecsEncode),
     ("builtins", "bytes", Known::BuiltinsBytes),
+    ("__builtin__", "bytes", Known::BuiltinsBytes),
     ("builtins", "bytearray", Known::BuiltinsBytearray),
     ("__builtin__", "bytearray", Known::BuiltinsBytearray),
     // Inert numpy random state (see the module docs).

@@ -309,6 +309,11 @@ fn read_nodes(
         })?;
         let missing_left = int(&missing, i, "missing_go_to_left")? != 0;
         if int(&is_categorical, i, "is_categorical")? != 0 {
+            if !categories.is_categorical(fi) {
+                return Err(format!(
+                    "node {i} is a categorical split on feature_idx {fi}, which is not categorical"
+                ));
+            }
             let b = int(&bitset_idx, i, "bitset_idx")?;
             let row = usize::try_from(b)
                 .ok()

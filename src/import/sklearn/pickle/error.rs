@@ -7,8 +7,9 @@
 pub enum PickleError {
     /// The pickle references a global outside the allowlist.
     #[error(
-        "refused global {module}.{name} at byte {offset}: only scikit-learn forest, \
-         numpy array and joblib array classes are allowed"
+        "refused global {module}.{name} at byte {offset}: only scikit-learn tree models and \
+         the helper objects they keep, numpy arrays and joblib arrays are allowed; nothing \
+         else is read, and nothing is ever executed"
     )]
     Forbidden {
         /// Module of the refused global.

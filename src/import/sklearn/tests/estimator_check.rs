@@ -5,7 +5,7 @@
 //!
 //! Shared by the Python-driven tests (`tests/sklearn_estimators.rs`, via
 //! `#[path]`) and the committed fixtures (unit tests); the including module
-//! provides `sklearn` (the importer module) and `Forest`.
+//! provides `sklearn` (the importer module), `Forest` and `Task`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,7 +14,7 @@ use std::path::Path;
 use ndarray::Array2;
 use serde::Deserialize;
 
-use super::{sklearn, Forest};
+use super::{sklearn, Forest, Task};
 
 /// Largest tolerated relative difference from scikit-learn.
 pub const RELATIVE: f64 = 1e-12;
@@ -224,9 +224,9 @@ pub fn check_metadata(forest: &Forest, m: &ModelSpec, sklearn_version: &str, fil
     assert_eq!(forest.source.estimator, m.estimator, "{file}: estimator");
     assert_eq!(forest.n_outputs(), m.n_outputs, "{file}: outputs");
     let task = match &forest.task {
-        crate::ir::Task::Classification(_) => "classification",
-        crate::ir::Task::Regression { .. } => "regression",
-        crate::ir::Task::AnomalyDetection { .. } => "anomaly",
+        Task::Classification(_) => "classification",
+        Task::Regression { .. } => "regression",
+        Task::AnomalyDetection { .. } => "anomaly",
     };
     assert_eq!(task, m.task, "{file}: task");
     if let Some(classes) = &m.classes {

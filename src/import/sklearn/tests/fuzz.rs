@@ -21,6 +21,11 @@ fn seeds() -> &'static [Vec<u8>] {
             "sklearn-1.4.2/rf.zlib3.joblib",
             "random-state-1.9.1/dt_gen.p4.pkl",
             "random-state-1.4.2/rf_rs.zlib3.joblib",
+            "estimators-1.9.1/gbc_multi.p4.pkl",
+            "estimators-1.9.1/hgbc_categorical.zlib3.joblib",
+            "estimators-1.9.1/iforest_subset.p4.pkl",
+            "estimators-1.2.2/hgbr_categorical.p4.pkl",
+            "estimators-1.3.2/etr_multi.zlib3.joblib",
         ]
         .iter()
         .map(|f| std::fs::read(dir.join(f)).unwrap())
@@ -100,7 +105,7 @@ proptest! {
 
     #[test]
     fn mutated_real_pickles_never_panic(
-        seed in 0usize..7,
+        seed in 0usize..12,
         mutations in proptest::collection::vec(mutation(), 1..4),
     ) {
         let mut b = seeds()[seed].clone();

@@ -4,14 +4,16 @@
 //! bytes.
 
 use crate::import::sklearn;
-use crate::ir::{Forest, Labels};
+use crate::ir::{Forest, Labels, Task};
 
 mod builder;
 mod estimator_check;
 mod estimators;
 mod fixture_check;
 mod fuzz;
+mod hostile;
 mod legacy;
 mod malicious;
 mod random_state;
 mod vm;
+mod writer;

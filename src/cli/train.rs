@@ -522,7 +522,7 @@ fn run_regression(g: Global, args: &Args, params: &TrainParams) -> Result<Status
         );
     }
     let opts = SaveOptions {
-        level: args.compression,
+        level: args.compress,
         training_params: Some(training_params),
         data_fingerprint: Some(DataFingerprint::of(data.x.view())),
         tags: args.tags.iter().cloned().collect::<BTreeMap<_, _>>(),

@@ -170,6 +170,9 @@ pub(crate) const ESTIMATORS: &[(&str, &str)] = &[
 /// Where scikit-learn keeps the histogram gradient boosting estimators.
 const HIST_GRADIENT_BOOSTING: &str = "sklearn.ensemble._hist_gradient_boosting.gradient_boosting";
 
+/// Where histogram gradient boosting kept its losses up to scikit-learn 1.0.
+pub(crate) const HGB_LOSSES: &str = "sklearn.ensemble._hist_gradient_boosting.loss";
+
 /// Helper classes whose instances scikit-learn estimators keep as attributes
 /// (init estimators, tree predictors, binners, encoders, loss and link
 /// objects, and the `functools.partial` and `slice` objects of a fitted
@@ -194,6 +197,13 @@ pub(crate) const COMPONENTS: &[(&str, &str)] = &[
         "FunctionTransformer",
     ),
     ("sklearn.compose._column_transformer", "ColumnTransformer"),
+    // Histogram gradient boosting's own losses (scikit-learn 1.0 and
+    // before).
+    (HGB_LOSSES, "LeastSquares"),
+    (HGB_LOSSES, "LeastAbsoluteDeviation"),
+    (HGB_LOSSES, "Poisson"),
+    (HGB_LOSSES, "BinaryCrossEntropy"),
+    (HGB_LOSSES, "CategoricalCrossEntropy"),
     // Loss objects of gradient boosting before scikit-learn 1.4.
     ("sklearn.ensemble._gb_losses", "LeastSquaresError"),
     ("sklearn.ensemble._gb_losses", "LeastAbsoluteError"),

@@ -20,6 +20,7 @@
 
 mod categorical;
 
+use super::allowlist::HGB_LOSSES as OLD_LOSSES;
 use super::error::SklearnError;
 use super::estimator::{Context, Estimator};
 use super::layout::{match_layout, PREDICTOR_NODES};
@@ -110,6 +111,10 @@ pub(crate) fn convert(est: &Estimator<'_, '_>, ctx: &Context) -> Result<Forest, 
         }
     }
     let mut source = ctx.source(&est.name);
+    let loss = est
+        .opt("loss")
+        .and_then(|l| l.as_str())
+        .map_or(loss, str::to_string);
     source.details.insert("loss".into(), loss);
     source
         .details
@@ -200,8 +205,6 @@ fn link_of(est: &Estimator<'_, '_>) -> Result<(Link, String), SklearnError> {
     Ok((link, name))
 }
 
-/// Module of histogram boosting's own losses (scikit-learn ≤ 1.0).
-pub(crate) const OLD_LOSSES: &str = "sklearn.ensemble._hist_gradient_boosting.loss";
 
 /// One `TreePredictor` → IR tree.
 fn predictor_tree(

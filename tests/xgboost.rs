@@ -326,3 +326,28 @@ fn flipped_bytes_are_errors_or_valid_forests() {
         }
     }
 }
+
+#[test]
+fn sniffers_claim_their_own_files_only() {
+    let mut seen = 0;
+    for lib in ["xgboost", "lightgbm"] {
+        for dir in std::fs::read_dir(fixtures(lib)).unwrap() {
+            for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+                let path = f.unwrap().path();
+                let name = path.to_string_lossy().into_owned();
+                if name.ends_with(".expected.json") || name.ends_with(".bin") {
+                    continue;
+                }
+                let bytes = std::fs::read(&path).unwrap();
+                let xgb = name.ends_with(".json") || name.ends_with(".ubj");
+                assert_eq!(xgboost::sniff(&bytes), xgb, "{name}");
+                assert_eq!(forest2onnx::import::lightgbm::sniff(&bytes), !xgb, "{name}");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 200, "{seen}");
+    // A smartcore model is JSON too, but no XGBoost model.
+    assert!(!xgboost::sniff(br#"{"trees": [], "classes": [0, 1]}"#));
+    assert!(!xgboost::sniff(b""));
+}

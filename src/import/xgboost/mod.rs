@@ -53,23 +53,22 @@ pub enum Encoding {
 /// what a hostile file can make the readers allocate.
 pub const MAX_FILE_BYTES: u64 = 4 << 30;
 
-/// The encoding of `bytes` if they look like an XGBoost model.
+/// Whether `bytes` look like an XGBoost model saved as JSON or UBJSON: a
+/// cheap check of the first bytes, for format detection.
 ///
-/// UBJSON models start with `{L` followed by the eight-byte length of the
-/// first key; JSON models are objects that mention `"learner"`.
-pub fn sniff(bytes: &[u8]) -> Option<Encoding> {
-    if bytes.first() != Some(&b'{') {
-        return None;
+/// UBJSON models start with `{L` and the eight-byte big-endian length of the
+/// first key (a short one: its high bytes are zero); JSON models are objects
+/// whose first few kilobytes mention `"learner"`.
+pub fn sniff(bytes: &[u8]) -> bool {
+    if bytes.len() >= 10 && bytes[0] == b'{' && bytes[1] == b'L' && bytes[2..6] == [0, 0, 0, 0] {
+        return true;
     }
-    // XGBoost writes every key as `L` + big-endian i64 length; a
-    // well-formed key is short, so its length's high bytes are zero.
-    if bytes.len() >= 10 && bytes[1] == b'L' && bytes[2..6] == [0, 0, 0, 0] {
-        return Some(Encoding::Ubjson);
-    }
-    let head = &bytes[..bytes.len().min(4096)];
-    let mentions = |key: &[u8]| head.windows(key.len()).any(|w| w == key);
-    (mentions(b"\"learner\"") || mentions(b"\"version\"") && mentions(b"\"learner"))
-        .then_some(Encoding::Json)
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(start) = start.filter(|&s| bytes[s] == b'{') else {
+        return false;
+    };
+    let head = &bytes[start..bytes.len().min(start + 4096)];
+    head.windows(9).any(|w| w == b"\"learner\"")
 }
 
 /// Reads and converts the XGBoost model file at `path`.

@@ -257,7 +257,7 @@ fn from_document(doc: &Value, encoding: Encoding) -> Result<Forest, XgboostError
         source: Source {
             library: "xgboost".into(),
             version,
-            estimator: booster_name,
+            estimator: format!("Booster ({booster_name})"),
             details,
         },
     };
@@ -389,7 +389,8 @@ fn details(d: DetailsInput<'_>) -> Result<BTreeMap<String, String>, XgboostError
         "base_margin".into(),
         d.base_margins
             .iter()
-            .map(|m| crate::ir::python_float(f64::from(*m)))
+            // float32 margins, in their shortest float32 text
+            .map(|m| m.to_string())
             .collect::<Vec<_>>()
             .join(", "),
     );

@@ -51,6 +51,10 @@ pub enum Format {
     /// A scikit-learn estimator saved with pickle or joblib (read as data,
     /// never unpickled).
     Sklearn,
+    /// An XGBoost model saved as JSON or UBJSON ([`crate::import::xgboost`]).
+    Xgboost,
+    /// A LightGBM text model ([`crate::import::lightgbm`]).
+    Lightgbm,
 }
 
 impl Format {
@@ -301,6 +305,18 @@ importer!(
     crate::import::sklearn::from_bytes
 );
 importer!(
+    xgboost,
+    "xgboost",
+    crate::import::xgboost::sniff,
+    crate::import::xgboost::from_bytes
+);
+importer!(
+    lightgbm,
+    "lightgbm",
+    crate::import::lightgbm::sniff,
+    crate::import::lightgbm::from_bytes
+);
+importer!(
     smartcore,
     "smartcore",
     super::looks_like_json_object,
@@ -322,6 +338,20 @@ const FORMATS: &[Spec] = &[
         extension: "joblib",
         sniff: sklearn::sniff,
         reader: sklearn::READER,
+    },
+    Spec {
+        format: Format::Xgboost,
+        describe: "saved XGBoost model",
+        extension: "json",
+        sniff: xgboost::sniff,
+        reader: xgboost::READER,
+    },
+    Spec {
+        format: Format::Lightgbm,
+        describe: "LightGBM text model",
+        extension: "txt",
+        sniff: lightgbm::sniff,
+        reader: lightgbm::READER,
     },
     Spec {
         format: Format::SmartcoreJson,

@@ -63,6 +63,9 @@ struct ForestInfo {
     max_depth: usize,
     comparison: &'static str,
     aggregation: &'static str,
+    /// Source-specific facts (objective, base score, boosting rounds, ...).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    details: std::collections::BTreeMap<String, String>,
 }
 
 /// What a scikit-learn pickle names, read without executing it.
@@ -195,6 +198,7 @@ fn forest_info(f: &Forest) -> ForestInfo {
             Aggregation::Average => "average",
             Aggregation::Sum { .. } => "sum",
         },
+        details: f.source.details.clone(),
     }
 }
 
@@ -315,6 +319,9 @@ fn forest_text(s: &mut String, f: &ForestInfo) {
         f.trees, f.nodes, f.leaves, f.max_depth
     );
     let _ = writeln!(s, "  splits:      {}, {}", f.comparison, f.aggregation);
+    for (k, v) in &f.details {
+        let _ = writeln!(s, "  {:<12} {v}", format!("{k}:"));
+    }
 }
 
 fn native_text(s: &mut String, m: &Metadata) {

@@ -4,7 +4,13 @@
 //! [`crate::load`] recognise a new format, see the `load` module's
 //! documentation ("Adding a format").
 
+#[cfg(feature = "lightgbm")]
+pub mod lightgbm;
 #[cfg(feature = "sklearn")]
 pub mod sklearn;
 #[cfg(feature = "smartcore")]
 pub mod smartcore;
+#[cfg(any(feature = "xgboost", feature = "lightgbm"))]
+mod support;
+#[cfg(feature = "xgboost")]
+pub mod xgboost;

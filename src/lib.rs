@@ -17,6 +17,7 @@ pub mod predict;
 pub mod runtime;
 pub mod store;
 pub mod synth;
+pub mod thresholds;
 pub mod train;
 pub mod validate;
 

@@ -4,9 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use forest2onnx::export::onnx::{to_model, ExportOptions};
-use forest2onnx::export::zipmap::to_bytes_with_zipmap;
-use prost::Message;
+use forest2onnx::export::onnx::{to_bytes, to_file, ExportOptions, Precision};
 use serde::Serialize;
 
 use super::model_file::{self, Kind};
@@ -24,6 +22,9 @@ EXAMPLES:
 
     Convert a smartcore model saved with serde_json, with a ZipMap output:
         forest2onnx convert rf.json -o rf.onnx --zipmap
+
+    Exact for every double input, with the ai.onnx.ml opset 5 operator:
+        forest2onnx convert model.forest --precision double --ml-opset 5
 
     Also validate on your own rows:
         forest2onnx convert model.forest -o model.onnx --data test.csv
@@ -49,9 +50,16 @@ pub struct Args {
     #[arg(short, long, value_name = "OUT.onnx")]
     output: Option<PathBuf>,
 
-    /// ai.onnx.ml opset of the TreeEnsembleClassifier node (1 also loads in older runtimes).
-    #[arg(long, value_name = "1|3", default_value_t = 1, value_parser = ml_opset_parser())]
+    /// ai.onnx.ml opset: 1 and 3 write TreeEnsembleClassifier/Regressor (1
+    /// also loads in older runtimes), 5 writes TreeEnsemble.
+    #[arg(long, value_name = "1|3|5", default_value_t = 1, value_parser = ml_opset_parser())]
     ml_opset: i64,
+
+    /// Element type of the input, thresholds and outputs: float (exact
+    /// routing for float32 inputs) or double (exact for every double input;
+    /// needs --ml-opset 3 or 5).
+    #[arg(long, value_name = "float|double", default_value = "float", value_parser = precision_parser())]
+    precision: Precision,
 
     /// Add a ZipMap node and an `output_probability` output (one {label:
     /// probability} map per row), as scikit-learn-onnx does.
@@ -84,8 +92,9 @@ struct Converted<'a> {
     input: &'a Path,
     input_format: Kind,
     output: Option<&'a Path>,
-    bytes: usize,
+    bytes: u64,
     ml_opset: i64,
+    precision: &'static str,
     zipmap: bool,
     trees: usize,
     nodes: usize,
@@ -109,35 +118,39 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
     let started = Instant::now();
     let options = ExportOptions {
         ml_opset: args.ml_opset,
+        precision: args.precision,
+        zipmap: args.zipmap,
         graph_name: args.name.clone().unwrap_or_else(|| stem(&args.model)),
         doc_string: args.doc.clone().unwrap_or_default(),
         created: None,
     };
-    let model = with_spinner(g.progress(), "exporting to ONNX", || {
-        to_model(forest, &options)
-    })
-    .context("cannot export the model to ONNX")?;
-    let bytes = if args.zipmap {
-        to_bytes_with_zipmap(model).context("cannot add the ZipMap output")?
+    // Without validation the model is streamed to the file; validation
+    // needs its bytes in memory first.
+    let (bytes, validation) = if args.no_validate {
+        let bytes = with_spinner(g.progress(), "exporting to ONNX", || {
+            to_file(forest, &options, &out)
+        })
+        .context("cannot export the model to ONNX")?;
+        (bytes, None)
     } else {
-        model.encode_to_vec()
-    };
-
-    let validation = if args.no_validate {
-        None
-    } else {
-        Some(compare(g.progress(), forest, &bytes, data)?)
+        let onnx = with_spinner(g.progress(), "exporting to ONNX", || {
+            to_bytes(forest, &options)
+        })
+        .context("cannot export the model to ONNX")?;
+        let validation = compare(g.progress(), forest, &onnx, data)?;
+        if validation.passed {
+            write_atomic(&out, &onnx)?;
+        }
+        (onnx.len() as u64, Some(validation))
     };
     let passed = validation.as_ref().is_none_or(|v| v.passed);
-    if passed {
-        write_atomic(&out, &bytes)?;
-    }
     let summary = Converted {
         input: &args.model,
         input_format: loaded.kind,
         output: passed.then_some(out.as_path()),
-        bytes: bytes.len(),
+        bytes,
         ml_opset: args.ml_opset,
+        precision: args.precision.name(),
         zipmap: args.zipmap,
         trees: forest.trees.len(),
         nodes: forest.n_nodes(),
@@ -152,12 +165,13 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
         }
         if passed {
             text += &format!(
-                "wrote {} ({}, {} trees, {} nodes, ai.onnx.ml opset {}{}) in {}\n",
+                "wrote {} ({}, {} trees, {} nodes, ai.onnx.ml opset {}, {}{}) in {}\n",
                 out.display(),
-                human_size(bytes.len() as u64),
+                human_size(bytes),
                 forest.trees.len(),
                 forest.n_nodes(),
                 args.ml_opset,
+                args.precision.name(),
                 if args.zipmap { ", with ZipMap" } else { "" },
                 output::human_duration(started.elapsed()),
             );
@@ -178,10 +192,22 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
     Ok(Status::Success)
 }
 
-/// Accepts exactly `1` and `3` (and lists them in errors and help).
+/// Accepts exactly `1`, `3` and `5` (and lists them in errors and help).
 fn ml_opset_parser() -> impl clap::builder::TypedValueParser<Value = i64> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(["1", "3"]).map(|s| if s == "3" { 3 } else { 1 })
+    clap::builder::PossibleValuesParser::new(["1", "3", "5"]).map(|s| s.parse().unwrap_or(1))
+}
+
+/// Accepts exactly `float` and `double`.
+fn precision_parser() -> impl clap::builder::TypedValueParser<Value = Precision> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["float", "double"]).map(|s| {
+        if s == "double" {
+            Precision::Double
+        } else {
+            Precision::Float
+        }
+    })
 }
 
 fn stem(path: &Path) -> String {

@@ -1,6 +1,7 @@
 //! IR → ONNX: sizing, encoding to bytes, writing a file, and the floors the
 //! file writes are compared with — writing the same bytes, with and without
-//! flushing them to disk.
+//! flushing them to disk; then `to_bytes` of the other layouts (opset 5,
+//! double precision, a boosted regressor, ZipMap).
 
 mod common;
 
@@ -9,8 +10,9 @@ use std::io::Write;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use forest2onnx::export::onnx::{
-    encoded_len, to_bytes, to_file, to_model, write_to, ExportOptions,
+    encoded_len, to_bytes, to_file, to_model, write_to, ExportOptions, Precision,
 };
+use forest2onnx::ir::{Aggregation, PostTransform, Task};
 use prost::Message;
 
 fn export(c: &mut Criterion) {
@@ -65,5 +67,59 @@ fn export(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, export);
+/// `to_bytes` of every layout besides the default one.
+fn layouts(c: &mut Criterion) {
+    for size in common::sizes() {
+        let forest = size.forest();
+        // The same trees summed: a boosted regressor with one value per leaf.
+        let mut boosted = forest.clone();
+        for tree in &mut boosted.trees {
+            tree.value = tree.value.chunks_exact(3).map(|v| v[1] - v[0]).collect();
+        }
+        boosted.aggregation = Aggregation::Sum {
+            base_values: vec![0.5],
+            post_transform: PostTransform::None,
+            tree_targets: Vec::new(),
+        };
+        boosted.task = Task::Regression { n_targets: 1 };
+        let mut group = c.benchmark_group(format!("export_layouts/{}", size.name));
+        common::configure(&mut group, &size);
+        let cases = [
+            ("classifier_ml5_float", &forest, 5, Precision::Float, false),
+            (
+                "classifier_ml5_double",
+                &forest,
+                5,
+                Precision::Double,
+                false,
+            ),
+            (
+                "classifier_ml3_double",
+                &forest,
+                3,
+                Precision::Double,
+                false,
+            ),
+            ("classifier_ml1_zipmap", &forest, 1, Precision::Float, true),
+            ("boosted_ml1_float", &boosted, 1, Precision::Float, false),
+            ("boosted_ml5_double", &boosted, 5, Precision::Double, false),
+        ];
+        for (name, forest, ml_opset, precision, zipmap) in cases {
+            let options = ExportOptions {
+                ml_opset,
+                precision,
+                zipmap,
+                ..Default::default()
+            };
+            let bytes = to_bytes(forest, &options).expect("export").len();
+            group.throughput(Throughput::Bytes(bytes as u64));
+            group.bench_function(name, |b| {
+                b.iter(|| to_bytes(black_box(forest), &options).expect("export"))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, export, layouts);
 criterion_main!(benches);

@@ -2,12 +2,17 @@
 
 Usage: python conformance.py CASE_DIR
 
-CASE_DIR holds, per case NAME: NAME.onnx, NAME.input.f32 (little-endian float32,
-row-major) and NAME.json ({"rows": R, "cols": C}). For each case this writes
-NAME.ort.json with the checker verdict and onnxruntime's labels and
-probabilities, once with one intra-op thread and once with the default
-thread count. Labels are written as JSON ints or strings; probabilities as
-the exact decimal of each float32.
+CASE_DIR holds, per case NAME: NAME.onnx, the input rows and NAME.json
+({"rows": R, "cols": C, "dtype": "f32" | "f64"}). The rows are NAME.input.f32
+(little-endian float32, row-major) or NAME.input.f64 (float64). For each case
+this writes NAME.ort.json with the checker verdict and, once with one
+intra-op thread ("one_thread") and once with the default thread count
+("default_threads"), every output of the model under "outputs" (by output
+name; numbers as JSON numbers, exact for float32 and float64, except NaN and
+infinities, written as the strings "nan", "inf", "-inf"; ZipMap outputs as
+one list of values per row, in key order). For classifiers the same run also
+has "labels" and "probabilities" (float32 values widened to float64) as
+before.
 
 When NAME.json also names "sklearn_model" (a pickle or joblib file that the
 test suite itself generated, so loading it is safe), the model is converted
@@ -16,6 +21,7 @@ with skl2onnx (no ZipMap) and its onnxruntime outputs are written too, under
 """
 
 import json
+import math
 import pathlib
 import sys
 
@@ -25,25 +31,58 @@ import onnx.checker
 import onnxruntime as ort
 
 
+def number(v):
+    """A JSON-safe scalar: Python numbers stay exact; non-finite become strings."""
+    if isinstance(v, (bytes, np.bytes_)):
+        return v.decode("utf-8")
+    if isinstance(v, (str, np.str_)):
+        return str(v)
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+def plain(value):
+    """An output as nested JSON lists."""
+    if isinstance(value, list):  # ZipMap: one dict per row
+        return [[number(row[k]) for k in sorted(row.keys())] for row in value]
+
+    def walk(v):
+        return [walk(x) for x in v] if isinstance(v, list) else number(v)
+
+    return walk(np.asarray(value).tolist())
+
+
 def run_session(path, x, threads):
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    label_name = "label" if "label" in names else names[0]
-    prob_name = "probabilities" if "probabilities" in names else names[1]
     input_name = session.get_inputs()[0].name
-    label, prob = session.run([label_name, prob_name], {input_name: x})
-    if isinstance(prob, list):  # ZipMap output: list of dicts
-        keys = list(prob[0].keys())
-        prob = np.array([[row[k] for k in keys] for row in prob], dtype=np.float32)
-    labels = [v.item() if hasattr(v, "item") else str(v) for v in np.asarray(label).ravel()]
-    labels = [str(v) if isinstance(v, bytes) else v for v in labels]
-    return {
-        "labels": labels,
-        "probabilities": np.asarray(prob, dtype=np.float32).astype(np.float64).tolist(),
-    }
+    values = session.run(names, {input_name: x})
+    result = {"outputs": {n: plain(v) for n, v in zip(names, values)}}
+    by_name = dict(zip(names, values))
+    label_name = "label" if "label" in by_name else None
+    prob_name = "probabilities" if "probabilities" in by_name else None
+    if label_name is None and prob_name is None and len(names) >= 2:
+        label_name, prob_name = names[0], names[1]  # other producers' classifiers
+    if label_name is not None and prob_name is not None:
+        label, prob = by_name[label_name], by_name[prob_name]
+        if isinstance(prob, list):  # ZipMap output: list of dicts
+            keys = list(prob[0].keys())
+            prob = np.array([[row[k] for k in keys] for row in prob], dtype=np.float32)
+        labels = [number(v) for v in np.asarray(label).ravel()]
+        result["labels"] = labels
+        result["probabilities"] = np.asarray(prob, dtype=np.float32).astype(np.float64).tolist()
+    return result
 
 
 def skl2onnx_reference(model_path, x):
@@ -80,9 +119,10 @@ def main():
             result["checker"] = "ok"
         except Exception as e:  # report, do not stop: the Rust side asserts
             result["checker"] = f"failed: {e}"
-        x = np.fromfile(case_dir / f"{name}.input.f32", dtype="<f4").reshape(
-            meta["rows"], meta["cols"]
-        )
+        dtype = meta.get("dtype", "f32")
+        x = np.fromfile(
+            case_dir / f"{name}.input.{dtype}", dtype={"f32": "<f4", "f64": "<f8"}[dtype]
+        ).reshape(meta["rows"], meta["cols"])
         try:
             result["one_thread"] = run_session(model_path, x, 1)
             result["default_threads"] = run_session(model_path, x, None)

@@ -46,6 +46,7 @@ pub mod runtime;
 pub mod store;
 #[doc(hidden)]
 pub mod synth;
+pub mod thresholds;
 #[cfg(feature = "smartcore")]
 pub mod train;
 #[cfg(feature = "tract")]

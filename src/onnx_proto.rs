@@ -5,3 +5,46 @@
 #![allow(missing_docs, clippy::all)]
 
 include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+
+use self::{tensor_proto::DataType, tensor_shape_proto::dimension};
+
+impl TypeProto {
+    /// Human-readable type, e.g. `tensor(float)[N, 4]` or
+    /// `seq(map(int64, tensor(float)))`.
+    pub fn describe(&self) -> String {
+        let elem = |t: i32| {
+            DataType::try_from(t)
+                .map(|d| d.as_str_name().to_ascii_lowercase())
+                .unwrap_or_else(|_| format!("type {t}"))
+        };
+        let inner = |t: &Option<Box<TypeProto>>| t.as_ref().map_or("?".into(), |t| t.describe());
+        match &self.value {
+            Some(type_proto::Value::TensorType(t)) => {
+                let Some(shape) = &t.shape else {
+                    return format!("tensor({})", elem(t.elem_type));
+                };
+                let dims: Vec<String> = shape
+                    .dim
+                    .iter()
+                    .map(|d| match &d.value {
+                        Some(dimension::Value::DimValue(v)) => v.to_string(),
+                        Some(dimension::Value::DimParam(p)) => p.clone(),
+                        None => "?".into(),
+                    })
+                    .collect();
+                format!("tensor({})[{}]", elem(t.elem_type), dims.join(", "))
+            }
+            Some(type_proto::Value::SequenceType(s)) => format!("seq({})", inner(&s.elem_type)),
+            Some(type_proto::Value::MapType(m)) => {
+                format!("map({}, {})", elem(m.key_type), inner(&m.value_type))
+            }
+            Some(type_proto::Value::OptionalType(o)) => {
+                format!("optional({})", inner(&o.elem_type))
+            }
+            Some(type_proto::Value::SparseTensorType(t)) => {
+                format!("sparse_tensor({})", elem(t.elem_type))
+            }
+            None => "unknown type".into(),
+        }
+    }
+}

@@ -11,10 +11,11 @@ use std::fmt;
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
-use crate::export::onnx::{onnx_threshold, to_bytes, ExportError, ExportOptions};
+use crate::export::onnx::{to_bytes, ExportError, ExportOptions};
 use crate::ir::Forest;
 use crate::predict::ShapeError;
 use crate::runtime::{OnnxClassifier, RuntimeError};
+use crate::thresholds::onnx_threshold;
 
 /// Largest accepted |Δp| between the ONNX model and the forest.
 ///

@@ -2,11 +2,17 @@
 //! (full check) and agrees with the forest in onnxruntime (one intra-op
 //! thread and the default thread pool) and in tract.
 //!
+//! Two suites: the classifier corpus below (smartcore models, vote ties,
+//! soft votes; float precision at opsets 1 and 3, also run in tract), and
+//! the matrix of `matrix/run.rs` (every model kind the IR holds ×
+//! float/double × opsets 1/3/5, with adversarial rows for each precision).
+//!
 //! Needs Python with onnx and onnxruntime: `bash scripts/setup-python.sh`,
 //! then `cargo test --features python --test conformance`.
 #![cfg(feature = "python")]
 
 mod common;
+mod matrix;
 
 use common::crosscheck::*;
 use common::python::python;

@@ -5,11 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use forest2onnx::export::onnx::{to_model, ExportOptions};
-use forest2onnx::export::zipmap::to_bytes_with_zipmap;
+use forest2onnx::export::onnx::{to_bytes, to_file, ExportOptions, Precision};
 use forest2onnx::store::{self, Compression, SaveOptions};
 use forest2onnx::{Forest, Format, Loaded};
-use prost::Message;
 use serde::Serialize;
 
 use super::output::{self, human_size, print, print_json, write_atomic};
@@ -30,6 +28,9 @@ EXAMPLES:
 
     Convert a smartcore model saved with serde_json, with a ZipMap output:
         forest2onnx convert rf.json -o rf.onnx --zipmap
+
+    Exact for every double input, with the ai.onnx.ml opset 5 operator:
+        forest2onnx convert model.forest --precision double --ml-opset 5
 
     Also validate on your own rows:
         forest2onnx convert model.forest -o model.onnx --data test.csv
@@ -66,10 +67,18 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "FORMAT")]
     to: Option<OutputFormat>,
 
-    /// ai.onnx.ml opset of the TreeEnsembleClassifier node (1 also loads in
-    /// older runtimes) [default: 1]. ONNX only.
-    #[arg(long, value_name = "1|3", value_parser = ml_opset_parser(), help_heading = "ONNX output")]
+    /// ai.onnx.ml opset: 1 and 3 write TreeEnsembleClassifier/Regressor (1
+    /// also loads in older runtimes), 5 writes TreeEnsemble [default: 1].
+    /// ONNX only.
+    #[arg(long, value_name = "1|3|5", value_parser = ml_opset_parser(), help_heading = "ONNX output")]
     ml_opset: Option<i64>,
+
+    /// Element type of the input, thresholds and outputs: float (exact
+    /// routing for float32 inputs) or double (exact for every double input;
+    /// needs --ml-opset 3 or 5).
+    /// [default: float]. ONNX only.
+    #[arg(long, value_name = "float|double", value_parser = precision_parser(), help_heading = "ONNX output")]
+    precision: Option<Precision>,
 
     /// Add a ZipMap node and an `output_probability` output (one {label:
     /// probability} map per row), as scikit-learn-onnx does.
@@ -171,9 +180,11 @@ struct Converted<'a> {
     input_format: Format,
     output: Option<&'a Path>,
     output_format: OutputFormat,
-    bytes: usize,
+    bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     ml_opset: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     zipmap: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -229,6 +240,7 @@ fn refuse_foreign_options(args: &Args, format: OutputFormat) -> Result<()> {
         ],
         OutputFormat::Forest => &[
             ("--ml-opset", args.ml_opset.is_some()),
+            ("--precision", args.precision.is_some()),
             ("--zipmap", args.zipmap),
             ("--name", args.name.is_some()),
             ("--doc", args.doc.is_some()),
@@ -257,36 +269,40 @@ fn to_onnx(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status
     let ml_opset = args.ml_opset.unwrap_or(1);
     let options = ExportOptions {
         ml_opset,
+        precision: args.precision.unwrap_or(Precision::Float),
+        zipmap: args.zipmap,
         graph_name: args.name.clone().unwrap_or_else(|| stem(&args.model)),
         doc_string: args.doc.clone().unwrap_or_default(),
         created: None,
     };
-    let model = with_spinner(g.progress(), "exporting to ONNX", || {
-        to_model(forest, &options)
-    })
-    .context("cannot export the model to ONNX")?;
-    let bytes = if args.zipmap {
-        to_bytes_with_zipmap(model).context("cannot add the ZipMap output")?
+    // Without validation the model is streamed to the file; validation
+    // needs its bytes in memory first.
+    let (bytes, validation) = if args.no_validate {
+        let bytes = with_spinner(g.progress(), "exporting to ONNX", || {
+            to_file(forest, &options, out)
+        })
+        .context("cannot export the model to ONNX")?;
+        (bytes, None)
     } else {
-        model.encode_to_vec()
-    };
-
-    let validation = if args.no_validate {
-        None
-    } else {
-        Some(compare(g.progress(), forest, &bytes, data)?)
+        let onnx = with_spinner(g.progress(), "exporting to ONNX", || {
+            to_bytes(forest, &options)
+        })
+        .context("cannot export the model to ONNX")?;
+        let validation = compare(g.progress(), forest, &onnx, data)?;
+        if validation.passed {
+            write_atomic(out, &onnx)?;
+        }
+        (onnx.len() as u64, Some(validation))
     };
     let passed = validation.as_ref().is_none_or(|v| v.passed);
-    if passed {
-        write_atomic(out, &bytes)?;
-    }
     let summary = Converted {
         input: &args.model,
         input_format: loaded.format,
         output: passed.then_some(out),
         output_format: OutputFormat::Onnx,
-        bytes: bytes.len(),
+        bytes,
         ml_opset: Some(ml_opset),
+        precision: Some(options.precision.name()),
         zipmap: Some(args.zipmap),
         compression_level: None,
         trees: forest.trees.len(),
@@ -303,12 +319,13 @@ fn to_onnx(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status
         }
         if passed {
             text += &format!(
-                "wrote {} ({}, {} trees, {} nodes, ai.onnx.ml opset {}{}) in {}\n",
+                "wrote {} ({}, {} trees, {} nodes, ai.onnx.ml opset {}, {}{}) in {}\n",
                 out.display(),
-                human_size(bytes.len() as u64),
+                human_size(bytes),
                 forest.trees.len(),
                 forest.n_nodes(),
                 ml_opset,
+                options.precision.name(),
                 if args.zipmap { ", with ZipMap" } else { "" },
                 output::human_duration(started.elapsed()),
             );
@@ -374,8 +391,9 @@ fn to_native(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Stat
         input_format: loaded.format,
         output: Some(out),
         output_format: OutputFormat::Forest,
-        bytes: bytes.len(),
+        bytes: bytes.len() as u64,
         ml_opset: None,
+        precision: None,
         zipmap: None,
         compression_level: Some(level),
         trees: forest.trees.len(),
@@ -407,10 +425,22 @@ fn to_native(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Stat
     Ok(Status::Success)
 }
 
-/// Accepts exactly `1` and `3` (and lists them in errors and help).
+/// Accepts exactly `1`, `3` and `5` (and lists them in errors and help).
 fn ml_opset_parser() -> impl clap::builder::TypedValueParser<Value = i64> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(["1", "3"]).map(|s| if s == "3" { 3 } else { 1 })
+    clap::builder::PossibleValuesParser::new(["1", "3", "5"]).map(|s| s.parse().unwrap_or(1))
+}
+
+/// Accepts exactly `float` and `double`.
+fn precision_parser() -> impl clap::builder::TypedValueParser<Value = Precision> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["float", "double"]).map(|s| {
+        if s == "double" {
+            Precision::Double
+        } else {
+            Precision::Float
+        }
+    })
 }
 
 fn stem(path: &Path) -> String {

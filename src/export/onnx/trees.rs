@@ -1,0 +1,413 @@
+//! The trees as they are written: IR trees as they are, trees with
+//! categorical splits rewritten for the target opset.
+//!
+//! Before the ensemble, the graph reads every categorically split feature as
+//! a category number into an extra column (see `graph.rs`): the category
+//! `⌊x⌋` where the source library has one (truncation toward zero,
+//! negatives never match under [`CategoryRule::NonNegative`]), −1 where it
+//! has none, NaN for NaN. Categorical splits then test that column:
+//!
+//! * opset 5: a `BRANCH_MEMBER` node listing the categories;
+//! * opsets 1/3: a chain of nodes sharing the true child, one per run of
+//!   consecutive categories — `BRANCH_EQ c` for a single category, else
+//!   `BRANCH_LT a` (below the run: no later run matches either, so false)
+//!   then `BRANCH_LEQ b`. The chain's first node keeps the split's id; the
+//!   others are appended after the tree's nodes. NaN follows the split's
+//!   missing direction through every node of the chain.
+//!
+//! A split with no category left always goes false (NaN aside): it becomes
+//! `BRANCH_EQ -0.5`, a value no category column holds. In float precision a
+//! category float32 cannot represent can never equal a float32 input's
+//! category, so it is dropped; runs keep the categories float32 can hold.
+//!
+//! [`CategoryRule::NonNegative`]: crate::ir::CategoryRule::NonNegative
+
+use crate::ir::{Forest, SplitOp, Tree, LEAF};
+use crate::thresholds::{f32_at_or_above, f32_at_or_below};
+
+use super::Precision;
+
+/// The comparison a node makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    Leq,
+    Lt,
+    Eq,
+    Member,
+}
+
+impl Mode {
+    /// The mode of numeric splits comparing with `op`.
+    pub fn of(op: SplitOp) -> Mode {
+        match op {
+            SplitOp::LessOrEqual => Mode::Leq,
+            SplitOp::Less => Mode::Lt,
+        }
+    }
+
+    /// `nodes_modes` string of opsets 1/3.
+    pub fn name(self) -> &'static [u8] {
+        match self {
+            Mode::Leq => b"BRANCH_LEQ",
+            Mode::Lt => b"BRANCH_LT",
+            Mode::Eq => b"BRANCH_EQ",
+            Mode::Member => b"BRANCH_MEMBER",
+        }
+    }
+
+    /// `nodes_modes` value of opset 5.
+    pub fn code(self) -> u8 {
+        match self {
+            Mode::Leq => 0,
+            Mode::Lt => 1,
+            Mode::Eq => 4,
+            Mode::Member => 6,
+        }
+    }
+
+    /// The float32 threshold that keeps this comparison for float32 inputs.
+    pub fn f32_threshold(self, t: f64) -> f32 {
+        match self {
+            Mode::Leq => f32_at_or_below(t),
+            Mode::Lt => f32_at_or_above(t),
+            // Equality thresholds are categories float32 holds exactly, and
+            // membership nodes have none.
+            Mode::Eq | Mode::Member => t as f32,
+        }
+    }
+}
+
+/// A tree rewritten for categorical splits.
+#[derive(Debug, Default)]
+pub(super) struct Rewritten {
+    feature: Vec<u32>,
+    threshold: Vec<f64>,
+    true_child: Vec<u32>,
+    false_child: Vec<u32>,
+    missing_true: Vec<bool>,
+    value: Vec<f64>,
+    modes: Vec<Mode>,
+    /// Membership nodes (ascending) and their categories (opset 5).
+    members: Vec<(u32, Vec<f64>)>,
+}
+
+/// One tree of the forest, ready to be written.
+pub(super) enum Source<'f> {
+    Ir(&'f Tree),
+    Rewritten(Rewritten),
+}
+
+/// The arrays of a tree as they are written.
+#[derive(Clone, Copy)]
+pub(super) struct View<'a> {
+    pub feature: &'a [u32],
+    pub threshold: &'a [f64],
+    pub true_child: &'a [u32],
+    pub false_child: &'a [u32],
+    pub missing_true: &'a [bool],
+    /// `leaf_width` values per node.
+    pub value: &'a [f64],
+    /// Per node, when not every split compares with the forest's operator.
+    pub modes: Option<&'a [Mode]>,
+    /// The forest's numeric split mode.
+    pub split_mode: Mode,
+}
+
+impl View<'_> {
+    pub fn n_nodes(&self) -> usize {
+        self.true_child.len()
+    }
+
+    #[inline(always)]
+    pub fn is_leaf(&self, i: usize) -> bool {
+        self.true_child[i] == LEAF
+    }
+
+    #[inline(always)]
+    pub fn mode(&self, i: usize) -> Mode {
+        self.modes.map_or(self.split_mode, |m| m[i])
+    }
+}
+
+impl<'f> Source<'f> {
+    /// Tree `tree` of `forest` (checked when it has categorical splits),
+    /// with categorical splits rewritten for `opset` and `precision`.
+    /// `columns` are the categorical features ([`super::layout::Layout`]).
+    pub fn new(
+        forest: &Forest,
+        tree: &'f Tree,
+        opset: i64,
+        precision: Precision,
+        columns: &[u32],
+    ) -> Source<'f> {
+        if tree.categories.is_empty() {
+            return Source::Ir(tree);
+        }
+        let column = |feature: u32| {
+            let k = columns.binary_search(&feature).unwrap_or(0);
+            (forest.n_features + k) as u32
+        };
+        let width = forest.leaf_width();
+        let mut t = Rewritten {
+            feature: tree.feature.clone(),
+            threshold: tree.threshold.clone(),
+            true_child: tree.true_child.clone(),
+            false_child: tree.false_child.clone(),
+            missing_true: tree.missing_true.clone(),
+            value: tree.value.clone(),
+            modes: vec![Mode::of(forest.split_op); tree.n_nodes()],
+            members: Vec::new(),
+        };
+        for (node, set) in tree.categories.iter() {
+            let i = node as usize;
+            t.feature[i] = column(tree.feature[i]);
+            let tests = category_tests(set, precision);
+            if tests.is_empty() {
+                t.modes[i] = Mode::Eq;
+                t.threshold[i] = -0.5;
+            } else if opset == 5 {
+                t.modes[i] = Mode::Member;
+                t.threshold[i] = 0.0;
+                let mut members = Vec::new();
+                for test in tests {
+                    match test {
+                        Test::Eq(c) => members.push(c),
+                        // Runs hold integers; in float precision only those
+                        // float32 represents (all of them below 2^24).
+                        Test::Range(a, b) => {
+                            let mut c = a;
+                            while c <= b {
+                                members.push(c);
+                                c = next_category(c, precision);
+                            }
+                        }
+                    }
+                }
+                t.members.push((node, members));
+            } else {
+                t.chain(i, &tests, width);
+            }
+        }
+        Source::Rewritten(t)
+    }
+
+    pub fn view(&self, split_op: SplitOp) -> View<'_> {
+        match self {
+            Source::Ir(t) => View {
+                feature: &t.feature,
+                threshold: &t.threshold,
+                true_child: &t.true_child,
+                false_child: &t.false_child,
+                missing_true: &t.missing_true,
+                value: &t.value,
+                modes: None,
+                split_mode: Mode::of(split_op),
+            },
+            Source::Rewritten(t) => View {
+                feature: &t.feature,
+                threshold: &t.threshold,
+                true_child: &t.true_child,
+                false_child: &t.false_child,
+                missing_true: &t.missing_true,
+                value: &t.value,
+                modes: Some(&t.modes),
+                split_mode: Mode::of(split_op),
+            },
+        }
+    }
+
+    /// Membership nodes and their categories, ascending by node.
+    pub fn members(&self) -> &[(u32, Vec<f64>)] {
+        match self {
+            Source::Ir(_) => &[],
+            Source::Rewritten(t) => &t.members,
+        }
+    }
+}
+
+/// The next category after `c` that `precision` represents.
+fn next_category(c: f64, precision: Precision) -> f64 {
+    match precision {
+        Precision::Double => c + 1.0,
+        // Integers above 2^24 are float32 only every few units.
+        Precision::Float => f64::from(f32_at_or_above(c + 1.0)),
+    }
+}
+
+/// One test of a categorical chain, on category numbers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Test {
+    /// The category is `c`.
+    Eq(f64),
+    /// The category is in `a..=b` (`a < b`).
+    Range(f64, f64),
+}
+
+/// The tests matching exactly the categories of `set` (ascending) that a
+/// `precision` input can hold, one per run of consecutive categories.
+fn category_tests(set: &[u32], precision: Precision) -> Vec<Test> {
+    let mut tests = Vec::new();
+    let mut k = 0;
+    while k < set.len() {
+        let mut end = k;
+        while end + 1 < set.len() && set[end + 1] == set[end] + 1 {
+            end += 1;
+        }
+        let (a, b) = (f64::from(set[k]), f64::from(set[end]));
+        k = end + 1;
+        let (a, b) = match precision {
+            Precision::Double => (a, b),
+            Precision::Float => (f64::from(f32_at_or_above(a)), f64::from(f32_at_or_below(b))),
+        };
+        if a < b {
+            tests.push(Test::Range(a, b));
+        } else if a == b {
+            tests.push(Test::Eq(a));
+        }
+    }
+    tests
+}
+
+impl Rewritten {
+    /// Replaces categorical split `i` by a chain testing `tests`.
+    fn chain(&mut self, i: usize, tests: &[Test], width: usize) {
+        let (yes, no, missing) = (
+            self.true_child[i],
+            self.false_child[i],
+            self.missing_true[i],
+        );
+        let feature = self.feature[i];
+        // Ids of the chain's nodes: the split's own first, then appended.
+        let mut ids = Vec::new();
+        let mut next_id = self.true_child.len() as u32;
+        for test in tests {
+            for _ in 0..[1, 2][usize::from(matches!(test, Test::Range(..)))] {
+                if ids.is_empty() {
+                    ids.push(i as u32);
+                } else {
+                    ids.push(next_id);
+                    next_id += 1;
+                }
+            }
+        }
+        ids.push(no); // after the last test: the false child
+        let mut at = 0;
+        for test in tests {
+            match *test {
+                Test::Eq(c) => {
+                    self.set(
+                        ids[at],
+                        feature,
+                        Mode::Eq,
+                        c,
+                        yes,
+                        ids[at + 1],
+                        missing,
+                        width,
+                    );
+                    at += 1;
+                }
+                Test::Range(a, b) => {
+                    // Below the run: not in it, nor in any later run.
+                    self.set(ids[at], feature, Mode::Lt, a, no, ids[at + 1], false, width);
+                    self.set(
+                        ids[at + 1],
+                        feature,
+                        Mode::Leq,
+                        b,
+                        yes,
+                        ids[at + 2],
+                        missing,
+                        width,
+                    );
+                    at += 2;
+                }
+            }
+        }
+    }
+
+    /// Writes node `id` (appending it when it is new).
+    #[allow(clippy::too_many_arguments)]
+    fn set(
+        &mut self,
+        id: u32,
+        feature: u32,
+        mode: Mode,
+        threshold: f64,
+        yes: u32,
+        no: u32,
+        missing: bool,
+        width: usize,
+    ) {
+        let id = id as usize;
+        if id == self.true_child.len() {
+            self.feature.push(feature);
+            self.threshold.push(threshold);
+            self.true_child.push(yes);
+            self.false_child.push(no);
+            self.missing_true.push(missing);
+            self.modes.push(mode);
+            self.value.extend(std::iter::repeat_n(0.0, width));
+        } else {
+            self.feature[id] = feature;
+            self.threshold[id] = threshold;
+            self.true_child[id] = yes;
+            self.false_child[id] = no;
+            self.missing_true[id] = missing;
+            self.modes[id] = mode;
+        }
+    }
+}
+
+/// Per node, the number of leaves before it: a node's position among the
+/// tree's leaves or (subtracted from its id) among its splits.
+pub(super) fn leaf_ranks(view: &View<'_>) -> Vec<u32> {
+    let mut rank = Vec::with_capacity(view.n_nodes());
+    let mut leaves = 0u32;
+    for &c in view.true_child {
+        rank.push(leaves);
+        leaves += u32::from(c == LEAF);
+    }
+    rank
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_become_ranges_and_singletons() {
+        let t = category_tests(&[1, 2, 3, 7, 9, 10], Precision::Double);
+        assert_eq!(
+            t,
+            [Test::Range(1.0, 3.0), Test::Eq(7.0), Test::Range(9.0, 10.0)]
+        );
+        assert!(category_tests(&[], Precision::Float).is_empty());
+    }
+
+    #[test]
+    fn float_drops_categories_float32_cannot_hold() {
+        // 2^24 + 1 is no float32; 2^24 + 2 is.
+        let big = 1u32 << 24;
+        assert_eq!(
+            category_tests(&[big + 1], Precision::Float),
+            Vec::<Test>::new()
+        );
+        assert_eq!(
+            category_tests(&[big + 1], Precision::Double),
+            [Test::Eq(f64::from(big + 1))]
+        );
+        assert_eq!(
+            category_tests(&[big + 1, big + 2, big + 3], Precision::Float),
+            [Test::Eq(f64::from(big + 2))]
+        );
+        assert_eq!(
+            category_tests(&[big - 1, big, big + 1], Precision::Float),
+            [Test::Range(f64::from(big - 1), f64::from(big))]
+        );
+        assert_eq!(
+            next_category(f64::from(big), Precision::Float),
+            f64::from(big + 2)
+        );
+    }
+}

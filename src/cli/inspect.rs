@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use forest2onnx::import::sklearn;
 use forest2onnx::ir::{Aggregation, SplitOp, Task};
+use forest2onnx::runtime::OnnxSummary;
 use forest2onnx::store::{Compression, Metadata};
 use forest2onnx::Forest;
 use serde::Serialize;
 
 use super::csv_input::list;
-use super::model_file::{self, decode_onnx, Kind};
-use super::onnx_info::OnnxInfo;
+use super::model_file::{self, Kind};
 use super::output::{human_size, print, print_json};
 use super::{Global, Status};
 
@@ -86,7 +86,7 @@ struct Description<'a> {
     format: Kind,
     bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    onnx: Option<OnnxInfo>,
+    onnx: Option<OnnxSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     forest: Option<ForestInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,10 +118,9 @@ pub fn run(_g: Global, args: Args) -> Result<Status> {
         }
         desc.pickle = Some(info);
     } else if kind == Kind::Onnx {
-        let model = decode_onnx(&file.bytes).ok_or_else(|| {
-            anyhow::anyhow!("`{}` is not a valid ONNX model", args.file.display())
-        })?;
-        desc.onnx = Some(OnnxInfo::new(&model, &file.bytes));
+        let summary = OnnxSummary::from_bytes(&file.bytes)
+            .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", args.file.display()))?;
+        desc.onnx = Some(summary);
     } else {
         let loaded = model_file::forest_from(&args.file, file)?;
         desc.forest = Some(forest_info(&loaded.forest));
@@ -235,7 +234,7 @@ impl Description<'_> {
     }
 }
 
-fn onnx_text(s: &mut String, o: &OnnxInfo) {
+fn onnx_text(s: &mut String, o: &OnnxSummary) {
     let _ = writeln!(s, "  ir_version:  {}", o.ir_version);
     let _ = writeln!(
         s,
@@ -244,6 +243,9 @@ fn onnx_text(s: &mut String, o: &OnnxInfo) {
     );
     let opsets: Vec<String> = o.opsets.iter().map(|(d, v)| format!("{d} {v}")).collect();
     let _ = writeln!(s, "  opsets:      {}", opsets.join(", "));
+    if let Some(p) = o.precision {
+        let _ = writeln!(s, "  precision:   {} input", p.name());
+    }
     if !o.graph_name.is_empty() {
         let _ = writeln!(s, "  graph:       {}", o.graph_name);
     }
@@ -261,20 +263,43 @@ fn onnx_text(s: &mut String, o: &OnnxInfo) {
     let ops: Vec<String> = o.ops.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
     let _ = writeln!(s, "  operators:   {}", ops.join(", "));
     if let Some(e) = &o.ensemble {
-        let _ = writeln!(
-            s,
-            "  ensemble:    {}: {} trees, {} nodes, {} leaves, max depth {}",
-            e.op_type, e.trees, e.nodes, e.leaves, e.max_depth
-        );
-        let _ = writeln!(
-            s,
-            "               splits {}, post_transform {}, features used: {}",
-            e.branch_modes.join(" "),
-            e.post_transform,
-            e.features_used
-        );
-        if let Some(c) = &e.classes {
-            let _ = writeln!(s, "  classes:     {} ({})", c.len(), list(c));
+        let opset = e
+            .ml_opset
+            .map_or(String::new(), |v| format!(" (ai.onnx.ml opset {v})"));
+        if let Some(error) = &e.error {
+            let _ = writeln!(s, "  ensemble:    {}{opset}: INVALID: {error}", e.op_type);
+        } else {
+            let precision = match e.precision {
+                Some(forest2onnx::runtime::Precision::Double) => "double",
+                Some(forest2onnx::runtime::Precision::Half) => "float16",
+                _ => "float",
+            };
+            let _ = writeln!(
+                s,
+                "  ensemble:    {}: {} trees, {} nodes, {} leaves, max depth {}",
+                e.op_type, e.trees, e.nodes, e.leaves, e.max_depth
+            );
+            let modes: Vec<&str> = e.branch_modes.iter().map(|m| m.name()).collect();
+            let post = e.post_transform.unwrap_or_default().name();
+            let aggregate = e.aggregate_function.unwrap_or_default().name();
+            let _ = writeln!(
+                s,
+                "               {precision} thresholds and weights{opset}, aggregate {aggregate}, post_transform {post}"
+            );
+            let _ = writeln!(
+                s,
+                "               splits {}, features used: {}",
+                modes.join(" "),
+                e.features_used
+            );
+            match &e.classes {
+                Some(c) => {
+                    let _ = writeln!(s, "  classes:     {} ({})", c.len(), list(c));
+                }
+                None => {
+                    let _ = writeln!(s, "  targets:     {}", e.outputs);
+                }
+            }
         }
     }
     if !o.metadata.is_empty() {

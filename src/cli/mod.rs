@@ -10,7 +10,6 @@ mod csv_input;
 mod demo;
 mod inspect;
 mod model_file;
-mod onnx_info;
 mod output;
 mod predict;
 mod progress;

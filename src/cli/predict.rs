@@ -4,12 +4,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use forest2onnx::runtime::OnnxClassifier;
+use forest2onnx::runtime::{ElementType, OnnxModel, OnnxSummary, OutputRole};
 use ndarray::{s, Array2};
 
 use super::csv_input::{Cells, Table};
-use super::model_file::{self, decode_onnx, Kind};
-use super::onnx_info::OnnxInfo;
+use super::model_file::{self, Kind};
 use super::output::{self, write_atomic_with};
 use super::{Global, Status};
 
@@ -81,7 +80,7 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
             write_atomic_with(out, write)?;
             g.note(format!(
                 "wrote {} predictions to {}",
-                predictions.labels.len(),
+                predictions.probabilities.len(),
                 out.display()
             ));
         }
@@ -122,44 +121,67 @@ fn predict_forest(g: Global, args: &Args, forest: &forest2onnx::Forest) -> Resul
 }
 
 fn predict_onnx(g: Global, args: &Args, bytes: &[u8]) -> Result<Predictions> {
-    let info = decode_onnx(bytes).map(|m| OnnxInfo::new(&m, bytes));
+    let summary = OnnxSummary::from_bytes(bytes)
+        .with_context(|| format!("cannot read `{}`", args.model.display()))?;
     let model =
         super::progress::with_spinner(g.progress(), "loading the ONNX model in tract", || {
-            OnnxClassifier::from_bytes(bytes)
+            OnnxModel::from_bytes(bytes)
         })
         .with_context(|| format!("tract cannot load `{}`", args.model.display()))?;
-    let names = info.as_ref().and_then(OnnxInfo::feature_names);
-    let x = read_rows(g, args, model.n_features(), names.as_deref())?.mapv(|v| v as f32);
+    let names = summary.feature_names();
+    let x = read_rows(g, args, model.n_features(), names.as_deref())?;
     let bar = g.progress().items(x.nrows() as u64, "predicting in tract");
+    let main = model.main_output();
+    // Values print as the shortest decimal of their own type.
+    let float = main.element_type != ElementType::Double;
     let mut out = Predictions {
         classes: Vec::new(),
         labels: Vec::with_capacity(x.nrows()),
         probabilities: Vec::with_capacity(x.nrows()),
     };
+    let mut has_labels = false;
     for start in (0..x.nrows()).step_by(CHUNK) {
         let end = (start + CHUNK).min(x.nrows());
         let p = model
             .predict(x.slice(s![start..end, ..]))
             .context("tract failed to run the model")?;
-        out.labels
-            .extend((0..p.labels.len()).map(|i| p.labels.display(i)));
-        out.probabilities.extend(
-            p.probabilities
-                .rows()
-                .into_iter()
-                .map(|r| r.iter().map(f32::to_string).collect()),
-        );
+        if let Some(labels) = &p.labels {
+            has_labels = true;
+            out.labels
+                .extend((0..labels.len()).map(|i| labels.display(i)));
+        }
+        out.probabilities
+            .extend(p.values.rows().into_iter().map(|r| {
+                r.iter()
+                    .map(|&v| {
+                        if float {
+                            (v as f32).to_string()
+                        } else {
+                            v.to_string()
+                        }
+                    })
+                    .collect()
+            }));
         if out.classes.is_empty() {
-            let n = p.probabilities.ncols();
-            out.classes = info
-                .as_ref()
-                .and_then(OnnxInfo::class_labels)
-                .filter(|c| c.len() == n)
-                .unwrap_or_else(|| (0..n).map(|i| format!("class_{i}")).collect());
+            let n = p.values.ncols();
+            out.classes = match main.role {
+                OutputRole::Probabilities => summary
+                    .class_labels()
+                    .filter(|c| c.len() == n)
+                    .unwrap_or_else(|| (0..n).map(|i| format!("class_{i}")).collect()),
+                OutputRole::Scores if n == 2 => {
+                    vec!["score_samples".into(), "decision_function".into()]
+                }
+                _ if n == 1 => vec!["target".into()],
+                _ => (0..n).map(|i| format!("target_{i}")).collect(),
+            };
         }
         bar.inc((end - start) as u64);
     }
     bar.finish_and_clear();
+    if !has_labels {
+        out.labels.clear();
+    }
     Ok(out)
 }
 
@@ -176,10 +198,16 @@ fn read_rows(
 
 fn write_csv(w: &mut dyn Write, p: &Predictions) -> std::io::Result<()> {
     let mut csv = csv::Writer::from_writer(w);
-    let header = std::iter::once("label").chain(p.classes.iter().map(String::as_str));
+    // Regressors have no label column.
+    let with_labels = p.labels.len() == p.probabilities.len();
+    let label = with_labels.then_some("label");
+    let header = label
+        .into_iter()
+        .chain(p.classes.iter().map(String::as_str));
     csv.write_record(header).map_err(io_error)?;
-    for (label, probs) in p.labels.iter().zip(&p.probabilities) {
-        csv.write_record(std::iter::once(label.as_str()).chain(probs.iter().map(String::as_str)))
+    for (r, values) in p.probabilities.iter().enumerate() {
+        let label = with_labels.then(|| p.labels[r].as_str());
+        csv.write_record(label.into_iter().chain(values.iter().map(String::as_str)))
             .map_err(io_error)?;
     }
     csv.flush()

@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
-use forest2onnx::runtime::OnnxClassifier;
+use forest2onnx::runtime::OnnxModel;
 use forest2onnx::synth;
 
 fn runtime(c: &mut Criterion) {
@@ -17,24 +17,23 @@ fn runtime(c: &mut Criterion) {
         let forest = size.forest();
         let onnx = to_bytes(&forest, &ExportOptions::default()).expect("export");
         let x64 = synth::rows(size.rows, forest.n_features, 7);
-        let x32 = x64.mapv(|v| v as f32);
 
         let mut group = c.benchmark_group(format!("tract_load/{}", size.name));
         common::configure(&mut group, &size);
         group.throughput(Throughput::Elements(forest.n_nodes() as u64));
         group.bench_function("load_and_optimise", |b| {
-            b.iter(|| OnnxClassifier::from_bytes(black_box(&onnx)).expect("load"))
+            b.iter(|| OnnxModel::from_bytes(black_box(&onnx)).expect("load"))
         });
         group.finish();
 
-        let model = OnnxClassifier::from_bytes(&onnx).expect("load");
+        let model = OnnxModel::from_bytes(&onnx).expect("load");
         let mut group = c.benchmark_group(format!("predict/{}", size.name));
         common::configure(&mut group, &size);
         group.throughput(Throughput::Elements(size.rows as u64));
         for threads in [1, all] {
             let pool = common::pool(threads);
             group.bench_function(format!("tract_{threads}_threads"), |b| {
-                b.iter(|| pool.install(|| model.predict(black_box(x32.view())).expect("run")))
+                b.iter(|| pool.install(|| model.predict(black_box(x64.view())).expect("run")))
             });
             group.bench_function(format!("ir_{threads}_threads"), |b| {
                 b.iter(|| pool.install(|| forest.predict(black_box(x64.view()))))

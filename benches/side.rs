@@ -21,7 +21,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use forest2onnx::export::onnx::{self, ExportOptions};
-use forest2onnx::runtime::OnnxClassifier;
+use forest2onnx::runtime::OnnxModel;
 use forest2onnx::store::{self, MappedForest, SaveOptions};
 use forest2onnx::synth::{self, SynthSpec};
 use forest2onnx::Forest;
@@ -329,13 +329,14 @@ fn tract(
     repeat: usize,
 ) -> Result<Value> {
     let bytes = std::fs::read(path)?;
-    let (model, load_first) = timed(|| OnnxClassifier::from_bytes(&bytes));
+    let (model, load_first) = timed(|| OnnxModel::from_bytes(&bytes));
     let model = model?;
     let peak_load = peak_rss();
     let load_s = median_of(repeat, || {
-        std::hint::black_box(OnnxClassifier::from_bytes(&bytes).expect("load"));
+        std::hint::black_box(OnnxModel::from_bytes(&bytes).expect("load"));
     });
-    let x = read_rows(rows_file, model.n_features().max(features), rows)?;
+    // The model takes f64 rows (and rounds them to float32 itself).
+    let x = read_rows(rows_file, model.n_features().max(features), rows)?.mapv(f64::from);
     let mut v = json!({
         "load_optimise_first_s": load_first,
         "load_optimise_s": load_s,

@@ -6,6 +6,7 @@
 
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
 use forest2onnx::import::smartcore::from_random_forest;
+use forest2onnx::runtime::ElementType;
 use forest2onnx::validate::{validate, with_adversarial_rows};
 use ndarray::Array2;
 use smartcore::dataset::iris;
@@ -32,8 +33,9 @@ fn main() -> anyhow::Result<()> {
 
     let forest = from_random_forest(&model)?;
     let onnx = to_bytes(&forest, &ExportOptions::default())?;
-    let rows = Array2::from_shape_vec((data.num_samples, data.num_features), data.data)?;
-    let rows = with_adversarial_rows(&forest, rows.view(), 10_000)?;
+    let rows =
+        Array2::from_shape_vec((data.num_samples, data.num_features), data.data)?.mapv(f64::from);
+    let rows = with_adversarial_rows(&forest, ElementType::Float, rows.view(), usize::MAX)?;
     let report = validate(&forest, &onnx, rows.view())?;
     println!("{report}");
     std::fs::write(&out, &onnx)?;

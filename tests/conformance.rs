@@ -19,7 +19,7 @@ use common::python::python;
 use common::*;
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
 use forest2onnx::ir::{Aggregation, Forest, Labels, Source, SplitOp, Task, Tree, LEAF};
-use forest2onnx::runtime::OnnxClassifier;
+use forest2onnx::runtime::{ElementType, OnnxModel};
 use forest2onnx::validate::with_adversarial_rows;
 use ndarray::Array2;
 use smartcore::dataset::{breast_cancer, digits, iris};
@@ -127,7 +127,14 @@ fn vote_ties(n_classes: usize, n_trees: usize) -> Forest {
 fn corpus() -> Vec<Case> {
     let mut cases = Vec::new();
     let mut add = |name: &str, forest: Forest, data: Array2<f32>| {
-        let rows = with_adversarial_rows(&forest, data.view(), 4000).unwrap();
+        let rows = with_adversarial_rows(
+            &forest,
+            ElementType::Float,
+            data.mapv(f64::from).view(),
+            4000,
+        )
+        .unwrap()
+        .mapv(|v| v as f32);
         for ml_opset in [1, 3] {
             cases.push(Case {
                 name: format!("{name}_ml{ml_opset}"),
@@ -283,9 +290,9 @@ fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
             );
         }
         let onnx = std::fs::read(dir.path().join(format!("{}.onnx", case.name))).unwrap();
-        let t = OnnxClassifier::from_bytes(&onnx)
+        let t = OnnxModel::from_bytes(&onnx)
             .unwrap()
-            .predict(case.rows.view())
+            .predict(case.rows.mapv(f64::from).view())
             .unwrap();
         let (l, p) = tract_json(&t);
         tract.compare(&format!("{} tract", case.name), expected, (&l, &p));

@@ -1,13 +1,12 @@
 //! Untrusted structures never panic: random IR forests (valid ones and
 //! mutated ones) are either rejected by `Forest::check` or predict without
-//! panicking, and random tree-ensemble attributes (as read from an ONNX file)
-//! are either rejected by `Ensemble::compile` or evaluate without panicking.
+//! panicking. (Tree-ensemble attributes as read from ONNX files have their
+//! own proptests in `tests/tract_op_attributes.rs`.)
 
 mod common;
 
 use common::Rng;
 use forest2onnx::ir::{Aggregation, Forest, Labels, Source, SplitOp, Task, Tree, LEAF};
-use forest2onnx::runtime::ensemble::{Attributes, Ensemble, Mode};
 use ndarray::Array2;
 use proptest::prelude::*;
 
@@ -115,68 +114,6 @@ proptest! {
                 prop_assert_eq!(p.classes.len(), 2);
             }
             Err(e) => prop_assert!(mutated, "a valid forest was rejected: {}", e),
-        }
-    }
-
-    #[test]
-    fn ensembles_are_rejected_or_evaluate_without_panicking(
-        seed in any::<u64>(),
-        n_outputs in 1usize..4,
-        classifier in any::<bool>(),
-        corrupt in proptest::option::of((0usize..9, 0usize..40, -2i64..40)),
-        row in proptest::collection::vec(prop_oneof![-2.0f64..2.0, Just(f64::NAN)], 3),
-    ) {
-        let modes = [Mode::Leq, Mode::Lt, Mode::Gte, Mode::Gt, Mode::Eq, Mode::Neq];
-        let mut rng = Rng(seed);
-        let mut a = Attributes { n_outputs, classifier, ..Default::default() };
-        for tree_id in 0..2 {
-            let t = valid_tree(&mut rng, 9, 3, n_outputs);
-            for i in 0..t.n_nodes() {
-                a.tree_ids.push(tree_id);
-                a.node_ids.push(i as i64);
-                let leaf = t.is_leaf(i);
-                a.feature_ids.push(i64::from(t.feature[i]));
-                a.modes.push(if leaf { Mode::Leaf } else { modes[rng.below(6)] });
-                a.values.push(t.threshold[i]);
-                a.true_ids.push(if leaf { 0 } else { i64::from(t.true_child[i]) });
-                a.false_ids.push(if leaf { 0 } else { i64::from(t.false_child[i]) });
-                a.missing_true.push(i64::from(t.missing_true[i]));
-                if leaf {
-                    a.leaf_tree_ids.push(tree_id);
-                    a.leaf_node_ids.push(i as i64);
-                    a.leaf_targets.push(t.value[i] as i64);
-                    a.leaf_weights.push(rng.unit() * 2.0 - 0.5);
-                }
-            }
-        }
-        let corrupted = corrupt.is_some();
-        if let Some((field, at, v)) = corrupt {
-            let at = at % a.node_ids.len();
-            match field {
-                0 => a.node_ids[at] = v,
-                1 => a.true_ids[at] = v,
-                2 => a.false_ids[at] = v,
-                3 => a.feature_ids[at] = v - 3,
-                4 => a.modes[at] = Mode::Leaf,
-                5 => a.modes[at] = Mode::Leq,
-                6 => {
-                    if let Some(t) = a.leaf_targets.first_mut() {
-                        *t = v;
-                    }
-                }
-                7 => { a.values.pop(); }
-                _ => a.tree_ids[at] = v % 3,
-            }
-        }
-        match Ensemble::compile(a) {
-            Ok(e) => {
-                // The tract op checks the input width before evaluating.
-                let mut row = row.clone();
-                row.resize(e.n_features.max(row.len()), 0.5);
-                let mut out = vec![0f32; e.n_outputs()];
-                e.eval_row(&row, &mut out);
-            }
-            Err(e) => prop_assert!(corrupted, "a valid ensemble was rejected: {}", e),
         }
     }
 }

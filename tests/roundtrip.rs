@@ -135,7 +135,8 @@ fn nan_inputs_take_the_false_branch_everywhere() {
     // check_rf already adds one NaN row per split feature; also whole NaN rows.
     let onnx = forest2onnx::export::onnx::to_bytes(&forest, &Default::default()).unwrap();
     let rows = to_f32_rows(&model_rows);
-    let report = forest2onnx::validate::validate(&forest, &onnx, rows.view()).unwrap();
+    let report =
+        forest2onnx::validate::validate(&forest, &onnx, rows.mapv(f64::from).view()).unwrap();
     assert!(report.passed(), "{report}");
     summary("nan");
 }

@@ -27,7 +27,7 @@ mod common;
 
 use common::crosscheck::*;
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
-use forest2onnx::runtime::OnnxClassifier;
+use forest2onnx::runtime::OnnxModel;
 
 const SETUP_HINT: &str = "install it with `bash scripts/setup-python.sh` (creates .venv from \
                           python/requirements.txt) or point FOREST2ONNX_PYTHON at an interpreter \
@@ -222,9 +222,9 @@ fn exported_onnx_agrees_with_sklearn_in_tract_and_onnxruntime() {
         let labels = forest.class_labels().unwrap();
         let sk_labels = labels_json(labels, &expected.labels);
         let sk = (&sk_labels[..], &expected.proba);
-        let got = OnnxClassifier::from_bytes(onnx)
+        let got = OnnxModel::from_bytes(onnx)
             .unwrap()
-            .predict(x.view())
+            .predict(x.mapv(f64::from).view())
             .unwrap();
         let (l, p) = tract_json(&got);
         tract.compare(&format!("{name} tract"), sk, (&l, &p));

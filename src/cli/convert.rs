@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use super::output::{self, human_size, print, print_json, write_atomic};
 use super::progress::with_spinner;
-use super::validate::{compare, data_rows, ValidationOutcome};
+use super::validate::{compare, data_rows};
 use super::{load_model, Global, Status};
+use forest2onnx::validate::ValidationOutcome;
 
 /// Convert a model to ONNX (validated in tract before it is written) or to
 /// the native .forest file.

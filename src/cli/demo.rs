@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use forest2onnx::datasets::Builtin;
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
+use forest2onnx::runtime::ElementType;
 use forest2onnx::store::{self, DataFingerprint, SaveOptions};
 use forest2onnx::train::{self as lib, Targets, TrainParams, TrainingData};
 use forest2onnx::validate::with_adversarial_rows;
@@ -19,8 +20,9 @@ use serde::Serialize;
 
 use super::output::{self, human_duration, human_size, millis, print, print_json, write_atomic};
 use super::progress::with_spinner;
-use super::validate::{compare, ValidationOutcome, MAX_ADVERSARIAL_ROWS};
+use super::validate::compare;
 use super::{Global, Status};
+use forest2onnx::validate::ValidationOutcome;
 
 /// Train, save, reload, export and validate a model on built-in data.
 #[derive(Debug, clap::Args)]
@@ -146,14 +148,13 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
 
     // The ONNX model sees float32; iris values are float32 already, so the
     // rows below are exactly the training rows.
-    let x = data.x.mapv(|v| v as f32);
+    let x = data.x.mapv(|v| f64::from(v as f32));
     let started = Instant::now();
     let validation = compare(g.progress(), &reloaded, &onnx, Some(x.clone()))?;
-    let rows = with_adversarial_rows(&reloaded, x.view(), MAX_ADVERSARIAL_ROWS)?;
-    let rows64 = rows.mapv(f64::from);
-    let ours = reloaded.predict(rows64.view()).classes;
+    let rows = with_adversarial_rows(&reloaded, ElementType::Float, x.view(), usize::MAX)?;
+    let ours = reloaded.predict(rows.view()).classes;
     let theirs = with_spinner(g.progress(), "comparing with smartcore", || {
-        trained.predict_smartcore(rows64.view())
+        trained.predict_smartcore(rows.view())
     })?;
     let smartcore_mismatches = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
     t.validate = started.elapsed();
@@ -306,7 +307,7 @@ fn text(s: &Summary, t: &Timings, dir: &Path) -> String {
             let _ = writeln!(
                 o,
                 "  ONNX in tract vs reloaded model: {} label, {} probability mismatches",
-                r.label_mismatches, r.probability_mismatches
+                r.label_mismatches, r.output_mismatches
             );
         }
         None => {

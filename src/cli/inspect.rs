@@ -1,19 +1,18 @@
 //! `forest2onnx inspect`: what a model file holds, without running it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use forest2onnx::import::sklearn;
-use forest2onnx::ir::{Aggregation, SplitOp, Task};
-use forest2onnx::onnx_proto::ModelProto;
+use forest2onnx::ir::{Aggregation, CategoryRule, InputRules, Precision, SplitOp, Task};
+use forest2onnx::runtime::OnnxSummary;
 use forest2onnx::store::{Compression, Metadata};
 use forest2onnx::{Forest, Format};
-use prost::Message;
 use serde::Serialize;
 
 use super::csv_input::list;
-use super::onnx_info::OnnxInfo;
 use super::output::{human_size, print, print_json};
 use super::{load_file, read_model, Global, Status};
 
@@ -63,9 +62,12 @@ struct ForestInfo {
     max_depth: usize,
     comparison: &'static str,
     aggregation: &'static str,
-    /// Source-specific facts (objective, base score, boosting rounds, ...).
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    details: std::collections::BTreeMap<String, String>,
+    /// How inputs are read before routing, e.g. `float32`.
+    input: String,
+    categorical_splits: usize,
+    /// Source-specific facts (objective, boosting rounds, ...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    details: BTreeMap<String, String>,
 }
 
 /// What a scikit-learn pickle names, read without executing it.
@@ -90,7 +92,7 @@ struct Description<'a> {
     format: Format,
     bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    onnx: Option<OnnxInfo>,
+    onnx: Option<OnnxSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     forest: Option<ForestInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -122,10 +124,9 @@ pub fn run(_g: Global, args: Args) -> Result<Status> {
         }
         desc.pickle = Some(info);
     } else if kind == Format::Onnx {
-        let model = ModelProto::decode(&file.bytes[..]).map_err(|e| {
-            anyhow::anyhow!("`{}` is not a valid ONNX model: {e}", args.file.display())
-        })?;
-        desc.onnx = Some(OnnxInfo::new(&model, &file.bytes));
+        let summary = OnnxSummary::from_bytes(&file.bytes)
+            .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", args.file.display()))?;
+        desc.onnx = Some(summary);
     } else {
         let loaded = load_file(&args.file, &file)?;
         desc.forest = Some(forest_info(&loaded.forest));
@@ -198,8 +199,29 @@ fn forest_info(f: &Forest) -> ForestInfo {
             Aggregation::Average => "average",
             Aggregation::Sum { .. } => "sum",
         },
+        input: input_rules(&f.input),
+        categorical_splits: f.trees.iter().map(|t| t.categories.nodes.len()).sum(),
         details: f.source.details.clone(),
     }
+}
+
+/// `float32`, or `float64`, with the category and missing-value rules
+/// when they are not the defaults.
+fn input_rules(r: &InputRules) -> String {
+    let mut s = match r.precision {
+        Precision::F32 => "float32 (values rounded to float32 before routing)".to_string(),
+        Precision::F64 => "float64 (values compared as given)".to_string(),
+    };
+    if r.categories == CategoryRule::TowardZero {
+        s += ", categories truncated toward zero";
+    }
+    if !r.zero_as_missing.is_empty() {
+        s += &format!(
+            ", zero is missing for {} features",
+            r.zero_as_missing.len()
+        );
+    }
+    s
 }
 
 fn text(d: &Description) -> String {
@@ -249,7 +271,7 @@ impl Description<'_> {
     }
 }
 
-fn onnx_text(s: &mut String, o: &OnnxInfo) {
+fn onnx_text(s: &mut String, o: &OnnxSummary) {
     let _ = writeln!(s, "  ir_version:  {}", o.ir_version);
     let _ = writeln!(
         s,
@@ -258,6 +280,9 @@ fn onnx_text(s: &mut String, o: &OnnxInfo) {
     );
     let opsets: Vec<String> = o.opsets.iter().map(|(d, v)| format!("{d} {v}")).collect();
     let _ = writeln!(s, "  opsets:      {}", opsets.join(", "));
+    if let Some(p) = o.precision {
+        let _ = writeln!(s, "  precision:   {} input", p.name());
+    }
     if !o.graph_name.is_empty() {
         let _ = writeln!(s, "  graph:       {}", o.graph_name);
     }
@@ -275,20 +300,43 @@ fn onnx_text(s: &mut String, o: &OnnxInfo) {
     let ops: Vec<String> = o.ops.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
     let _ = writeln!(s, "  operators:   {}", ops.join(", "));
     if let Some(e) = &o.ensemble {
-        let _ = writeln!(
-            s,
-            "  ensemble:    {}: {} trees, {} nodes, {} leaves, max depth {}",
-            e.op_type, e.trees, e.nodes, e.leaves, e.max_depth
-        );
-        let _ = writeln!(
-            s,
-            "               splits {}, post_transform {}, features used: {}",
-            e.branch_modes.join(" "),
-            e.post_transform,
-            e.features_used
-        );
-        if let Some(c) = &e.classes {
-            let _ = writeln!(s, "  classes:     {} ({})", c.len(), list(c));
+        let opset = e
+            .ml_opset
+            .map_or(String::new(), |v| format!(" (ai.onnx.ml opset {v})"));
+        if let Some(error) = &e.error {
+            let _ = writeln!(s, "  ensemble:    {}{opset}: INVALID: {error}", e.op_type);
+        } else {
+            let precision = match e.precision {
+                Some(forest2onnx::runtime::Precision::Double) => "double",
+                Some(forest2onnx::runtime::Precision::Half) => "float16",
+                _ => "float",
+            };
+            let _ = writeln!(
+                s,
+                "  ensemble:    {}: {} trees, {} nodes, {} leaves, max depth {}",
+                e.op_type, e.trees, e.nodes, e.leaves, e.max_depth
+            );
+            let modes: Vec<&str> = e.branch_modes.iter().map(|m| m.name()).collect();
+            let post = e.post_transform.unwrap_or_default().name();
+            let aggregate = e.aggregate_function.unwrap_or_default().name();
+            let _ = writeln!(
+                s,
+                "               {precision} thresholds and weights{opset}, aggregate {aggregate}, post_transform {post}"
+            );
+            let _ = writeln!(
+                s,
+                "               splits {}, features used: {}",
+                modes.join(" "),
+                e.features_used
+            );
+            match &e.classes {
+                Some(c) => {
+                    let _ = writeln!(s, "  classes:     {} ({})", c.len(), list(c));
+                }
+                None => {
+                    let _ = writeln!(s, "  targets:     {}", e.outputs);
+                }
+            }
         }
     }
     if !o.metadata.is_empty() {
@@ -319,6 +367,10 @@ fn forest_text(s: &mut String, f: &ForestInfo) {
         f.trees, f.nodes, f.leaves, f.max_depth
     );
     let _ = writeln!(s, "  splits:      {}, {}", f.comparison, f.aggregation);
+    if f.categorical_splits > 0 {
+        let _ = writeln!(s, "  categorical: {} splits", f.categorical_splits);
+    }
+    let _ = writeln!(s, "  input:       {}", f.input);
     for (k, v) in &f.details {
         let _ = writeln!(s, "  {:<12} {v}", format!("{k}:"));
     }

@@ -10,7 +10,6 @@ mod convert;
 mod csv_input;
 mod demo;
 mod inspect;
-mod onnx_info;
 mod output;
 mod predict;
 mod progress;

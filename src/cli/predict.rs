@@ -5,14 +5,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use forest2onnx::onnx_proto::ModelProto;
-use forest2onnx::runtime::OnnxClassifier;
+use forest2onnx::runtime::{ElementType, OnnxModel, OnnxSummary, OutputRole};
 use forest2onnx::Format;
 use ndarray::{s, Array2};
-use prost::Message;
 
 use super::csv_input::{Cells, Table};
-use super::onnx_info::OnnxInfo;
 use super::output::{self, write_atomic_with};
 use super::{load_file, read_model, Global, Status};
 
@@ -30,7 +27,7 @@ EXAMPLES:
         forest2onnx predict model.forest --data new.csv -o predictions.csv
 
 INPUT:
-    MODEL is an ONNX file (run in tract, float32), a .forest file, a
+    MODEL is an ONNX file (run in tract at its own precision), a .forest file, a
     smartcore JSON model or a scikit-learn pickle (read as the source library
     reads its inputs: scikit-learn trees, forests and GradientBoosting round
     them to float32, HistGradientBoosting compares them in f64). The CSV file
@@ -147,43 +144,60 @@ fn predict_forest(g: Global, args: &Args, forest: &forest2onnx::Forest) -> Resul
 }
 
 fn predict_onnx(g: Global, args: &Args, bytes: &[u8]) -> Result<Predictions> {
-    let info = ModelProto::decode(bytes)
-        .ok()
-        .map(|m| OnnxInfo::new(&m, bytes));
+    let summary = OnnxSummary::from_bytes(bytes)
+        .with_context(|| format!("cannot read `{}`", args.model.display()))?;
     let model =
         super::progress::with_spinner(g.progress(), "loading the ONNX model in tract", || {
-            OnnxClassifier::from_bytes(bytes)
+            OnnxModel::from_bytes(bytes)
         })
         .with_context(|| format!("tract cannot load `{}`", args.model.display()))?;
-    let names = info.as_ref().and_then(OnnxInfo::feature_names);
-    let x = read_rows(g, args, model.n_features(), names.as_deref())?.mapv(|v| v as f32);
+    let names = summary.feature_names();
+    let x = read_rows(g, args, model.n_features(), names.as_deref())?;
     let bar = g.progress().items(x.nrows() as u64, "predicting in tract");
+    let main = model.main_output();
+    // Values print as the shortest decimal of their own type.
+    let float = main.element_type != ElementType::Double;
     let mut out = Predictions {
         classes: Vec::new(),
         labels: Vec::with_capacity(x.nrows()),
         probabilities: Vec::with_capacity(x.nrows()),
-        labelled: true,
+        labelled: false,
     };
     for start in (0..x.nrows()).step_by(CHUNK) {
         let end = (start + CHUNK).min(x.nrows());
         let p = model
             .predict(x.slice(s![start..end, ..]))
             .context("tract failed to run the model")?;
-        out.labels
-            .extend((0..p.labels.len()).map(|i| p.labels.display(i)));
-        out.probabilities.extend(
-            p.probabilities
-                .rows()
-                .into_iter()
-                .map(|r| r.iter().map(f32::to_string).collect()),
-        );
+        if let Some(labels) = &p.labels {
+            out.labelled = true;
+            out.labels
+                .extend((0..labels.len()).map(|i| labels.display(i)));
+        }
+        out.probabilities
+            .extend(p.values.rows().into_iter().map(|r| {
+                r.iter()
+                    .map(|&v| {
+                        if float {
+                            (v as f32).to_string()
+                        } else {
+                            v.to_string()
+                        }
+                    })
+                    .collect()
+            }));
         if out.classes.is_empty() {
-            let n = p.probabilities.ncols();
-            out.classes = info
-                .as_ref()
-                .and_then(OnnxInfo::class_labels)
-                .filter(|c| c.len() == n)
-                .unwrap_or_else(|| (0..n).map(|i| format!("class_{i}")).collect());
+            let n = p.values.ncols();
+            out.classes = match main.role {
+                OutputRole::Probabilities => summary
+                    .class_labels()
+                    .filter(|c| c.len() == n)
+                    .unwrap_or_else(|| (0..n).map(|i| format!("class_{i}")).collect()),
+                OutputRole::Scores if n == 2 => {
+                    vec!["score_samples".into(), "decision_function".into()]
+                }
+                _ if n == 1 => vec!["prediction".into()],
+                _ => (0..n).map(|i| format!("prediction_{i}")).collect(),
+            };
         }
         bar.inc((end - start) as u64);
     }

@@ -146,9 +146,6 @@ impl Forest {
 struct Plan<'f> {
     forest: &'f Forest,
     kernels: Kernels,
-    /// Per tree, its categorical splits in the traversal's form (empty for
-    /// trees without any).
-    categorical: Vec<Option<traverse::CategoricalTree<'f>>>,
     /// Inputs need rewriting before routing (float32 rounding,
     /// zero-as-missing).
     rewrite: bool,
@@ -157,22 +154,9 @@ struct Plan<'f> {
 impl<'f> Plan<'f> {
     fn new(forest: &'f Forest) -> Plan<'f> {
         let any_missing = forest.trees.iter().any(|t| t.missing_true.contains(&true));
-        let categorical = if forest.has_categorical_splits() {
-            forest
-                .trees
-                .iter()
-                .map(|t| {
-                    (!t.categories.is_empty())
-                        .then(|| traverse::CategoricalTree::new(t, forest.input.categories))
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
         Plan {
             forest,
-            kernels: Kernels::new(forest.split_op, any_missing),
-            categorical,
+            kernels: Kernels::new(forest.split_op, any_missing, forest.input.categories),
             rewrite: forest.input.precision == Precision::F32
                 || !forest.input.zero_as_missing.is_empty(),
         }
@@ -216,12 +200,8 @@ impl<'f> Plan<'f> {
         let mut leaves = vec![0u32; n];
         let mut packed = PackedTree::default();
         for (t, tree) in forest.trees.iter().enumerate() {
-            match self.categorical.get(t).and_then(Option::as_ref) {
-                Some(cat) => cat.leaves(forest.split_op, data, stride, &mut leaves),
-                None => self
-                    .kernels
-                    .leaves(tree, &mut packed, data, stride, &mut leaves),
-            }
+            self.kernels
+                .leaves(tree, &mut packed, data, stride, &mut leaves);
             let target = forest.tree_target(t);
             for (scores, &leaf) in scores.chunks_exact_mut(width).zip(&leaves) {
                 let leaf = leaf as usize;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use forest2onnx::ir::Forest;
-use forest2onnx::predict::traverse::{CategoricalTree, Kernels, PackedTree};
+use forest2onnx::predict::traverse::{Kernels, PackedTree};
 use forest2onnx::predict::{read_inputs, Prediction};
 use ndarray::Array2;
 use serde_json::Value;
@@ -134,20 +134,11 @@ pub fn leaf_values(forest: &Forest, rows: &Array2<f64>) -> Array2<f64> {
     let n = rows.nrows();
     let mut out = Array2::zeros((n, forest.trees.len()));
     let any_missing = forest.trees.iter().any(|t| t.missing_true.contains(&true));
-    let kernels = Kernels::new(forest.split_op, any_missing);
+    let kernels = Kernels::new(forest.split_op, any_missing, forest.input.categories);
     let mut packed = PackedTree::default();
     let mut leaves = vec![0u32; n];
     for (t, tree) in forest.trees.iter().enumerate() {
-        if tree.categories.is_empty() {
-            kernels.leaves(tree, &mut packed, &data, stride, &mut leaves);
-        } else {
-            CategoricalTree::new(tree, forest.input.categories).leaves(
-                forest.split_op,
-                &data,
-                stride,
-                &mut leaves,
-            );
-        }
+        kernels.leaves(tree, &mut packed, &data, stride, &mut leaves);
         for (r, &leaf) in leaves.iter().enumerate() {
             out[[r, t]] = tree.value[leaf as usize];
         }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use forest2onnx::ir::Labels;
-use forest2onnx::runtime::OnnxPrediction;
+use forest2onnx::runtime::OnnxOutputs;
 use ndarray::Array2;
 use serde_json::Value;
 
@@ -44,14 +44,12 @@ pub fn labels_json(labels: &Labels, classes: &[usize]) -> Vec<Value> {
 }
 
 /// A tract prediction as JSON labels and f64 probabilities.
-pub fn tract_json(p: &OnnxPrediction) -> (Vec<Value>, Vec<Vec<f64>>) {
-    let labels = (0..p.labels.len()).map(|i| p.labels.json(i)).collect();
-    let probs = p
-        .probabilities
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().map(|&v| f64::from(v)).collect())
-        .collect();
+pub fn tract_json(p: &OnnxOutputs) -> (Vec<Value>, Vec<Vec<f64>>) {
+    let labels = p
+        .labels
+        .as_ref()
+        .map_or_else(Vec::new, |l| (0..l.len()).map(|i| l.json(i)).collect());
+    let probs = p.values.rows().into_iter().map(|r| r.to_vec()).collect();
     (labels, probs)
 }
 

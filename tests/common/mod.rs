@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
 use forest2onnx::ir::{Forest, Labels};
+use forest2onnx::runtime::ElementType;
 use forest2onnx::validate::{validate, with_adversarial_rows};
 use ndarray::Array2;
 use smartcore::ensemble::random_forest_classifier::{
@@ -93,14 +94,24 @@ where
     TX: Number + FloatNumber + From<f32>,
 {
     forest.check().expect("imported forest is valid");
-    let all = with_adversarial_rows(forest, rows.view(), 20_000).unwrap();
+    let all = with_adversarial_rows(
+        forest,
+        ElementType::Float,
+        rows.mapv(f64::from).view(),
+        20_000,
+    )
+    .unwrap();
     let as_source: Vec<Vec<TX>> = all
         .rows()
         .into_iter()
-        .map(|r| r.iter().map(|&v| <TX as From<f32>>::from(v)).collect())
+        .map(|r| {
+            r.iter()
+                .map(|&v| <TX as From<f32>>::from(v as f32))
+                .collect()
+        })
         .collect();
     let source_labels = source_predict(&matrix(&as_source));
-    let ir = forest.predict(all.mapv(f64::from).view());
+    let ir = forest.predict(all.view());
     let Labels::Int(labels) = forest.class_labels().expect("classifier") else {
         panic!("smartcore labels are integers")
     };

@@ -1,0 +1,487 @@
+//! A tree-ensemble node compiled for evaluation: [`CompiledEnsemble`].
+//!
+//! Compilation ([`keyed`] for opsets 1/3, [`indexed`] for opset 5) checks
+//! every id, rejects cycles and lays the reachable nodes out as
+//! [`PackedNode`]s, tree after tree, so that evaluation runs the traversal
+//! kernel the IR's reference prediction uses ([`crate::predict::traverse`])
+//! and cannot index out of bounds or loop. Nodes may share children (an
+//! acyclic graph, e.g. chains of `BRANCH_EQ` nodes sharing the true child).
+//! Leaves carry the range of their weights in `no..feature`.
+//!
+//! Evaluation is in f64 whatever the file's precision: float32 thresholds
+//! and inputs are exact in f64, and double models need it.
+
+mod finish;
+mod indexed;
+mod keyed;
+
+use crate::ir::{CategorySplits, LEAF};
+use crate::predict::traverse::{
+    packed_leaves, AnyTest, Gt, Gte, Leq, Lt, MemberSets, PackedNode, SplitRule, Test,
+};
+
+use super::attributes::{Aggregate, Attributes, Mode, Nodes, Operator, PostTransform, Precision};
+use super::error::AttributeError;
+use finish::RowScores;
+
+/// One tree: its root's position, and whether it is small enough for the
+/// branch-free kernel.
+#[derive(Clone, Copy, Debug)]
+struct Root {
+    node: u32,
+    small: bool,
+}
+
+/// How the branches of an ensemble compare: one comparison everywhere (and
+/// whether any node sends NaN to its true child), or a mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    Uniform(Test, bool),
+    Any,
+}
+
+/// No categorical splits: ONNX ensembles have set membership instead.
+static NO_CATEGORIES: CategorySplits = CategorySplits {
+    nodes: Vec::new(),
+    offsets: Vec::new(),
+    categories: Vec::new(),
+};
+
+/// The compiled nodes, before the ensemble-wide flags are derived.
+struct Layout {
+    nodes: Vec<PackedNode>,
+    trees: Vec<Root>,
+    members: MemberSets,
+    weight_target: Vec<u32>,
+    weight_value: Vec<f64>,
+}
+
+/// A validated tree-ensemble node, ready to evaluate rows.
+#[derive(Clone, Debug)]
+pub struct CompiledEnsemble {
+    nodes: Vec<PackedNode>,
+    trees: Vec<Root>,
+    members: MemberSets,
+    weight_target: Vec<u32>,
+    weight_value: Vec<f64>,
+    base_values: Vec<f64>,
+    post_transform: PostTransform,
+    aggregate: Aggregate,
+    n_outputs: usize,
+    n_features: usize,
+    operator: Operator,
+    precision: Precision,
+    rule: Rule,
+    /// onnxruntime's one-score path: two classes, one class id used.
+    binary_case: bool,
+    weights_all_positive: bool,
+}
+
+impl CompiledEnsemble {
+    /// Checks `attributes` and compiles them.
+    ///
+    /// Opset 1/3 files usually list nodes tree by tree in id order, with
+    /// ids `0..n` (skl2onnx, forest2onnx, onnxmltools): then nothing is
+    /// sorted and every child lookup is an addition; other layouts are
+    /// sorted first. Time is linear (or `n log n`), memory a few bytes per
+    /// node beyond the result.
+    pub fn compile(attributes: &Attributes<'_>) -> Result<CompiledEnsemble, AttributeError> {
+        let a = attributes;
+        let classifier = a.operator == Operator::TreeEnsembleClassifier;
+        if a.n_outputs == 0 {
+            return Err(AttributeError::Empty {
+                attribute: if classifier {
+                    "classlabels_int64s"
+                } else {
+                    "n_targets"
+                },
+                what: "outputs",
+            });
+        }
+        let base_name = if a.precision == Precision::Float {
+            "base_values"
+        } else {
+            "base_values_as_tensor"
+        };
+        let nb = a.base_values.len();
+        let two_class_layouts = classifier && a.n_outputs == 2 && nb <= 2;
+        if nb != 0 && nb != a.n_outputs && !two_class_layouts {
+            return Err(AttributeError::BaseValues {
+                attribute: base_name,
+                len: nb,
+                n_outputs: a.n_outputs,
+            });
+        }
+        if let Some((index, &value)) = a
+            .base_values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite())
+        {
+            return Err(AttributeError::NotFinite {
+                attribute: base_name,
+                index,
+                value,
+            });
+        }
+        let layout = match &a.nodes {
+            Nodes::Keyed(nodes) => keyed::compile(nodes, classifier, a.n_outputs)?,
+            Nodes::Indexed(nodes) => indexed::compile(nodes, a.n_outputs)?,
+        };
+        let mut used = vec![false; a.n_outputs];
+        layout
+            .weight_target
+            .iter()
+            .for_each(|&t| used[t as usize] = true);
+        let used_targets = used.iter().filter(|&&u| u).count();
+        let branches = || layout.nodes.iter().filter(|n| !n.is_leaf());
+        let n_features = branches()
+            .map(|n| n.feature as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut tests = branches().map(|n| n.test);
+        let first = tests.next();
+        let missing = branches().any(|n| n.missing_true);
+        let rule = match first {
+            None => Rule::Uniform(Test::Leq, false),
+            Some(t @ (Test::Leq | Test::Lt | Test::Gte | Test::Gt)) if tests.all(|x| x == t) => {
+                Rule::Uniform(t, missing)
+            }
+            Some(_) => Rule::Any,
+        };
+        Ok(CompiledEnsemble {
+            binary_case: classifier && a.n_outputs == 2 && used_targets == 1,
+            weights_all_positive: layout.weight_value.iter().all(|&w| w >= 0.0),
+            rule,
+            n_features,
+            nodes: layout.nodes,
+            trees: layout.trees,
+            members: layout.members,
+            weight_target: layout.weight_target,
+            weight_value: layout.weight_value,
+            base_values: a.base_values.to_vec(),
+            post_transform: a.post_transform,
+            aggregate: a.aggregate,
+            n_outputs: a.n_outputs,
+            operator: a.operator,
+            precision: a.precision,
+        })
+    }
+
+    /// The operator compiled.
+    pub fn operator(&self) -> Operator {
+        self.operator
+    }
+
+    /// Whether this is a `TreeEnsembleClassifier` (which also has a label
+    /// output).
+    pub fn is_classifier(&self) -> bool {
+        self.operator == Operator::TreeEnsembleClassifier
+    }
+
+    /// Element type of the thresholds and weights in the file.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Number of outputs per row (classes or targets).
+    pub fn n_outputs(&self) -> usize {
+        self.n_outputs
+    }
+
+    /// Smallest input width the ensemble can read: the highest feature a
+    /// reachable split reads, plus one.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Number of reachable nodes, leaves included (a node shared by
+    /// several parents counts once).
+    pub fn n_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Number of reachable leaves.
+    pub fn n_leaves(&self) -> usize {
+        self.nodes.iter().filter(|n| n.is_leaf()).count()
+    }
+
+    /// `post_transform`.
+    pub fn post_transform(&self) -> PostTransform {
+        self.post_transform
+    }
+
+    /// `aggregate_function` (what the op does; `SUM` for classifiers).
+    pub fn aggregate(&self) -> Aggregate {
+        self.aggregate
+    }
+
+    /// The branch modes in use, in [`Mode`] order.
+    pub fn modes(&self) -> Vec<Mode> {
+        let mut seen = [false; 8];
+        for n in self.nodes.iter().filter(|n| !n.is_leaf()) {
+            seen[n.test as usize] = true;
+        }
+        [
+            Mode::Leq,
+            Mode::Lt,
+            Mode::Gte,
+            Mode::Gt,
+            Mode::Eq,
+            Mode::Neq,
+            Mode::Member,
+        ]
+        .into_iter()
+        .zip(seen)
+        .filter_map(|(m, s)| s.then_some(m))
+        .collect()
+    }
+
+    /// Length of the longest root-to-leaf path over all trees, in edges.
+    pub fn max_depth(&self) -> usize {
+        // Longest path below each node, computed children first (the graph
+        // is acyclic, checked at compile time).
+        let mut below = vec![u32::MAX; self.nodes.len()];
+        let mut stack: Vec<u32> = Vec::new();
+        let mut deepest = 0;
+        for root in &self.trees {
+            stack.push(root.node);
+            while let Some(&at) = stack.last() {
+                let node = &self.nodes[at as usize];
+                if below[at as usize] != u32::MAX {
+                    stack.pop();
+                    continue;
+                }
+                if node.is_leaf() {
+                    below[at as usize] = 0;
+                    stack.pop();
+                    continue;
+                }
+                let (yes, no) = (below[node.yes as usize], below[node.no as usize]);
+                if yes == u32::MAX {
+                    stack.push(node.yes);
+                } else if no == u32::MAX {
+                    stack.push(node.no);
+                } else {
+                    below[at as usize] = 1 + yes.max(no);
+                    stack.pop();
+                }
+            }
+            deepest = deepest.max(below[root.node as usize] as usize);
+        }
+        deepest
+    }
+
+    /// Evaluates rows (row-major, `width` values each, `width` at least
+    /// [`CompiledEnsemble::n_features`]) into `out` (rows ×
+    /// [`CompiledEnsemble::n_outputs`]) and, for classifiers, each row's
+    /// class index into `classes` (one per row; ignored otherwise).
+    ///
+    /// Tree by tree: every row goes through one tree while its nodes are in
+    /// cache, several rows at a time. Each row still accumulates its trees'
+    /// weights in tree order, exactly as one row at a time would.
+    pub fn eval_rows(&self, rows: &[f64], width: usize, out: &mut [f64], classes: &mut [usize]) {
+        let k = self.n_outputs;
+        let n = out.len() / k;
+        assert!(
+            width >= self.n_features && rows.len() >= n * width,
+            "eval_rows: {n} rows of width {width} (at least {}) need {} values, got {}",
+            self.n_features,
+            n * width,
+            rows.len()
+        );
+        let rows = &rows[..n * width];
+        match self.rule {
+            Rule::Uniform(Test::Leq, false) => {
+                self.eval_with(Leq::<false>, rows, width, out, classes)
+            }
+            Rule::Uniform(Test::Leq, true) => {
+                self.eval_with(Leq::<true>, rows, width, out, classes)
+            }
+            Rule::Uniform(Test::Lt, false) => {
+                self.eval_with(Lt::<false>, rows, width, out, classes)
+            }
+            Rule::Uniform(Test::Lt, true) => self.eval_with(Lt::<true>, rows, width, out, classes),
+            Rule::Uniform(Test::Gte, false) => {
+                self.eval_with(Gte::<false>, rows, width, out, classes)
+            }
+            Rule::Uniform(Test::Gte, true) => {
+                self.eval_with(Gte::<true>, rows, width, out, classes)
+            }
+            Rule::Uniform(Test::Gt, false) => {
+                self.eval_with(Gt::<false>, rows, width, out, classes)
+            }
+            Rule::Uniform(Test::Gt, true) => self.eval_with(Gt::<true>, rows, width, out, classes),
+            _ => {
+                let rule = AnyTest {
+                    members: &self.members,
+                    categories: &NO_CATEGORIES,
+                    category_rule: Default::default(),
+                };
+                self.eval_with(rule, rows, width, out, classes)
+            }
+        }
+    }
+
+    fn eval_with<R: SplitRule>(
+        &self,
+        rule: R,
+        rows: &[f64],
+        width: usize,
+        out: &mut [f64],
+        classes: &mut [usize],
+    ) {
+        let k = self.n_outputs;
+        let n = out.len() / k;
+        let min_max =
+            !self.is_classifier() && matches!(self.aggregate, Aggregate::Min | Aggregate::Max);
+        let mut scores = vec![0.0f64; n * k];
+        let mut has = vec![false; n * k];
+        let mut one_score = vec![0.0f64; n];
+        let mut leaves = vec![0u32; n];
+        for root in &self.trees {
+            packed_leaves(
+                rule,
+                &self.nodes,
+                root.node,
+                root.small,
+                rows,
+                width,
+                &mut leaves,
+            );
+            let rows = scores
+                .chunks_exact_mut(k)
+                .zip(has.chunks_exact_mut(k))
+                .zip(one_score.iter_mut());
+            for (((scores, has), one_score), &leaf) in rows.zip(&leaves) {
+                let leaf = &self.nodes[leaf as usize];
+                for w in leaf.no..leaf.feature {
+                    let (t, v) = (
+                        self.weight_target[w as usize] as usize,
+                        self.weight_value[w as usize],
+                    );
+                    *one_score += v;
+                    let s = &mut scores[t];
+                    if !min_max {
+                        *s += v;
+                    } else if !has[t] {
+                        *s = v;
+                    } else if self.aggregate == Aggregate::Min {
+                        *s = s.min(v);
+                    } else {
+                        *s = s.max(v);
+                    }
+                    has[t] = true;
+                }
+            }
+        }
+        let rows = scores
+            .chunks_exact_mut(k)
+            .zip(has.chunks_exact_mut(k))
+            .zip(one_score)
+            .zip(out.chunks_exact_mut(k));
+        for (r, (((scores, has), one_score), out)) in rows.enumerate() {
+            let class = self.finish_row(
+                RowScores {
+                    scores,
+                    has,
+                    one_score,
+                },
+                out,
+            );
+            if let Some(slot) = classes.get_mut(r) {
+                *slot = class;
+            }
+        }
+    }
+}
+
+/// A leaf whose weights are `weights` (indices into the weight arrays).
+fn leaf(weights: std::ops::Range<u32>) -> PackedNode {
+    PackedNode {
+        yes: LEAF,
+        no: weights.start,
+        feature: weights.end,
+        ..PackedNode::default()
+    }
+}
+
+/// The traversal test of a branch mode.
+fn test_of(mode: Mode) -> Test {
+    match mode {
+        Mode::Leq => Test::Leq,
+        Mode::Lt => Test::Lt,
+        Mode::Gte => Test::Gte,
+        Mode::Gt => Test::Gt,
+        Mode::Eq => Test::Eq,
+        Mode::Neq => Test::Neq,
+        Mode::Member => Test::Member,
+        Mode::Leaf => unreachable!("leaves are not branches"),
+    }
+}
+
+/// A feature id as the packed node's `u32`.
+fn feature_id(attribute: &'static str, index: usize, value: i64) -> Result<u32, AttributeError> {
+    u32::try_from(value)
+        .ok()
+        .filter(|&f| f < u32::MAX)
+        .ok_or_else(|| AttributeError::Range {
+            attribute,
+            index,
+            value,
+            range: format!("0..{}", u32::MAX),
+        })
+}
+
+/// Checks that `len` entries of `attribute` match `expected` of `reference`.
+fn same_length(
+    attribute: &'static str,
+    len: usize,
+    reference: &'static str,
+    expected: usize,
+) -> Result<(), AttributeError> {
+    if len == expected {
+        Ok(())
+    } else {
+        Err(AttributeError::Length {
+            attribute,
+            len,
+            reference,
+            expected,
+        })
+    }
+}
+
+/// Checks a leaf weight's target and value.
+fn check_weight(
+    (targets, weights): (&'static str, &'static str),
+    index: usize,
+    target: i64,
+    value: f64,
+    n_outputs: usize,
+) -> Result<u32, AttributeError> {
+    if !(0..n_outputs as i64).contains(&target) {
+        return Err(AttributeError::Range {
+            attribute: targets,
+            index,
+            value: target,
+            range: format!("0..{n_outputs}"),
+        });
+    }
+    if !value.is_finite() {
+        return Err(AttributeError::NotFinite {
+            attribute: weights,
+            index,
+            value,
+        });
+    }
+    Ok(target as u32)
+}
+
+#[cfg(test)]
+mod tests;

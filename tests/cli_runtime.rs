@@ -134,7 +134,7 @@ fn inspect_and_predict_run_opset5_tree_ensembles() {
     ]);
     assert_eq!(
         out,
-        "target_0,target_1,target_2,target_3\n1,0,0,0\n0,0,0,100\n0,0,0,100\n0,0,1000,0\n0,0,1000,0\n0,10,0,0\n"
+        "prediction_0,prediction_1,prediction_2,prediction_3\n1,0,0,0\n0,0,0,100\n0,0,0,100\n0,0,1000,0\n0,0,1000,0\n0,10,0,0\n"
     );
     let case = fixture("onnx_backend/test_ai_onnx_ml_tree_ensemble_single_tree/model.onnx");
     let out = stdout_of(&["inspect", case.to_str().unwrap()]);
@@ -147,7 +147,7 @@ fn inspect_and_predict_run_opset5_tree_ensembles() {
         "--data",
         csv.to_str().unwrap(),
     ]);
-    assert_eq!(out, "target_0,target_1\n5.23,0\n5.23,0\n0,12.12\n");
+    assert_eq!(out, "prediction_0,prediction_1\n5.23,0\n5.23,0\n0,12.12\n");
 }
 
 #[test]

@@ -38,11 +38,14 @@ EXAMPLES:
 
 INPUT:
     The format is recognised from the content, not the extension: a
-    forest2onnx .forest file, a smartcore RandomForestClassifier or
-    DecisionTreeClassifier saved as serde JSON, or a scikit-learn
-    RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier or
-    ExtraTreeClassifier saved with pickle or joblib (read as data: nothing in
-    the file is executed).
+    forest2onnx .forest file; a scikit-learn tree model saved with pickle or
+    joblib (decision trees, random forests and extra trees, classifiers and
+    regressors; GradientBoosting; HistGradientBoosting; IsolationForest),
+    read as data: nothing in the file is executed; an XGBoost model saved as
+    JSON or UBJSON; a LightGBM text model; or a smartcore random forest or
+    decision tree saved as serde JSON. What a format holds that cannot be
+    reproduced exactly (a linear tree, a vector leaf, an unknown init
+    estimator) is refused with an error naming it.
 
 OUTPUT:
     The output's extension chooses the format: .onnx (ONNX) or .forest

@@ -216,10 +216,7 @@ fn input_rules(r: &InputRules) -> String {
         s += ", categories truncated toward zero";
     }
     if !r.zero_as_missing.is_empty() {
-        s += &format!(
-            ", zero is missing for {} features",
-            r.zero_as_missing.len()
-        );
+        s += &format!(", zero is missing for {} features", r.zero_as_missing.len());
     }
     s
 }

@@ -51,7 +51,11 @@ fn row_by_row(forest: &Forest, x: ArrayView2<'_, f64>) -> Prediction {
                 }
             })
             .collect();
-        let mut scores = vec![0.0; width];
+        // Summed forests start from their base values, as the libraries do.
+        let mut scores = match &forest.aggregation {
+            Aggregation::Sum { base_values, .. } => base_values.clone(),
+            _ => vec![0.0; width],
+        };
         for (t, tree) in forest.trees.iter().enumerate() {
             let leaf = leaf_for(forest, tree, &row);
             let v = &tree.value[leaf * leaf_width..(leaf + 1) * leaf_width];

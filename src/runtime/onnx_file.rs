@@ -60,10 +60,7 @@ pub fn read_for_tract(bytes: &[u8]) -> Result<tract_onnx::pb::ModelProto, Runtim
     for output in &graph.output {
         let known = graph.input.iter().any(|i| i.name == output.name)
             || graph.initializer.iter().any(|i| i.name == output.name)
-            || graph
-                .node
-                .iter()
-                .any(|n| n.output.contains(&output.name));
+            || graph.node.iter().any(|n| n.output.contains(&output.name));
         if !known {
             return Err(RuntimeError::Signature(format!(
                 "graph output {:?} is not produced by any node",

@@ -597,11 +597,7 @@ impl<'f> Plan<'f> {
         raw
     }
 
-    fn collected_attribute(
-        &self,
-        name: &str,
-        column: Column,
-    ) -> crate::onnx_proto::AttributeProto {
+    fn collected_attribute(&self, name: &str, column: Column) -> crate::onnx_proto::AttributeProto {
         match column.wire() {
             Wire::Ints => {
                 let mut v = Vec::new();

@@ -205,7 +205,6 @@ fn link_of(est: &Estimator<'_, '_>) -> Result<(Link, String), SklearnError> {
     Ok((link, name))
 }
 
-
 /// One `TreePredictor` → IR tree.
 fn predictor_tree(
     p: &Estimator<'_, '_>,

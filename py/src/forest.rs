@@ -1,0 +1,315 @@
+//! The native forest object: loading from bytes or a file, prediction,
+//! ONNX export with validation, and the native `.forest` file.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use forest2onnx::export::onnx::{to_bytes, ExportOptions, Precision};
+use forest2onnx::ir::Task;
+use forest2onnx::runtime::OnnxModel;
+use forest2onnx::store::{self, Metadata, SaveOptions};
+use forest2onnx::validate::{validate_conversion, ValidationOutcome};
+use forest2onnx::{Format, Loaded};
+use ndarray::Array2;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::arrays::{array2_to_py, indices_to_py, labels_to_py, Rows};
+use crate::errors::{guard, Failure, Kind};
+use crate::report::Report;
+
+/// A forest read by one of forest2onnx's importers (any supported format),
+/// with the native file's provenance when it came from one.
+#[pyclass(frozen, module = "forest2onnx._native")]
+pub struct Forest {
+    loaded: Loaded,
+}
+
+/// (label indices or None, outputs, raw scores or None), as NumPy arrays.
+type Predicted = (Option<Py<PyAny>>, Py<PyAny>, Option<Py<PyAny>>);
+
+#[pymethods]
+impl Forest {
+    /// Reads a model from its bytes (format recognised from the content).
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Forest> {
+        let loaded = py.detach(|| guard(|| Ok(forest2onnx::load_bytes(data)?)))?;
+        Ok(Forest { loaded })
+    }
+
+    /// Reads the model file at `path`.
+    #[staticmethod]
+    fn from_path(py: Python<'_>, path: PathBuf) -> PyResult<Forest> {
+        let loaded = py.detach(|| guard(|| Ok(forest2onnx::load(&path)?)))?;
+        Ok(Forest { loaded })
+    }
+
+    /// `classification`, `regression` or `anomaly_detection`.
+    #[getter]
+    fn task(&self) -> &'static str {
+        match self.loaded.forest.task {
+            Task::Classification(_) => "classification",
+            Task::Regression { .. } => "regression",
+            Task::AnomalyDetection { .. } => "anomaly_detection",
+        }
+    }
+
+    #[getter]
+    fn n_features(&self) -> usize {
+        self.loaded.forest.n_features
+    }
+
+    #[getter]
+    fn n_outputs(&self) -> usize {
+        self.loaded.forest.n_outputs()
+    }
+
+    #[getter]
+    fn n_trees(&self) -> usize {
+        self.loaded.forest.trees.len()
+    }
+
+    #[getter]
+    fn n_nodes(&self) -> usize {
+        self.loaded.forest.n_nodes()
+    }
+
+    #[getter]
+    fn feature_names(&self) -> Option<Vec<String>> {
+        self.loaded.forest.feature_names.clone()
+    }
+
+    /// The format the model was read from, e.g. `scikit-learn pickle`.
+    #[getter]
+    fn format(&self) -> &'static str {
+        self.loaded.format.describe()
+    }
+
+    /// True when the forest came from a native `.forest` file.
+    #[getter]
+    fn is_native(&self) -> bool {
+        self.loaded.format == Format::Native
+    }
+
+    /// A classifier's class labels (None otherwise).
+    fn class_labels(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.loaded
+            .forest
+            .class_labels()
+            .map(|l| labels_to_py(py, l))
+            .transpose()
+    }
+
+    /// The labels prediction indices refer to: class labels, or [-1, 1]
+    /// for an anomaly detector (None for a regressor).
+    fn output_labels(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.loaded
+            .forest
+            .output_labels()
+            .map(|l| labels_to_py(py, l))
+            .transpose()
+    }
+
+    /// Library, version and estimator that trained the model, as JSON.
+    fn source_json(&self) -> String {
+        serde_json::to_string(&self.loaded.forest.source).unwrap_or_default()
+    }
+
+    /// The native file's metadata as JSON (None for other formats).
+    fn provenance_json(&self) -> Option<String> {
+        self.loaded
+            .provenance
+            .as_ref()
+            .map(|m| serde_json::to_string(m).unwrap_or_default())
+    }
+
+    /// Predicts `x` (2-D float32/float64) on `n_threads` threads (None: all).
+    #[pyo3(signature = (x, n_threads=None))]
+    fn predict(
+        &self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        n_threads: Option<usize>,
+    ) -> PyResult<Predicted> {
+        let rows = Rows::extract(x)?;
+        let forest = &self.loaded.forest;
+        if rows.ncols() != forest.n_features {
+            return Err(Failure::from(forest2onnx::ShapeError {
+                expected: forest.n_features,
+                got: rows.ncols(),
+            })
+            .into());
+        }
+        let view = rows.view();
+        let prediction = py.detach(|| {
+            guard(|| {
+                in_pool(n_threads, || {
+                    let x = view.as_f64();
+                    Ok(forest.predict_checked(x.view())?)
+                })
+            })
+        })?;
+        let classes = forest
+            .output_labels()
+            .map(|_| indices_to_py(py, &prediction.classes));
+        let raw = prediction.raw.map(|r| array2_to_py(py, r));
+        Ok((classes, array2_to_py(py, prediction.values), raw))
+    }
+
+    /// The ONNX model, validated unless `validate` is false.
+    #[pyo3(signature = (precision, ml_opset, zipmap, validate, name=None, doc=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn to_onnx<'py>(
+        &self,
+        py: Python<'py>,
+        precision: &str,
+        ml_opset: Option<i64>,
+        zipmap: bool,
+        validate: bool,
+        name: Option<String>,
+        doc: Option<String>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let precision = match precision {
+            "float" => Precision::Float,
+            "double" => Precision::Double,
+            other => {
+                return Err(Failure::new(
+                    Kind::Input,
+                    format!("precision must be \"float\" or \"double\", not {other:?}"),
+                )
+                .into())
+            }
+        };
+        let options = ExportOptions {
+            // Double needs opset 3 or 5; 3 is the one most runtimes load.
+            ml_opset: ml_opset.unwrap_or(match precision {
+                Precision::Float => 1,
+                Precision::Double => 3,
+            }),
+            precision,
+            zipmap,
+            graph_name: name.unwrap_or_else(|| "forest".into()),
+            doc_string: doc.unwrap_or_default(),
+            created: None,
+        };
+        let forest = &self.loaded.forest;
+        let onnx = py.detach(|| {
+            guard(|| {
+                let onnx = to_bytes(forest, &options)?;
+                if validate {
+                    let outcome = compare(forest, &onnx, None)?;
+                    if !outcome.passed {
+                        return Err(Failure::new(
+                            Kind::Validation,
+                            format!(
+                                "the ONNX model does not reproduce the forest:\n{}",
+                                outcome.to_text()
+                            ),
+                        ));
+                    }
+                }
+                Ok(onnx)
+            })
+        })?;
+        Ok(PyBytes::new(py, &onnx))
+    }
+
+    /// Compares the ONNX model `onnx` with the forest on `x` (may be None)
+    /// plus adversarial rows probing every split.
+    #[pyo3(signature = (onnx, x=None))]
+    fn validate(
+        &self,
+        py: Python<'_>,
+        onnx: &[u8],
+        x: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Report> {
+        let rows = x.map(Rows::extract).transpose()?;
+        let view = rows.as_ref().map(Rows::view);
+        let forest = &self.loaded.forest;
+        let outcome = py.detach(|| {
+            guard(|| {
+                let data = view.as_ref().map(|v| v.as_f64().to_owned());
+                compare(forest, onnx, data)
+            })
+        })?;
+        Ok(Report::from(&outcome))
+    }
+
+    /// Writes the native file: encoded, decoded again and compared (it
+    /// must hold the identical forest), then written atomically.
+    ///
+    /// `tags` and `training_params` (a JSON object) replace those of a
+    /// native input when given; its other provenance is kept.
+    #[pyo3(signature = (path, level, tags=None, training_params=None))]
+    fn save(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        level: i32,
+        tags: Option<BTreeMap<String, String>>,
+        training_params: Option<String>,
+    ) -> PyResult<usize> {
+        let mut opts = self
+            .loaded
+            .provenance
+            .as_ref()
+            .map(SaveOptions::from_metadata)
+            .unwrap_or_default();
+        opts.level = level;
+        if let Some(tags) = tags {
+            opts.tags = tags;
+        }
+        if let Some(params) = training_params {
+            opts.training_params = Some(serde_json::from_str(&params).map_err(|e| {
+                Failure::new(Kind::Input, format!("training_params is not JSON: {e}"))
+            })?);
+        }
+        let forest = &self.loaded.forest;
+        let written = py.detach(|| {
+            guard(|| {
+                let bytes = store::to_bytes(forest, &opts)?;
+                store::verify(forest, &bytes)?;
+                forest2onnx::atomic::write(&path, &bytes, forest2onnx::atomic::Existing::Replace)
+                    .map_err(|e| Failure::new(Kind::Error, format!("{}: {e}", path.display())))?;
+                Ok(bytes.len())
+            })
+        })?;
+        Ok(written)
+    }
+}
+
+impl Forest {
+    /// The native file's metadata, if the forest came from one.
+    #[allow(dead_code)]
+    pub fn provenance(&self) -> Option<&Metadata> {
+        self.loaded.provenance.as_ref()
+    }
+}
+
+/// Runs `f` on a pool of `n` threads, or on rayon's global pool.
+fn in_pool<T: Send>(
+    n: Option<usize>,
+    f: impl FnOnce() -> Result<T, Failure> + Send,
+) -> Result<T, Failure> {
+    match n {
+        None | Some(0) => f(),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| Failure::new(Kind::Error, format!("cannot start {n} threads: {e}")))?
+            .install(f),
+    }
+}
+
+/// Loads `onnx` in tract and runs [`validate_conversion`] on `data` (or no
+/// rows) plus the adversarial rows, as `forest2onnx validate` does.
+fn compare(
+    forest: &forest2onnx::Forest,
+    onnx: &[u8],
+    data: Option<Array2<f64>>,
+) -> Result<ValidationOutcome, Failure> {
+    let data = data.unwrap_or_else(|| Array2::zeros((0, forest.n_features)));
+    let model = OnnxModel::from_bytes(onnx)
+        .map_err(|e| Failure::new(Kind::Load, format!("tract cannot load the ONNX model: {e}")))?;
+    Ok(validate_conversion(forest, &model, data.view())?)
+}

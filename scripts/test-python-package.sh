@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the Python package (py/) into the venv and runs its pytest suite.
+# The wheel is built in Cargo's dev profile in the workspace's target/
+# folder, so dependencies compiled for the tests are reused; users get the
+# release build from a plain `pip install ./py`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python="${FOREST2ONNX_PYTHON:-$PWD/.venv/bin/python}"
+start=$(date +%s)
+MATURIN_PEP517_ARGS="--profile dev" "$python" -m pip install --quiet --disable-pip-version-check \
+  --no-build-isolation --no-deps --force-reinstall ./py
+echo "python package built and installed in $(( $(date +%s) - start )) s"
+"$python" -m pytest -q -p no:cacheprovider py/tests

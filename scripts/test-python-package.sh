@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${FOREST2ONNX_PYTHON:-$PWD/.venv/bin/python}"
+# pip runs the build backend (maturin) from PATH: the venv's pinned copy.
+export PATH="$(dirname "$python"):$PATH"
 start=$(date +%s)
 MATURIN_PEP517_ARGS="--profile dev" "$python" -m pip install --quiet --disable-pip-version-check \
   --no-build-isolation --no-deps --force-reinstall ./py

@@ -3,7 +3,6 @@
 //! never a crash of the interpreter.
 
 use std::any::Any;
-use std::error::Error as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use forest2onnx::export::onnx::ExportError;
@@ -150,13 +149,13 @@ pub fn guard<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
             Kind::Error,
             format!(
                 "internal error in forest2onnx (please report it): {}",
-                panic_message(&payload)
+                panic_message(&*payload)
             ),
         ))
     })
 }
 
-fn panic_message(payload: &Box<dyn Any + Send>) -> String {
+fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use forest2onnx::export::onnx::{to_bytes, ExportOptions, Precision};
 use forest2onnx::ir::Task;
 use forest2onnx::runtime::OnnxModel;
-use forest2onnx::store::{self, Metadata, SaveOptions};
+use forest2onnx::store::{self, SaveOptions};
 use forest2onnx::validate::{validate_conversion, ValidationOutcome};
 use forest2onnx::{Format, Loaded};
 use ndarray::Array2;
@@ -275,14 +275,6 @@ impl Forest {
             })
         })?;
         Ok(written)
-    }
-}
-
-impl Forest {
-    /// The native file's metadata, if the forest came from one.
-    #[allow(dead_code)]
-    pub fn provenance(&self) -> Option<&Metadata> {
-        self.loaded.provenance.as_ref()
     }
 }
 

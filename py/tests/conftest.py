@@ -4,6 +4,7 @@ forest2onnx Python tests."""
 import numpy as np
 import onnxruntime as ort
 import pytest
+from threadpoolctl import threadpool_limits
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -24,6 +25,10 @@ from sklearn.tree import (
 )
 
 N_FEATURES = 6
+
+# One OpenMP thread for scikit-learn's fits: HistGradientBoosting on a busy
+# machine is many times slower with a thread per core.
+threadpool_limits(1)
 
 
 def float32_exact(X):

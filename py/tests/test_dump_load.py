@@ -84,7 +84,7 @@ def test_predicts_while_other_threads_run():
 
     est, X = fitted("RandomForestClassifier")
     forest = _loaded(est)
-    big = np.repeat(X, 200, axis=0)
+    big = np.repeat(X, 40, axis=0)
     results = []
     threads = [threading.Thread(target=lambda: results.append(forest.predict(big))) for _ in range(4)]
     for t in threads:

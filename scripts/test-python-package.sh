@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds the Python package (py/) into the venv and runs its pytest suite.
-# The wheel is built in Cargo's dev profile in the workspace's target/
-# folder, so dependencies compiled for the tests are reused; users get the
-# release build from a plain `pip install ./py`.
+# The wheel is built in Cargo's dev profile (no optimisation of forest2onnx
+# itself: the quickest build; the tests are small) in the workspace's
+# target/ folder, so a re-run only recompiles what changed. (Cargo's test
+# profile would share the compiled dependencies of `cargo test`, but maturin
+# builds with `cargo rustc`, for which `--profile test` means a test
+# harness, not a library.) Users get the release build from a plain
+# `pip install ./py`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${FOREST2ONNX_PYTHON:-$PWD/.venv/bin/python}"

@@ -12,10 +12,12 @@ use forest2onnx::registry::{
 };
 use serde::Serialize;
 
-use super::model_file::{self, Kind};
+use forest2onnx::load::ModelFile;
+use forest2onnx::Format;
+
 use super::output::{human_duration, human_size, print, print_json};
 use super::validate::compare;
-use super::{Global, Status};
+use super::{load_file, Global, Status};
 
 const URLS: &str = "\
 REGISTRY URLS:
@@ -182,22 +184,21 @@ fn push(g: Global, args: PushArgs) -> Result<Status> {
     };
     forest2onnx::registry::check_name(&name)
         .with_context(|| format!("give another name with --name (MODEL: `{}`)", args.model.display()))?;
-    let file = model_file::read(&args.model)?;
-    let kind = file.kind;
-    let native = (kind == Kind::Native).then(|| file.bytes.clone());
-    let loaded = model_file::forest_from(&args.model, file)?;
+    let file = ModelFile::read(&args.model)?;
+    let loaded = load_file(&args.model, &file)?;
     // A native file is published byte for byte; anything else is saved as one
     // (with SOURCE_DATE_EPOCH honoured, so equal models give equal bytes).
-    let forest_bytes = match native {
-        Some(bytes) => bytes,
-        None => forest2onnx::store::to_bytes(&loaded.forest, &Default::default())
-            .context("cannot encode the model as a native file")?,
+    let forest_bytes = if file.format == Format::Native {
+        file.bytes
+    } else {
+        forest2onnx::store::to_bytes(&loaded.forest, &Default::default())
+            .context("cannot encode the model as a native file")?
     };
     let mut extra = Vec::new();
     if args.onnx {
         let options = ExportOptions {
             graph_name: name.clone(),
-            created: Some(forest2onnx::store::creation_time()),
+            created: Some(forest2onnx::store::created()),
             ..ExportOptions::default()
         };
         let onnx = to_bytes(&loaded.forest, &options).context("cannot export the model to ONNX")?;

@@ -182,8 +182,12 @@ fn push(g: Global, args: PushArgs) -> Result<Status> {
             .map(str::to_owned)
             .context("cannot take a model name from MODEL's file name; give --name")?,
     };
-    forest2onnx::registry::check_name(&name)
-        .with_context(|| format!("give another name with --name (MODEL: `{}`)", args.model.display()))?;
+    forest2onnx::registry::check_name(&name).with_context(|| {
+        format!(
+            "give another name with --name (MODEL: `{}`)",
+            args.model.display()
+        )
+    })?;
     let file = ModelFile::read(&args.model)?;
     let loaded = load_file(&args.model, &file)?;
     // A native file is published byte for byte; anything else is saved as one
@@ -213,7 +217,8 @@ fn push(g: Global, args: PushArgs) -> Result<Status> {
     let tags: BTreeMap<String, String> = args.tags.into_iter().collect();
     let started = Instant::now();
     let registry = Registry::open_for_push(&args.to)?;
-    let pushed = registry.push_with_progress(&name, forest_bytes, extra, tags, &mut |step| g.note(step))?;
+    let pushed =
+        registry.push_with_progress(&name, forest_bytes, extra, tags, &mut |step| g.note(step))?;
     let elapsed = started.elapsed();
     if args.json {
         print_json(&PushedJson {
@@ -231,7 +236,10 @@ fn push(g: Global, args: PushArgs) -> Result<Status> {
             human_duration(elapsed),
             registry.url()
         ));
-        print(&format!("pushed {} v{} sha256:{}\n", pushed.name, pushed.version, pushed.sha256))?;
+        print(&format!(
+            "pushed {} v{} sha256:{}\n",
+            pushed.name, pushed.version, pushed.sha256
+        ))?;
     }
     Ok(Status::Success)
 }
@@ -362,7 +370,10 @@ fn verify(args: VerifyArgs) -> Result<Status> {
     } else {
         let mut text = String::new();
         for p in &report.problems {
-            text += &format!("MISMATCH {} v{} {}: {}\n", p.name, p.version, p.file, p.error);
+            text += &format!(
+                "MISMATCH {} v{} {}: {}\n",
+                p.name, p.version, p.file, p.error
+            );
         }
         for (name, version) in &report.incomplete {
             text += &format!("note: {name} v{version} has no manifest (an interrupted or running push; invisible)\n");

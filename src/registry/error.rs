@@ -122,7 +122,9 @@ pub enum RegistryError {
         actual: String,
     },
     /// A stored file's size does not match its manifest.
-    #[error("{location}: {actual} bytes stored, the manifest says {expected}: the object is {kind}")]
+    #[error(
+        "{location}: {actual} bytes stored, the manifest says {expected}: the object is {kind}"
+    )]
     SizeMismatch {
         /// The object.
         location: String,
@@ -206,11 +208,12 @@ pub(crate) fn from_store(url: &str, operation: &str, e: object_store::Error) -> 
         return RegistryError::MissingBucket { url, detail };
     }
     match e {
-        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
-            RegistryError::Denied { url, detail }
-        }
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => RegistryError::Denied { url, detail },
         _ if status_in(&lower, &["401", "403"]) => RegistryError::Denied { url, detail },
-        object_store::Error::NotImplemented { .. } => RegistryError::NoExclusiveCreate { url, detail },
+        object_store::Error::NotImplemented { .. } => {
+            RegistryError::NoExclusiveCreate { url, detail }
+        }
         _ => RegistryError::Store {
             url,
             operation: operation.to_string(),

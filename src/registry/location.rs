@@ -160,7 +160,10 @@ fn s3(bucket: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
         .with_bucket_name(bucket)
         .with_retry(retry_config());
     if !env_set("AWS_TIMEOUT") {
-        b = b.with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), DEFAULT_TIMEOUT);
+        b = b.with_config(
+            AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+            DEFAULT_TIMEOUT,
+        );
     }
     if !env_set("AWS_CONNECT_TIMEOUT") {
         b = b.with_config(
@@ -204,7 +207,10 @@ fn gcs(bucket: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
             .with_config(GoogleConfigKey::Client(ClientConfigKey::AllowHttp), "true");
     }
     if !env_set("GOOGLE_TIMEOUT") {
-        b = b.with_config(GoogleConfigKey::Client(ClientConfigKey::Timeout), DEFAULT_TIMEOUT);
+        b = b.with_config(
+            GoogleConfigKey::Client(ClientConfigKey::Timeout),
+            DEFAULT_TIMEOUT,
+        );
     }
     if !env_set("GOOGLE_CONNECT_TIMEOUT") {
         b = b.with_config(
@@ -225,7 +231,10 @@ fn azure(container: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
         }
     }
     if !env_set("AZURE_TIMEOUT") {
-        b = b.with_config(AzureConfigKey::Client(ClientConfigKey::Timeout), DEFAULT_TIMEOUT);
+        b = b.with_config(
+            AzureConfigKey::Client(ClientConfigKey::Timeout),
+            DEFAULT_TIMEOUT,
+        );
     }
     if !env_set("AZURE_CONNECT_TIMEOUT") {
         b = b.with_config(
@@ -261,7 +270,10 @@ fn connection_string(text: &str) -> Vec<(AzureConfigKey, String)> {
             value.trim().to_string()
         };
         if key == AzureConfigKey::Endpoint && value.starts_with("http://") {
-            out.push((AzureConfigKey::Client(ClientConfigKey::AllowHttp), "true".into()));
+            out.push((
+                AzureConfigKey::Client(ClientConfigKey::AllowHttp),
+                "true".into(),
+            ));
         }
         out.push((key, value));
     }
@@ -311,6 +323,9 @@ mod tests {
             AzureConfigKey::Endpoint,
             "http://127.0.0.1:10000/devstoreaccount1".into()
         )));
-        assert!(got.contains(&(AzureConfigKey::Client(ClientConfigKey::AllowHttp), "true".into())));
+        assert!(got.contains(&(
+            AzureConfigKey::Client(ClientConfigKey::AllowHttp),
+            "true".into()
+        )));
     }
 }

@@ -173,10 +173,16 @@ impl Manifest {
                 return Err(format!("it lists {:?} twice", f.path));
             }
             if !is_sha256_hex(&f.sha256) {
-                return Err(format!("the sha256 of {:?} is not 64 lower-case hex digits", f.path));
+                return Err(format!(
+                    "the sha256 of {:?} is not 64 lower-case hex digits",
+                    f.path
+                ));
             }
             if f.size > MAX_FILE_LEN {
-                return Err(format!("{:?} is {} bytes, over the limit {MAX_FILE_LEN}", f.path, f.size));
+                return Err(format!(
+                    "{:?} is {} bytes, over the limit {MAX_FILE_LEN}",
+                    f.path, f.size
+                ));
             }
         }
         Ok(())
@@ -211,10 +217,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]

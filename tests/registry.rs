@@ -802,8 +802,8 @@ suite!(Local, S3, Gcs, Azure);
 #[test]
 fn dvc_deduplicates_reproducible_saves() {
     let dir = tempfile::tempdir().unwrap();
-    let train = |out: &str| {
-        let status = Command::new(env!("CARGO_BIN_EXE_forest2onnx"))
+    let train = |file: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_forest2onnx"))
             .args([
                 "-q",
                 "train",
@@ -814,13 +814,13 @@ fn dvc_deduplicates_reproducible_saves() {
                 "--seed",
                 "7",
                 "-o",
-                out,
+                file,
             ])
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .current_dir(dir.path())
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
     std::fs::create_dir_all(dir.path().join("a")).unwrap();
     std::fs::create_dir_all(dir.path().join("b")).unwrap();

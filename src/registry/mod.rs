@@ -50,7 +50,7 @@ pub use manifest::{
 };
 pub use names::{check_name, parse_version, ModelRef, VersionRef, CLAIM, MANIFEST};
 pub use pull::Pulled;
-pub use push::{Pushed, FOREST_FILE, ONNX_FILE};
+pub use push::{Pushed, FOREST_FILE, MAX_PUSH_FILE_LEN, ONNX_FILE};
 pub use read::{Problem, VerifyReport, VersionInfo};
 
 use location::Location;

@@ -19,6 +19,11 @@ pub const FOREST_FILE: &str = "model.forest";
 /// The ONNX file's name in a version (pushed with `--onnx`).
 pub const ONNX_FILE: &str = "model.onnx";
 
+/// Largest file a push uploads: each file goes up in one request, and a
+/// single PUT is limited to 5 GiB on S3 and 5000 MiB on Azure (multipart
+/// uploads are not implemented). Reading accepts up to [`MAX_FILE_LEN`].
+pub const MAX_PUSH_FILE_LEN: u64 = 5000 << 20;
+
 /// Claims tried before giving up: far more than concurrent pushers collide.
 const MAX_CLAIM_ATTEMPTS: u32 = 1000;
 
@@ -238,11 +243,12 @@ fn check_files(files: &[(String, Vec<u8>)]) -> Result<(), RegistryError> {
                 reason: "given twice".into(),
             });
         }
-        if bytes.len() as u64 > MAX_FILE_LEN {
+        let limit = MAX_FILE_LEN.min(MAX_PUSH_FILE_LEN);
+        if bytes.len() as u64 > limit {
             return Err(RegistryError::TooLarge {
-                what: path.clone(),
+                what: format!("{path} (pushed in one request)"),
                 size: bytes.len() as u64,
-                limit: MAX_FILE_LEN,
+                limit,
             });
         }
     }

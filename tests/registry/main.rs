@@ -586,6 +586,51 @@ macro_rules! suite {
 
 suite!(Local, S3, Gcs, Azure);
 
+/// A model that is not a native file (a LightGBM text model) is published as
+/// one, with a validated ONNX file; under SOURCE_DATE_EPOCH two pushes store
+/// byte-identical files.
+#[test]
+fn other_formats_are_published_reproducibly() {
+    let Some(c) = ctx(Backend::Local, "other-formats", false) else {
+        return;
+    };
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lightgbm/3.3.5/binary.txt");
+    let push = || {
+        let out = c
+            .command(&[
+                "registry",
+                "push",
+                model.to_str().unwrap(),
+                "--to",
+                &c.url,
+                "--name",
+                "lgb",
+                "--onnx",
+            ])
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (first, second) = (push(), push());
+    assert!(first.starts_with("pushed lgb v1 sha256:"), "{first}");
+    assert_eq!(first.replace("v1", "v2"), second);
+    let versions = c.registry().list(Some("lgb")).unwrap();
+    assert_eq!(versions[0].manifest.files, versions[1].manifest.files);
+    assert_eq!(versions[0].manifest.files.len(), 2);
+    assert_eq!(versions[0].manifest.source.library, "lightgbm");
+    c.ok(&["registry", "pull", &c.url, "lgb", "-o", "out"]);
+    let pulled = forest2onnx::load(c.path("out/model.forest")).unwrap();
+    let original = forest2onnx::load(&model).unwrap();
+    assert_eq!(pulled.forest, original.forest);
+}
+
 /// Two saves of one forest with SOURCE_DATE_EPOCH are byte-identical, so
 /// real DVC stores them as one object.
 #[test]

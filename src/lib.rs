@@ -41,6 +41,8 @@ pub mod ir;
 pub mod load;
 pub mod onnx_proto;
 pub mod predict;
+#[cfg(feature = "registry")]
+pub mod registry;
 #[cfg(feature = "tract")]
 pub mod runtime;
 pub mod store;

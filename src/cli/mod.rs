@@ -13,6 +13,8 @@ mod inspect;
 mod output;
 mod predict;
 mod progress;
+#[cfg(feature = "registry")]
+mod registry;
 mod train;
 mod validate;
 
@@ -105,6 +107,8 @@ enum Command {
     Validate(validate::Args),
     Inspect(inspect::Args),
     Predict(predict::Args),
+    #[cfg(feature = "registry")]
+    Registry(registry::Args),
 }
 
 /// Options every command sees.
@@ -138,6 +142,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Validate(a) => validate::run(g, a),
         Command::Inspect(a) => inspect::run(g, a),
         Command::Predict(a) => predict::run(g, a),
+        #[cfg(feature = "registry")]
+        Command::Registry(a) => registry::run(g, a),
     }
 }
 

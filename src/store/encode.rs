@@ -247,7 +247,7 @@ fn metadata(
 /// The creation time recorded in the header: now, or `SOURCE_DATE_EPOCH`
 /// (seconds since 1970, UTC) when set, so that builds that save a model
 /// are reproducible byte for byte.
-fn created() -> String {
+pub fn created() -> String {
     let epoch = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.trim().parse::<i64>().ok())

@@ -33,6 +33,7 @@ use std::path::Path;
 use crate::ir::Forest;
 
 pub use arrays::{ForestArrays, TreeView};
+pub use encode::created;
 pub use error::StoreError;
 pub use layout::{
     ALIGN, FORMAT_MAJOR, FORMAT_MINOR, MAGIC, MAX_COMPRESSION_RATIO, MAX_HEADER_LEN,

@@ -591,6 +591,15 @@ fn rel(a: f64, b: f64) -> f64 {
 }
 
 fn label_matches(got: &Value, labels: &Labels, k: usize) -> bool {
+    // PMML4S returns numeric labels as text.
+    let parsed;
+    let got = match (labels, got) {
+        (Labels::Int(_) | Labels::Float(_), Value::String(s)) => {
+            parsed = s.parse::<f64>().map(Value::from).unwrap_or(Value::Null);
+            &parsed
+        }
+        _ => got,
+    };
     match (labels, got) {
         (Labels::Int(v), Value::Number(n)) => n.as_i64() == Some(v[k]) || n.as_f64() == Some(v[k] as f64),
         (Labels::Float(v), Value::Number(n)) => n.as_f64() == Some(v[k]),
@@ -645,12 +654,15 @@ fn compare(case: &Case, job: &Job, result: &Value) -> Comparison {
             // Outputs: one probability per class, then the label.
             let k = labels.len();
             let got_labels = col(&outs[k]);
+            // (PMML4S does not return the predicted target value.)
             let predicted = col(&job.summary.targets[0]);
             for r in 0..n {
                 if !got_labels.get(r).is_some_and(|g| label_matches(g, labels, p.classes[r])) {
                     mismatches += 1;
                 }
-                if !predicted.get(r).is_some_and(|g| label_matches(g, labels, p.classes[r])) {
+                if !predicted.is_empty()
+                    && !predicted.get(r).is_some_and(|g| label_matches(g, labels, p.classes[r]))
+                {
                     predicted_mismatches += 1;
                 }
             }

@@ -80,7 +80,8 @@ pub struct PmmlSummary {
     pub active_fields: usize,
     /// Target fields of the top-level mining schema.
     pub targets: Vec<String>,
-    /// Names of the top-level model's output fields (at most [`MAX_LISTED`]).
+    /// Names of the final output fields: the top-level model's, or those of
+    /// the last model of a chain (at most [`MAX_LISTED`]).
     pub outputs: Vec<String>,
 }
 
@@ -160,7 +161,7 @@ enum Tag {
     DataField,
     TopModel,
     TopMiningSchema,
-    TopOutput,
+    Output,
     Other,
 }
 
@@ -281,13 +282,16 @@ impl PmmlSummary {
                 }
                 Tag::Other
             }
-            (Some(Tag::TopModel), b"Output") => Tag::TopOutput,
-            (Some(Tag::TopOutput), b"OutputField") => {
-                if self.outputs.len() < MAX_LISTED {
+            // The final outputs: those of the top-level model or, in a
+            // model chain, of its last model (intermediate ones say
+            // `isFinalResult="false"`).
+            (Some(Tag::Output), b"OutputField") => {
+                if self.outputs.len() < MAX_LISTED && attr(e, "isFinalResult").as_deref() != Some("false") {
                     self.outputs.push(attr(e, "name").unwrap_or_default());
                 }
                 Tag::Other
             }
+            (_, b"Output") => Tag::Output,
             _ => Tag::Other,
         })
     }

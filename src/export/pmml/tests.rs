@@ -122,12 +122,13 @@ fn names_are_escaped_and_kept_distinct() {
     let s = summarize(&bytes).unwrap();
     assert_eq!(s.fields[0].name, "label");
     assert_eq!(s.targets, ["target"]);
-    assert_eq!(s.outputs[0], "label_2");
-    assert_eq!(s.outputs[1], "probability(<a & \"b\">)");
+    assert_eq!(s.outputs[0], "probability(<a & \"b\">)");
+    assert_eq!(s.outputs[2], "label_2");
 }
 
 #[test]
 fn write_errors_are_returned() {
+    #[derive(Debug)]
     struct Full(usize);
     impl std::io::Write for Full {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {

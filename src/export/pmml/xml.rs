@@ -91,7 +91,12 @@ pub(crate) fn write<W: Write>(plan: &Plan, options: &PmmlOptions, out: W) -> io:
     }
     xml.start("MiningModel", &attrs)?;
     mining_schema(&mut xml, plan, true)?;
-    outputs(&mut xml, plan)?;
+    // A chain's outputs belong to its last model: JPMML finds no class
+    // probabilities for integer or double labels in a top-level `Output`
+    // over a `modelChain` (it reads them as 0).
+    if !plan.shape.is_chain() {
+        outputs(&mut xml, plan)?;
+    }
     let mut scratch = Scratch::default();
     match plan.shape {
         Shape::Vote | Shape::AverageClassifier | Shape::AverageRegressor => {
@@ -400,6 +405,7 @@ fn transform_model<W: Write>(xml: &mut Xml<W>, plan: &Plan, function: &str) -> i
         xml.empty("MiningField", &[("name", raw)])?;
     }
     xml.end("MiningSchema")?;
+    outputs(xml, plan)?;
     let table = |xml: &mut Xml<W>, category: Option<&str>, raw: Option<&str>| -> io::Result<()> {
         let mut attrs = vec![("intercept", "0")];
         if let Some(c) = category {

@@ -43,7 +43,10 @@ fn main() {
         pmml::write(&forest, &PmmlOptions::default(), file).expect("PMML export");
         times[1].push(t.elapsed().as_secs_f64());
     }
-    for (label, path, t) in [("ONNX", &onnx_path, &mut times[0]), ("PMML", &pmml_path, &mut times[1])] {
+    for (label, path, t) in [
+        ("ONNX", &onnx_path, &mut times[0]),
+        ("PMML", &pmml_path, &mut times[1]),
+    ] {
         t.sort_by(f64::total_cmp);
         let bytes = std::fs::metadata(path).expect("written").len();
         println!(

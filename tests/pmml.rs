@@ -6,9 +6,10 @@
 //! then compared with `Forest::predict`: 0 label mismatches and relative
 //! differences within 1e-12.
 //!
-//! Needs `--features python` and `bash scripts/setup-python.sh` (Java and
-//! the evaluators).
-#![cfg(feature = "python")]
+//! The evaluator checks need `--features python` and `bash
+//! scripts/setup-python.sh` (Java and the evaluators); the command-line
+//! checks at the end run in every build.
+#![cfg_attr(not(feature = "python"), allow(dead_code, unused_imports))]
 
 mod common;
 
@@ -47,7 +48,11 @@ fn read_f64(path: &Path, n_features: usize) -> Array2<f64> {
         .chunks_exact(8)
         .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
         .collect();
-    let n = if n_features == 0 { 0 } else { v.len() / n_features };
+    let n = if n_features == 0 {
+        0
+    } else {
+        v.len() / n_features
+    };
     Array2::from_shape_vec((n, n_features), v[..n * n_features].to_vec()).unwrap()
 }
 
@@ -147,7 +152,10 @@ fn smartcore_cases() -> Vec<Case> {
         RandomForestClassifier::fit(&common::matrix(&x), &y, common::rf_params(20, 3)).unwrap();
     let forest = forest2onnx::import::smartcore::from_random_forest(&model).unwrap();
     let data = Array2::from_shape_fn((x.len(), 4), |(r, c)| x[r][c]);
-    let x32: Vec<Vec<f32>> = x.iter().map(|r| r.iter().map(|&v| v as f32).collect()).collect();
+    let x32: Vec<Vec<f32>> = x
+        .iter()
+        .map(|r| r.iter().map(|&v| v as f32).collect())
+        .collect();
     let model32: RandomForestClassifier<f32, i64, DenseMatrix<f32>, Vec<i64>> =
         RandomForestClassifier::fit(&common::matrix(&x32), &y, common::rf_params(20, 4)).unwrap();
     let forest32 = forest2onnx::import::smartcore::from_random_forest(&model32).unwrap();
@@ -175,7 +183,14 @@ fn synth_cases() -> Vec<Case> {
     };
     let specs = [
         ("average_int", base.clone()),
-        ("vote_ties", SynthSpec { n_trees: 4, ..base.clone() }.vote()),
+        (
+            "vote_ties",
+            SynthSpec {
+                n_trees: 4,
+                ..base.clone()
+            }
+            .vote(),
+        ),
         (
             "average_strings_mixed_nan",
             SynthSpec {
@@ -215,46 +230,83 @@ fn synth_cases() -> Vec<Case> {
         missing_true_fraction: 0.3,
         ..base.clone()
     });
-    let sum = |name: &str, task: Task, base_values: Vec<f64>, pt: PostTransform, per_class: bool| {
-        let mut f = trees.clone();
-        f.task = task;
-        let width = base_values.len();
-        let mut rng = SplitMix(name.len() as u64);
-        let tree_targets: Vec<u32> = if per_class {
-            (0..f.trees.len()).map(|t| (t % width) as u32).collect()
-        } else {
-            Vec::new()
+    let sum =
+        |name: &str, task: Task, base_values: Vec<f64>, pt: PostTransform, per_class: bool| {
+            let mut f = trees.clone();
+            f.task = task;
+            let width = base_values.len();
+            let mut rng = SplitMix(name.len() as u64);
+            let tree_targets: Vec<u32> = if per_class {
+                (0..f.trees.len()).map(|t| (t % width) as u32).collect()
+            } else {
+                Vec::new()
+            };
+            let leaf_width = if per_class { 1 } else { width };
+            for t in &mut f.trees {
+                t.value = (0..t.n_nodes() * leaf_width)
+                    .map(|_| (rng.unit() - 0.5) * 3.0)
+                    .collect();
+            }
+            f.aggregation = Aggregation::Sum {
+                base_values,
+                post_transform: pt,
+                tree_targets,
+            };
+            f.check().unwrap();
+            Case {
+                family: "synthetic (IR)",
+                name: name.into(),
+                data: synth::rows(300, f.n_features, 6),
+                forest: f,
+            }
         };
-        let leaf_width = if per_class { 1 } else { width };
-        for t in &mut f.trees {
-            t.value = (0..t.n_nodes() * leaf_width)
-                .map(|_| (rng.unit() - 0.5) * 3.0)
-                .collect();
-        }
-        f.aggregation = Aggregation::Sum {
-            base_values,
-            post_transform: pt,
-            tree_targets,
-        };
-        f.check().unwrap();
-        Case {
-            family: "synthetic (IR)",
-            name: name.into(),
-            data: synth::rows(300, f.n_features, 6),
-            forest: f,
-        }
-    };
     let two = || Task::Classification(Labels::Str(vec!["neg".into(), "pos".into()]));
     let three = || Task::Classification(Labels::Float(vec![0.5, 1.0, 2.5]));
     let reg = || Task::Regression { n_targets: 1 };
     cases.extend([
-        sum("sum_logistic", two(), vec![0.3], PostTransform::Logistic, false),
-        sum("sum_softmax_per_class", three(), vec![0.1, -0.2, 0.0], PostTransform::Softmax, true),
-        sum("sum_softmax_wide_leaves", three(), vec![0.0, 0.0, 0.0], PostTransform::Softmax, false),
-        sum("sum_regression", reg(), vec![1.5], PostTransform::None, false),
-        sum("sum_regression_zero_base", reg(), vec![0.0], PostTransform::None, false),
+        sum(
+            "sum_logistic",
+            two(),
+            vec![0.3],
+            PostTransform::Logistic,
+            false,
+        ),
+        sum(
+            "sum_softmax_per_class",
+            three(),
+            vec![0.1, -0.2, 0.0],
+            PostTransform::Softmax,
+            true,
+        ),
+        sum(
+            "sum_softmax_wide_leaves",
+            three(),
+            vec![0.0, 0.0, 0.0],
+            PostTransform::Softmax,
+            false,
+        ),
+        sum(
+            "sum_regression",
+            reg(),
+            vec![1.5],
+            PostTransform::None,
+            false,
+        ),
+        sum(
+            "sum_regression_zero_base",
+            reg(),
+            vec![0.0],
+            PostTransform::None,
+            false,
+        ),
         sum("sum_exp", reg(), vec![-0.5], PostTransform::Exp, false),
-        sum("sum_logistic_regression", reg(), vec![0.25], PostTransform::Logistic, false),
+        sum(
+            "sum_logistic_regression",
+            reg(),
+            vec![0.25],
+            PostTransform::Logistic,
+            false,
+        ),
         sum(
             "isolation",
             Task::AnomalyDetection { offset: -0.5 },
@@ -387,7 +439,9 @@ fn goes_true(f: &Forest, t: &Tree, i: usize, x: &[f64]) -> bool {
         return t.missing_true[i];
     }
     match t.categories.of(i as u32) {
-        Some(set) => category_of(v, f.input.categories).is_some_and(|c| set.binary_search(&c).is_ok()),
+        Some(set) => {
+            category_of(v, f.input.categories).is_some_and(|c| set.binary_search(&c).is_ok())
+        }
         None => match f.split_op {
             SplitOp::LessOrEqual => v <= t.threshold[i],
             SplitOp::Less => v < t.threshold[i],
@@ -466,7 +520,14 @@ fn probes(f: &Forest, t: &Tree, i: usize) -> Vec<f64> {
         v.extend([-0.5, -1.0, -1.5, -0.0, 0.999_999_999, 1e10]);
         for &c in set.iter().take(6) {
             let c = f64::from(c);
-            v.extend([c, c + 0.5, (c + 1.0).next_down(), c - 0.5, c.next_down(), c + 1.0]);
+            v.extend([
+                c,
+                c + 0.5,
+                (c + 1.0).next_down(),
+                c - 0.5,
+                c.next_down(),
+                c + 1.0,
+            ]);
         }
     } else {
         let th = t.threshold[i];
@@ -493,7 +554,14 @@ fn probes(f: &Forest, t: &Tree, i: usize) -> Vec<f64> {
 fn test_rows(case: &Case, max_nodes: usize) -> Array2<f64> {
     let f = &case.forest;
     let n = f.n_features;
-    let mut rows: Vec<f64> = case.data.rows().into_iter().take(400).flatten().copied().collect();
+    let mut rows: Vec<f64> = case
+        .data
+        .rows()
+        .into_iter()
+        .take(400)
+        .flatten()
+        .copied()
+        .collect();
     let base: Vec<f64> = case
         .data
         .rows()
@@ -563,7 +631,11 @@ fn evaluate(python: &Path, dir: &Path, evaluator: &str, jobs: &[Job]) -> Result<
     let path = dir.join(format!("{evaluator}-request.json"));
     std::fs::write(&path, request.to_string()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/pmml_eval.py");
-    let out = Command::new(python).arg(&script).arg(&path).output().unwrap();
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(&path)
+        .output()
+        .unwrap();
     if out.status.success() {
         Ok(())
     } else {
@@ -601,7 +673,9 @@ fn label_matches(got: &Value, labels: &Labels, k: usize) -> bool {
         _ => got,
     };
     match (labels, got) {
-        (Labels::Int(v), Value::Number(n)) => n.as_i64() == Some(v[k]) || n.as_f64() == Some(v[k] as f64),
+        (Labels::Int(v), Value::Number(n)) => {
+            n.as_i64() == Some(v[k]) || n.as_f64() == Some(v[k] as f64)
+        }
         (Labels::Float(v), Value::Number(n)) => n.as_f64() == Some(v[k]),
         (Labels::Str(v), Value::String(s)) => *s == v[k],
         _ => false,
@@ -626,9 +700,7 @@ fn compare(case: &Case, job: &Job, result: &Value) -> Comparison {
     let f = &case.forest;
     let p = f.predict(job.rows.view());
     let cols = &result["columns"];
-    let col = |name: &str| -> Vec<Value> {
-        cols[name].as_array().cloned().unwrap_or_default()
-    };
+    let col = |name: &str| -> Vec<Value> { cols[name].as_array().cloned().unwrap_or_default() };
     let errors = result["errors"]
         .as_array()
         .map(|e| e.iter().filter(|e| !e.is_null()).count())
@@ -644,7 +716,10 @@ fn compare(case: &Case, job: &Job, result: &Value) -> Comparison {
             None => f64::INFINITY,
         };
         if d > TOLERANCE && first.is_none() {
-            first = Some(format!("row {row} {what}: got {got:?}, want {want:e} (row {:?})", job.rows.row(row).to_vec()));
+            first = Some(format!(
+                "row {row} {what}: got {got:?}, want {want:e} (row {:?})",
+                job.rows.row(row).to_vec()
+            ));
         }
         max_rel = max_rel.max(d);
     };
@@ -657,11 +732,16 @@ fn compare(case: &Case, job: &Job, result: &Value) -> Comparison {
             // (PMML4S does not return the predicted target value.)
             let predicted = col(&job.summary.targets[0]);
             for r in 0..n {
-                if !got_labels.get(r).is_some_and(|g| label_matches(g, labels, p.classes[r])) {
+                if !got_labels
+                    .get(r)
+                    .is_some_and(|g| label_matches(g, labels, p.classes[r]))
+                {
                     mismatches += 1;
                 }
                 if !predicted.is_empty()
-                    && !predicted.get(r).is_some_and(|g| label_matches(g, labels, p.classes[r]))
+                    && !predicted
+                        .get(r)
+                        .is_some_and(|g| label_matches(g, labels, p.classes[r]))
                 {
                     predicted_mismatches += 1;
                 }
@@ -669,23 +749,48 @@ fn compare(case: &Case, job: &Job, result: &Value) -> Comparison {
             for (c, name) in outs[..k].iter().enumerate() {
                 let got = col(name);
                 for r in 0..n {
-                    check(r, name, got.get(r).and_then(Value::as_f64), p.values[[r, c]]);
+                    check(
+                        r,
+                        name,
+                        got.get(r).and_then(Value::as_f64),
+                        p.values[[r, c]],
+                    );
                 }
             }
         }
         Task::Regression { .. } => {
             let c = col(&outs[0]);
             for r in 0..n {
-                check(r, &outs[0], c.get(r).and_then(Value::as_f64), p.values[[r, 0]]);
+                check(
+                    r,
+                    &outs[0],
+                    c.get(r).and_then(Value::as_f64),
+                    p.values[[r, 0]],
+                );
             }
         }
         Task::AnomalyDetection { .. } => {
             let raw = p.raw.as_ref().unwrap();
             let cols: Vec<Vec<Value>> = outs.iter().map(|o| col(o)).collect();
             for r in 0..n {
-                check(r, &outs[0], cols[0].get(r).and_then(Value::as_f64), raw[[r, 0]]);
-                check(r, &outs[1], cols[1].get(r).and_then(Value::as_f64), p.values[[r, 0]]);
-                check(r, &outs[2], cols[2].get(r).and_then(Value::as_f64), p.values[[r, 1]]);
+                check(
+                    r,
+                    &outs[0],
+                    cols[0].get(r).and_then(Value::as_f64),
+                    raw[[r, 0]],
+                );
+                check(
+                    r,
+                    &outs[1],
+                    cols[1].get(r).and_then(Value::as_f64),
+                    p.values[[r, 0]],
+                );
+                check(
+                    r,
+                    &outs[2],
+                    cols[2].get(r).and_then(Value::as_f64),
+                    p.values[[r, 1]],
+                );
                 let want = if p.classes[r] == 1 { 1 } else { -1 };
                 if cols[3].get(r).and_then(Value::as_i64) != Some(want) {
                     mismatches += 1;
@@ -705,6 +810,7 @@ fn compare(case: &Case, job: &Job, result: &Value) -> Comparison {
     }
 }
 
+#[cfg(feature = "python")]
 #[test]
 fn jpmml_and_pypmml_reproduce_every_model_family() {
     let python = common::python::python(&["jpmml_evaluator", "pandas", "numpy", "xmlschema"]);
@@ -717,7 +823,10 @@ fn jpmml_and_pypmml_reproduce_every_model_family() {
         let bytes = match pmml::to_bytes(&case.forest, &PmmlOptions::default()) {
             Ok(b) => b,
             Err(PmmlError::Unsupported { what, why }) => {
-                refused.push((format!("{}/{}", case.family, case.name), format!("{what}: {why}")));
+                refused.push((
+                    format!("{}/{}", case.family, case.name),
+                    format!("{what}: {why}"),
+                ));
                 continue;
             }
             Err(e) => panic!("{}: {e}", case.name),
@@ -757,9 +866,19 @@ fn jpmml_and_pypmml_reproduce_every_model_family() {
             invalid.push(format!("{}: {}", cases[j.case].name, v["errors"]));
         }
     }
-    eprintln!("XSD (PMML 4.4): {} of {} files valid", jobs.len() - invalid.len(), jobs.len());
-    let pypmml = Command::new(&python).args(["-c", "import pypmml"]).status().is_ok_and(|s| s.success());
-    let pypmml_ok = pypmml && evaluate(&python, dir.path(), "pypmml", &jobs).map_err(|e| eprintln!("pypmml failed: {e}")).is_ok();
+    eprintln!(
+        "XSD (PMML 4.4): {} of {} files valid",
+        jobs.len() - invalid.len(),
+        jobs.len()
+    );
+    let pypmml = Command::new(&python)
+        .args(["-c", "import pypmml"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let pypmml_ok = pypmml
+        && evaluate(&python, dir.path(), "pypmml", &jobs)
+            .map_err(|e| eprintln!("pypmml failed: {e}"))
+            .is_ok();
 
     let mut failures = Vec::new();
     let mut per_family: BTreeMap<(&str, &str), Tally> = BTreeMap::new();
@@ -818,10 +937,141 @@ fn jpmml_and_pypmml_reproduce_every_model_family() {
     for (name, why) in &refused {
         eprintln!("  {name}: {why}");
     }
-    assert!(failures.is_empty(), "JPMML disagrees with the IR:\n{}", failures.join("\n"));
-    assert!(invalid.is_empty(), "files invalid against the PMML 4.4 XSD:\n{}", invalid.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "JPMML disagrees with the IR:\n{}",
+        failures.join("\n")
+    );
+    assert!(
+        invalid.is_empty(),
+        "files invalid against the PMML 4.4 XSD:\n{}",
+        invalid.join("\n")
+    );
     // Every family that has an exportable model was checked.
-    for fam in ["scikit-learn classifiers", "scikit-learn estimators", "XGBoost", "LightGBM", "smartcore", "synthetic (IR)", "hand-built IR"] {
-        assert!(per_family.contains_key(&("jpmml", fam)), "no {fam} model was checked");
+    for fam in [
+        "scikit-learn classifiers",
+        "scikit-learn estimators",
+        "XGBoost",
+        "LightGBM",
+        "smartcore",
+        "synthetic (IR)",
+        "hand-built IR",
+    ] {
+        assert!(
+            per_family.contains_key(&("jpmml", fam)),
+            "no {fam} model was checked"
+        );
     }
+}
+
+// ---------------------------------------------------------------------------
+// The command line: `convert -o x.pmml`, `--to pmml`, `inspect x.pmml`.
+
+fn native_file(dir: &Path, name: &str, forest: &Forest) -> PathBuf {
+    let path = dir.join(name);
+    let bytes = forest2onnx::store::to_bytes(forest, &Default::default()).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn cli() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("forest2onnx").unwrap()
+}
+
+#[test]
+fn convert_writes_pmml_by_extension_and_inspect_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut forest = synth::forest(&SynthSpec {
+        string_labels: true,
+        ..SynthSpec::small()
+    });
+    forest.feature_names = Some(
+        ["sepal length", "sepal width", "petal length", "petal width"]
+            .map(String::from)
+            .to_vec(),
+    );
+    let model = native_file(dir.path(), "iris.forest", &forest);
+    let out = dir.path().join("iris.pmml");
+    cli()
+        .args([
+            "convert",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("PMML 4.4"));
+    let summary = pmml::summarize(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(summary.trees, forest.trees.len());
+    assert_eq!(summary.nodes, forest.n_nodes());
+    assert_eq!(summary.fields[0].name, "sepal length");
+    // Default output name from --to, and --name as the model name.
+    cli()
+        .args([
+            "convert",
+            model.to_str().unwrap(),
+            "--to",
+            "pmml",
+            "--name",
+            "iris rf",
+        ])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(dir.path().join("iris.pmml")).unwrap();
+    assert!(text.contains("modelName=\"iris rf\""));
+    cli()
+        .args(["inspect", out.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("PMML 4.4"))
+        .stdout(predicates::str::contains("MiningModel (classification"))
+        .stdout(predicates::str::contains("trees:       100"))
+        .stdout(predicates::str::contains("probability(class_0)"));
+    let json = cli()
+        .args(["inspect", out.to_str().unwrap(), "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["format"], "pmml");
+    assert_eq!(v["pmml"]["trees"], 100);
+}
+
+#[test]
+fn convert_refuses_what_pmml_cannot_express_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut forest = synth::forest(&SynthSpec::small());
+    forest.task = Task::Regression { n_targets: 3 };
+    let model = native_file(dir.path(), "multi.forest", &forest);
+    let out = dir.path().join("multi.pmml");
+    cli()
+        .args([
+            "convert",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("a regressor of 3 targets"));
+    assert!(!out.exists());
+    // ONNX-only options are refused for PMML output.
+    let ok = native_file(dir.path(), "ok.forest", &synth::forest(&SynthSpec::small()));
+    cli()
+        .args([
+            "convert",
+            ok.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--zipmap",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "--zipmap does not apply to PMML output",
+        ));
+    assert!(!out.exists());
 }

@@ -181,15 +181,29 @@ fn describe_pmml(args: &Args, summary: pmml::PmmlSummary) -> Result<Status> {
     }
     let p = &summary;
     let mut s = String::new();
-    let _ = writeln!(s, "{}: PMML {} ({})", args.file.display(), p.version, human_size(bytes));
+    let _ = writeln!(
+        s,
+        "{}: PMML {} ({})",
+        args.file.display(),
+        p.version,
+        human_size(bytes)
+    );
     if let Some(a) = &p.application {
         let _ = writeln!(s, "  written by:  {a}");
     }
     if let Some(d) = &p.description {
         let _ = writeln!(s, "  description: {d}");
     }
-    let algorithm = p.algorithm.as_deref().map(|a| format!(", {a}")).unwrap_or_default();
-    let _ = writeln!(s, "  model:       {} ({}{algorithm})", p.model_type, p.function);
+    let algorithm = p
+        .algorithm
+        .as_deref()
+        .map(|a| format!(", {a}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "  model:       {} ({}{algorithm})",
+        p.model_type, p.function
+    );
     if !p.segmentation_methods.is_empty() {
         let _ = writeln!(
             s,
@@ -216,7 +230,11 @@ fn describe_pmml(args: &Args, summary: pmml::PmmlSummary) -> Result<Status> {
                 "  target:      {t} ({} {}{})",
                 f.optype,
                 f.data_type,
-                if f.values > 0 { format!(", {} values", f.values) } else { String::new() }
+                if f.values > 0 {
+                    format!(", {} values", f.values)
+                } else {
+                    String::new()
+                }
             );
         }
     }

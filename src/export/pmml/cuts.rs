@@ -311,10 +311,7 @@ mod tests {
             if h.is_finite() {
                 xs.extend([h, h.next_up(), h.next_down()]);
             }
-            for m in [
-                (h + f64::from(g)) / 2.0,
-                (h + f64::from(g.next_up())) / 2.0,
-            ] {
+            for m in [(h + f64::from(g)) / 2.0, (h + f64::from(g.next_up())) / 2.0] {
                 if m.is_finite() {
                     xs.extend([m, m.next_up(), m.next_down()]);
                 }
@@ -379,8 +376,16 @@ mod tests {
                             SplitOp::LessOrEqual => v <= t,
                             SplitOp::Less => v < t,
                         };
-                        assert_eq!(eval(&yes, &[x]), want, "{precision:?} {op:?} t={t:e} x={x:e}");
-                        assert_eq!(eval(&no, &[x]), !want, "{precision:?} {op:?} t={t:e} x={x:e}");
+                        assert_eq!(
+                            eval(&yes, &[x]),
+                            want,
+                            "{precision:?} {op:?} t={t:e} x={x:e}"
+                        );
+                        assert_eq!(
+                            eval(&no, &[x]),
+                            !want,
+                            "{precision:?} {op:?} t={t:e} x={x:e}"
+                        );
                     }
                     assert!(!eval(&yes, &[f64::NAN]) && !eval(&no, &[f64::NAN]));
                 }
@@ -408,8 +413,21 @@ mod tests {
                     let yes = r.in_categories(0, set);
                     let no = r.not_in_categories(0, set);
                     let mut xs = vec![
-                        -1.0, -0.99, -0.5, -0.0, 0.0, 0.5, 1.0, 2.999, 3.0, 6.5,
-                        -2.0, 1e300, -1e300, f64::INFINITY, f64::NEG_INFINITY,
+                        -1.0,
+                        -0.99,
+                        -0.5,
+                        -0.0,
+                        0.0,
+                        0.5,
+                        1.0,
+                        2.999,
+                        3.0,
+                        6.5,
+                        -2.0,
+                        1e300,
+                        -1e300,
+                        f64::INFINITY,
+                        f64::NEG_INFINITY,
                     ];
                     for &c in set.iter() {
                         for v in [c as f64, c as f64 + 1.0, c as f64 - 1.0] {
@@ -421,8 +439,16 @@ mod tests {
                         let v = read(x, precision);
                         let want =
                             category_of(v, rule).is_some_and(|c| set.binary_search(&c).is_ok());
-                        assert_eq!(eval(&yes, &[x]), want, "{precision:?} {rule:?} {set:?} x={x:e}");
-                        assert_eq!(eval(&no, &[x]), !want, "{precision:?} {rule:?} {set:?} x={x:e}");
+                        assert_eq!(
+                            eval(&yes, &[x]),
+                            want,
+                            "{precision:?} {rule:?} {set:?} x={x:e}"
+                        );
+                        assert_eq!(
+                            eval(&no, &[x]),
+                            !want,
+                            "{precision:?} {rule:?} {set:?} x={x:e}"
+                        );
                     }
                     assert!(!eval(&yes, &[f64::NAN]) && !eval(&no, &[f64::NAN]));
                 }

@@ -101,7 +101,9 @@ impl<'f> Plan<'f> {
         });
         let n_scores = forest.score_width();
         let raw = if shape.is_chain() {
-            (0..n_scores).map(|k| names.unique(&format!("raw({k})"))).collect()
+            (0..n_scores)
+                .map(|k| names.unique(&format!("raw({k})")))
+                .collect()
         } else {
             Vec::new()
         };
@@ -275,7 +277,10 @@ fn label_values(labels: &Labels) -> Result<(Vec<String>, &'static str), PmmlErro
 fn check_text(what: &str, s: &str) -> Result<(), PmmlError> {
     let quoted = format!("{what} {s:?}");
     if s.is_empty() {
-        return Err(PmmlError::unsupported(quoted, "PMML values and field names are non-empty"));
+        return Err(PmmlError::unsupported(
+            quoted,
+            "PMML values and field names are non-empty",
+        ));
     }
     if s.trim() != s {
         return Err(PmmlError::unsupported(
@@ -291,7 +296,10 @@ fn check_text(what: &str, s: &str) -> Result<(), PmmlError> {
     {
         return Err(PmmlError::unsupported(
             quoted,
-            format!("an XML attribute cannot hold the character U+{:04X}", c as u32),
+            format!(
+                "an XML attribute cannot hold the character U+{:04X}",
+                c as u32
+            ),
         ));
     }
     Ok(())

@@ -89,9 +89,9 @@ pub struct PmmlSummary {
 /// element is `PMML` (checked on the first 4 KiB).
 pub fn sniff(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(4096)];
-    let Ok(text) = std::str::from_utf8(head).or_else(|e| {
-        std::str::from_utf8(&head[..e.valid_up_to()])
-    }) else {
+    let Ok(text) =
+        std::str::from_utf8(head).or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()]))
+    else {
         return false;
     };
     let t = text.trim_start_matches('\u{feff}').trim_start();
@@ -188,18 +188,22 @@ const MODELS: &[&[u8]] = &[
 ];
 
 fn attr(e: &BytesStart, name: &str) -> Option<String> {
-    e.try_get_attribute(name)
-        .ok()
-        .flatten()
-        .map(|a| match a.normalized_value(quick_xml::XmlVersion::default()) {
+    e.try_get_attribute(name).ok().flatten().map(|a| {
+        match a.normalized_value(quick_xml::XmlVersion::default()) {
             Ok(v) => v.into_owned(),
             Err(_) => String::from_utf8_lossy(&a.value).into_owned(),
-        })
+        }
+    })
 }
 
 impl PmmlSummary {
     /// Records element `e`, opened under `path`; returns its tag.
-    fn open(&mut self, e: &BytesStart, path: &[Tag], saw_root: &mut bool) -> Result<Tag, ReadError> {
+    fn open(
+        &mut self,
+        e: &BytesStart,
+        path: &[Tag],
+        saw_root: &mut bool,
+    ) -> Result<Tag, ReadError> {
         let name = e.local_name();
         let name = name.as_ref();
         let parent = path.last().copied();
@@ -222,7 +226,9 @@ impl PmmlSummary {
             b"RegressionModel" => self.regression_models += 1,
             b"Segmentation" => {
                 if let Some(m) = attr(e, "multipleModelMethod") {
-                    if !self.segmentation_methods.contains(&m) && self.segmentation_methods.len() < 16 {
+                    if !self.segmentation_methods.contains(&m)
+                        && self.segmentation_methods.len() < 16
+                    {
                         self.segmentation_methods.push(m);
                     }
                 }
@@ -286,7 +292,9 @@ impl PmmlSummary {
             // model chain, of its last model (intermediate ones say
             // `isFinalResult="false"`).
             (Some(Tag::Output), b"OutputField") => {
-                if self.outputs.len() < MAX_LISTED && attr(e, "isFinalResult").as_deref() != Some("false") {
+                if self.outputs.len() < MAX_LISTED
+                    && attr(e, "isFinalResult").as_deref() != Some("false")
+                {
                     self.outputs.push(attr(e, "name").unwrap_or_default());
                 }
                 Tag::Other

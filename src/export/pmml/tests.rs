@@ -73,7 +73,12 @@ fn boosted_models_chain_a_regression_model() {
         vec![],
     );
     assert_eq!(summary(&exp).regression_models, 1);
-    let plain = boosted(vec![0.0], PostTransform::None, Task::Regression { n_targets: 1 }, vec![]);
+    let plain = boosted(
+        vec![0.0],
+        PostTransform::None,
+        Task::Regression { n_targets: 1 },
+        vec![],
+    );
     let s = summary(&plain);
     assert_eq!((s.trees, s.regression_models), (1, 0));
 }
@@ -156,10 +161,22 @@ fn deep_trees_do_not_overflow_the_stack() {
     t.feature = vec![0; n];
     t.threshold = (0..n).map(|i| i as f64).collect();
     t.true_child = (0..n)
-        .map(|i| if i % 2 == 0 && i + 2 < n { i as u32 + 1 } else { crate::ir::LEAF })
+        .map(|i| {
+            if i % 2 == 0 && i + 2 < n {
+                i as u32 + 1
+            } else {
+                crate::ir::LEAF
+            }
+        })
         .collect();
     t.false_child = (0..n)
-        .map(|i| if i % 2 == 0 && i + 2 < n { i as u32 + 2 } else { crate::ir::LEAF })
+        .map(|i| {
+            if i % 2 == 0 && i + 2 < n {
+                i as u32 + 2
+            } else {
+                crate::ir::LEAF
+            }
+        })
         .collect();
     t.missing_true = vec![false; n];
     t.value = vec![0.0; n];
@@ -180,7 +197,11 @@ fn garbage_is_an_error_not_a_panic() {
         b"<PMML version=\"4.4\"></PMML>",
         b"<PMML><DataDictionary><DataField name='a'><Value/></DataField>",
     ] {
-        assert!(summarize(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        assert!(
+            summarize(bad).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
     }
     assert!(read::sniff(b"<?xml version=\"1.0\"?>\n<PMML xmlns=\"x\">"));
     assert!(!read::sniff(b"{\"PMML\": 1}"));

@@ -73,7 +73,10 @@ pub(crate) fn write_tree<W: Write>(
     used_features(tree, plan.forest.n_features, scratch);
     xml.start("MiningSchema", &[])?;
     if with_target {
-        xml.empty("MiningField", &[("name", &plan.target), ("usageType", "target")])?;
+        xml.empty(
+            "MiningField",
+            &[("name", &plan.target), ("usageType", "target")],
+        )?;
     }
     for &f in &scratch.features {
         xml.empty("MiningField", &[("name", &plan.features[f as usize])])?;
@@ -85,7 +88,11 @@ pub(crate) fn write_tree<W: Write>(
 
 /// A `TreeModel` whose root is a leaf scoring `value`: the base value of a
 /// summed forest.
-pub(crate) fn write_constant<W: Write>(xml: &mut Xml<W>, plan: &Plan, value: f64) -> io::Result<()> {
+pub(crate) fn write_constant<W: Write>(
+    xml: &mut Xml<W>,
+    plan: &Plan,
+    value: f64,
+) -> io::Result<()> {
     xml.start("TreeModel", &[("functionName", "regression")])?;
     xml.start("MiningSchema", &[])?;
     // A mining schema needs a field; the tree reads none.
@@ -257,7 +264,11 @@ pub(crate) fn write_pred<W: Write>(xml: &mut Xml<W>, plan: &Plan, pred: &Pred) -
             )
         }
         Pred::And(parts) | Pred::Or(parts) => {
-            let op = if matches!(pred, Pred::And(_)) { "and" } else { "or" };
+            let op = if matches!(pred, Pred::And(_)) {
+                "and"
+            } else {
+                "or"
+            };
             xml.start("CompoundPredicate", &[("booleanOperator", op)])?;
             for p in parts {
                 write_pred(xml, plan, p)?;

@@ -62,7 +62,11 @@ pub(crate) fn write<W: Write>(plan: &Plan, options: &PmmlOptions, out: W) -> io:
     xml.start("PMML", &[("xmlns", NAMESPACE), ("version", "4.4")])?;
     let description = options.description.clone().unwrap_or_else(|| {
         let s = &forest.source;
-        let what = if s.estimator.is_empty() { "forest" } else { &s.estimator };
+        let what = if s.estimator.is_empty() {
+            "forest"
+        } else {
+            &s.estimator
+        };
         if s.library.is_empty() {
             what.to_string()
         } else {
@@ -72,7 +76,10 @@ pub(crate) fn write<W: Write>(plan: &Plan, options: &PmmlOptions, out: W) -> io:
     xml.start("Header", &[("description", &description)])?;
     xml.empty(
         "Application",
-        &[("name", "forest2onnx"), ("version", env!("CARGO_PKG_VERSION"))],
+        &[
+            ("name", "forest2onnx"),
+            ("version", env!("CARGO_PKG_VERSION")),
+        ],
     )?;
     xml.end("Header")?;
     data_dictionary(&mut xml, plan)?;
@@ -111,7 +118,11 @@ pub(crate) fn write<W: Write>(plan: &Plan, options: &PmmlOptions, out: W) -> io:
             let classify = plan.labels.is_some();
             xml.start("Segmentation", &[("multipleModelMethod", "average")])?;
             for t in 0..forest.trees.len() {
-                let leaf = leaf(if t == 0 { Classes::All } else { Classes::NonZero });
+                let leaf = leaf(if t == 0 {
+                    Classes::All
+                } else {
+                    Classes::NonZero
+                });
                 segment_start(&mut xml, t)?;
                 write_tree(&mut xml, plan, t, function, leaf, classify, &mut scratch)?;
                 xml.end("Segment")?;
@@ -167,7 +178,11 @@ fn data_dictionary<W: Write>(xml: &mut Xml<W>, plan: &Plan) -> io::Result<()> {
     for name in &plan.features {
         xml.empty(
             "DataField",
-            &[("name", name), ("optype", "continuous"), ("dataType", "double")],
+            &[
+                ("name", name),
+                ("optype", "continuous"),
+                ("dataType", "double"),
+            ],
         )?;
     }
     match &plan.labels {
@@ -201,7 +216,10 @@ fn data_dictionary<W: Write>(xml: &mut Xml<W>, plan: &Plan) -> io::Result<()> {
 fn mining_schema<W: Write>(xml: &mut Xml<W>, plan: &Plan, with_target: bool) -> io::Result<()> {
     xml.start("MiningSchema", &[])?;
     if with_target {
-        xml.empty("MiningField", &[("name", &plan.target), ("usageType", "target")])?;
+        xml.empty(
+            "MiningField",
+            &[("name", &plan.target), ("usageType", "target")],
+        )?;
     }
     for name in &plan.features {
         xml.empty("MiningField", &[("name", name)])?;
@@ -230,11 +248,17 @@ fn outputs<W: Write>(xml: &mut Xml<W>, plan: &Plan) -> io::Result<()> {
             first_argmax_label(xml, plan, values, data_type)?;
         }
         (None, Shape::Anomaly { offset, normalizer }) => {
-            xml.empty("OutputField", &continuous(&plan.out_prediction, "predictedValue"))?;
+            xml.empty(
+                "OutputField",
+                &continuous(&plan.out_prediction, "predictedValue"),
+            )?;
             anomaly_outputs(xml, plan, offset, normalizer)?;
         }
         (None, _) => {
-            xml.empty("OutputField", &continuous(&plan.out_prediction, "predictedValue"))?;
+            xml.empty(
+                "OutputField",
+                &continuous(&plan.out_prediction, "predictedValue"),
+            )?;
         }
     }
     xml.end("Output")
@@ -362,7 +386,9 @@ fn sum_segmentation<W: Write>(
         unreachable!("summed shapes come from summed forests")
     };
     let trees: Vec<(usize, Leaf)> = if tree_targets.is_empty() {
-        (0..forest.trees.len()).map(|t| (t, Leaf::Value(k))).collect()
+        (0..forest.trees.len())
+            .map(|t| (t, Leaf::Value(k)))
+            .collect()
     } else {
         (0..forest.trees.len())
             .filter(|&t| tree_targets[t] as usize == k)
@@ -400,7 +426,10 @@ fn transform_model<W: Write>(xml: &mut Xml<W>, plan: &Plan, function: &str) -> i
         &[("functionName", function), ("normalizationMethod", method)],
     )?;
     xml.start("MiningSchema", &[])?;
-    xml.empty("MiningField", &[("name", &plan.target), ("usageType", "target")])?;
+    xml.empty(
+        "MiningField",
+        &[("name", &plan.target), ("usageType", "target")],
+    )?;
     for raw in &plan.raw {
         xml.empty("MiningField", &[("name", raw)])?;
     }

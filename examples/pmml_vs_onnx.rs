@@ -43,9 +43,10 @@ fn main() {
         pmml::write(&forest, &PmmlOptions::default(), file).expect("PMML export");
         times[1].push(t.elapsed().as_secs_f64());
     }
+    let [onnx_times, pmml_times] = &mut times;
     for (label, path, t) in [
-        ("ONNX", &onnx_path, &mut times[0]),
-        ("PMML", &pmml_path, &mut times[1]),
+        ("ONNX", &onnx_path, onnx_times),
+        ("PMML", &pmml_path, pmml_times),
     ] {
         t.sort_by(f64::total_cmp);
         let bytes = std::fs::metadata(path).expect("written").len();

@@ -48,11 +48,7 @@ fn read_f64(path: &Path, n_features: usize) -> Array2<f64> {
         .chunks_exact(8)
         .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
         .collect();
-    let n = if n_features == 0 {
-        0
-    } else {
-        v.len() / n_features
-    };
+    let n = v.len().checked_div(n_features).unwrap_or(0);
     Array2::from_shape_vec((n, n_features), v[..n * n_features].to_vec()).unwrap()
 }
 

@@ -816,7 +816,12 @@ fn jpmml_and_pypmml_reproduce_every_model_family() {
     let mut refused: Vec<(String, String)> = Vec::new();
     for (c, case) in cases.iter().enumerate() {
         let started = std::time::Instant::now();
-        let bytes = match pmml::to_bytes(&case.forest, &PmmlOptions::default()) {
+        // Both writers: indented (quick-xml events) and compact (raw tags).
+        let options = PmmlOptions {
+            indent: Some(c % 2 == 0),
+            ..Default::default()
+        };
+        let bytes = match pmml::to_bytes(&case.forest, &options) {
             Ok(b) => b,
             Err(PmmlError::Unsupported { what, why }) => {
                 refused.push((

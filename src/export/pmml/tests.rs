@@ -206,3 +206,42 @@ fn garbage_is_an_error_not_a_panic() {
     assert!(read::sniff(b"<?xml version=\"1.0\"?>\n<PMML xmlns=\"x\">"));
     assert!(!read::sniff(b"{\"PMML\": 1}"));
 }
+
+#[test]
+fn compact_and_indented_documents_differ_only_in_whitespace() {
+    let strip = |b: Vec<u8>| -> String {
+        let text = String::from_utf8(b).unwrap();
+        text.split('\n').map(str::trim_start).collect::<String>()
+    };
+    let mut forests = vec![
+        synth::forest(&SynthSpec::small()),
+        synth::forest(&SynthSpec::small().vote()),
+        boosted(
+            vec![0.5],
+            PostTransform::Logistic,
+            Task::Classification(Labels::Str(vec!["<no>".into(), "y'es".into()])),
+            vec![],
+        ),
+    ];
+    forests[0].feature_names = Some(["a&b", "c\"d", "e", "f"].map(String::from).to_vec());
+    for f in &forests {
+        let compact = to_bytes(
+            f,
+            &PmmlOptions {
+                indent: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let indented = to_bytes(
+            f,
+            &PmmlOptions {
+                indent: Some(true),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(compact.len() < indented.len());
+        assert_eq!(strip(compact), strip(indented));
+    }
+}

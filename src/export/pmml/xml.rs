@@ -1,7 +1,7 @@
 //! The PMML document around the trees: header, data dictionary, mining
 //! schemas, outputs, segmentations and the post-transform models.
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
@@ -13,11 +13,50 @@ use super::tree::{write_constant, write_tree, Classes, Leaf, Scratch};
 use super::{PmmlOptions, INDENT_MAX_DEPTH, INDENT_MAX_NODES, NAMESPACE};
 
 /// A thin streaming XML writer (attribute values are escaped).
+///
+/// Without indentation, tags are written straight into the buffer: a
+/// full-depth forest has millions of nodes, and building a quick-xml event
+/// for each took most of the export time.
 pub(crate) struct Xml<W: Write> {
-    w: Writer<W>,
+    w: Writer<BufWriter<W>>,
+    indent: bool,
+}
+
+/// Writes `v` as an XML attribute value (between double quotes), escaped.
+fn write_escaped(out: &mut impl Write, v: &str) -> io::Result<()> {
+    let bytes = v.as_bytes();
+    let mut from = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let entity: &[u8] = match b {
+            b'<' => b"&lt;",
+            b'>' => b"&gt;",
+            b'&' => b"&amp;",
+            b'"' => b"&quot;",
+            b'\'' => b"&apos;",
+            _ => continue,
+        };
+        out.write_all(&bytes[from..i])?;
+        out.write_all(entity)?;
+        from = i + 1;
+    }
+    out.write_all(&bytes[from..])
 }
 
 impl<W: Write> Xml<W> {
+    fn raw_tag(&mut self, name: &str, attrs: &[(&str, &str)], close: &[u8]) -> io::Result<()> {
+        let out = self.w.get_mut();
+        out.write_all(b"<")?;
+        out.write_all(name.as_bytes())?;
+        for (k, v) in attrs {
+            out.write_all(b" ")?;
+            out.write_all(k.as_bytes())?;
+            out.write_all(b"=\"")?;
+            write_escaped(out, v)?;
+            out.write_all(b"\"")?;
+        }
+        out.write_all(close)
+    }
+
     fn element<'a>(name: &'a str, attrs: &[(&str, &str)]) -> BytesStart<'a> {
         let mut e = BytesStart::new(name);
         for &a in attrs {
@@ -27,14 +66,26 @@ impl<W: Write> Xml<W> {
     }
 
     pub(crate) fn start(&mut self, name: &str, attrs: &[(&str, &str)]) -> io::Result<()> {
+        if !self.indent {
+            return self.raw_tag(name, attrs, b">");
+        }
         self.w.write_event(Event::Start(Self::element(name, attrs)))
     }
 
     pub(crate) fn empty(&mut self, name: &str, attrs: &[(&str, &str)]) -> io::Result<()> {
+        if !self.indent {
+            return self.raw_tag(name, attrs, b"/>");
+        }
         self.w.write_event(Event::Empty(Self::element(name, attrs)))
     }
 
     pub(crate) fn end(&mut self, name: &str) -> io::Result<()> {
+        if !self.indent {
+            let out = self.w.get_mut();
+            out.write_all(b"</")?;
+            out.write_all(name.as_bytes())?;
+            return out.write_all(b">");
+        }
         self.w.write_event(Event::End(BytesEnd::new(name)))
     }
 
@@ -51,12 +102,13 @@ pub(crate) fn write<W: Write>(plan: &Plan, options: &PmmlOptions, out: W) -> io:
     let indent = options.indent.unwrap_or_else(|| {
         forest.n_nodes() <= INDENT_MAX_NODES && forest.max_depth() <= INDENT_MAX_DEPTH
     });
+    let out = BufWriter::with_capacity(1 << 20, out);
     let w = if indent {
         Writer::new_with_indent(out, b' ', 1)
     } else {
         Writer::new(out)
     };
-    let mut xml = Xml { w };
+    let mut xml = Xml { w, indent };
     xml.w
         .write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     xml.start("PMML", &[("xmlns", NAMESPACE), ("version", "4.4")])?;
@@ -162,7 +214,11 @@ pub(crate) fn write<W: Write>(plan: &Plan, options: &PmmlOptions, out: W) -> io:
     }
     xml.end("MiningModel")?;
     xml.end("PMML")?;
-    let mut out = xml.w.into_inner();
+    let mut out = xml
+        .w
+        .into_inner()
+        .into_inner()
+        .map_err(|e| e.into_error())?;
     out.flush()?;
     Ok(out)
 }

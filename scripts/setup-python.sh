@@ -5,6 +5,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv"
 python=${PYTHON:-python3}
+# The PMML evaluators (tests/pmml.rs) need a Java runtime.
+bash "$root/scripts/setup-java.sh"
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi

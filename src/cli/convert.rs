@@ -1,11 +1,12 @@
 //! `forest2onnx convert`: a source model to the format its output names
-//! (ONNX, validated before it is written, or the native `.forest` file).
+//! (ONNX, validated before it is written, PMML, or the native `.forest` file).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use forest2onnx::export::onnx::{to_bytes, to_file, ExportOptions, Precision};
+use forest2onnx::export::pmml::{self, PmmlOptions};
 use forest2onnx::store::{self, Compression, SaveOptions};
 use forest2onnx::{Forest, Format, Loaded};
 use serde::Serialize;
@@ -36,6 +37,9 @@ EXAMPLES:
     Also validate on your own rows:
         forest2onnx convert model.forest -o model.onnx --data test.csv
 
+    Export PMML 4.4 for a PMML scoring engine (JPMML, PMML4S, ...):
+        forest2onnx convert model.forest -o model.pmml
+
 INPUT:
     The format is recognised from the content, not the extension: a
     forest2onnx .forest file; a scikit-learn tree model saved with pickle or
@@ -48,16 +52,21 @@ INPUT:
     estimator) is refused with an error naming it.
 
 OUTPUT:
-    The output's extension chooses the format: .onnx (ONNX) or .forest
-    (native, zstd level --compress; provenance of a native input is kept).
-    --to overrides it. Any other extension is refused.
+    The output's extension chooses the format: .onnx (ONNX), .pmml (PMML
+    4.4) or .forest (native, zstd level --compress; provenance of a native
+    input is kept). --to overrides it. Any other extension is refused.
 
 VALIDATION:
     ONNX: unless --no-validate, the model is run in tract and compared with
     the source model on rows placed on every split threshold (and on the
     --data rows). On a mismatch nothing is written and the exit status is 3.
     Native: the encoded file is decoded again and must hold the identical
-    forest, bit for bit.")]
+    forest, bit for bit.
+    PMML: written so that a double-precision PMML evaluator scores exactly
+    as the source model (float32 input rounding, NaN routing and categories
+    folded into the predicates); what PMML cannot express exactly is refused.
+    forest2onnx has no PMML evaluator of its own: the exporter is checked
+    against JPMML in its test suite, not at each conversion.")]
 pub struct Args {
     /// The model to convert.
     #[arg(value_name = "MODEL")]
@@ -89,11 +98,12 @@ pub struct Args {
     #[arg(long, help_heading = "ONNX output")]
     zipmap: bool,
 
-    /// Graph name [default: the model file's name without extension].
+    /// Graph name (ONNX) or model name (PMML) [default: the model file's
+    /// name without extension].
     #[arg(long, value_name = "NAME", help_heading = "ONNX output")]
     name: Option<String>,
 
-    /// Doc string stored in the model.
+    /// Doc string stored in the model (the header description of PMML).
     #[arg(long, value_name = "TEXT", help_heading = "ONNX output")]
     doc: Option<String>,
 
@@ -134,15 +144,18 @@ pub enum OutputFormat {
     Onnx,
     /// forest2onnx's native file (`.forest`).
     Forest,
+    /// PMML 4.4 (`.pmml`).
+    Pmml,
 }
 
 impl OutputFormat {
-    const ALL: [OutputFormat; 2] = [OutputFormat::Onnx, OutputFormat::Forest];
+    const ALL: [OutputFormat; 3] = [OutputFormat::Onnx, OutputFormat::Forest, OutputFormat::Pmml];
 
     fn extension(self) -> &'static str {
         match self {
             OutputFormat::Onnx => "onnx",
             OutputFormat::Forest => store::EXTENSION,
+            OutputFormat::Pmml => "pmml",
         }
     }
 
@@ -150,6 +163,7 @@ impl OutputFormat {
         match self {
             OutputFormat::Onnx => "ONNX",
             OutputFormat::Forest => "forest2onnx native",
+            OutputFormat::Pmml => "PMML",
         }
     }
 
@@ -213,6 +227,7 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
     match format {
         OutputFormat::Onnx => to_onnx(g, &args, &loaded, &out),
         OutputFormat::Forest => to_native(g, &args, &loaded, &out),
+        OutputFormat::Pmml => to_pmml(g, &args, &loaded, &out),
     }
 }
 
@@ -248,6 +263,14 @@ fn refuse_foreign_options(args: &Args, format: OutputFormat) -> Result<()> {
             ("--zipmap", args.zipmap),
             ("--name", args.name.is_some()),
             ("--doc", args.doc.is_some()),
+            ("--data", args.data.is_some()),
+        ],
+        OutputFormat::Pmml => &[
+            ("--compress", args.compress.is_some()),
+            ("--versioned", args.versioned),
+            ("--ml-opset", args.ml_opset.is_some()),
+            ("--precision", args.precision.is_some()),
+            ("--zipmap", args.zipmap),
             ("--data", args.data.is_some()),
         ],
     };
@@ -421,6 +444,73 @@ fn to_native(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Stat
             "wrote {} ({}, {compression}, {} trees, {} nodes) in {}\n{check}\n",
             out.display(),
             human_size(bytes.len() as u64),
+            forest.trees.len(),
+            forest.n_nodes(),
+            output::human_duration(started.elapsed()),
+        ))?;
+    }
+    Ok(Status::Success)
+}
+
+/// Counts the bytes written through it.
+struct Counting<W> {
+    inner: W,
+    bytes: usize,
+}
+
+impl<W: std::io::Write> std::io::Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn to_pmml(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status> {
+    let forest: &Forest = &loaded.forest;
+    let started = Instant::now();
+    // Refused models fail before any file is created.
+    pmml::check(forest).context("cannot export the model to PMML")?;
+    let options = PmmlOptions {
+        model_name: Some(args.name.clone().unwrap_or_else(|| stem(&args.model))),
+        description: args.doc.clone(),
+        indent: None,
+    };
+    let bytes = with_spinner(g.progress(), "writing PMML", || {
+        let mut bytes = 0;
+        output::write_atomic_with(out, |w| {
+            let counted = pmml::write(forest, &options, Counting { inner: w, bytes: 0 })
+                .map_err(std::io::Error::other)?;
+            bytes = counted.bytes;
+            Ok(())
+        })
+        .map(|()| bytes)
+    })?;
+    let summary = Converted {
+        input: &args.model,
+        input_format: loaded.format,
+        output: Some(out),
+        output_format: OutputFormat::Pmml,
+        bytes: bytes as u64,
+        ml_opset: None,
+        precision: None,
+        zipmap: None,
+        compression_level: None,
+        trees: forest.trees.len(),
+        nodes: forest.n_nodes(),
+        validation: None,
+        reloads_identical: None,
+    };
+    if args.json {
+        print_json(&summary)?;
+    } else {
+        print(&format!(
+            "wrote {} (PMML 4.4, {}, {} trees, {} nodes) in {}\n",
+            out.display(),
+            human_size(bytes as u64),
             forest.trees.len(),
             forest.n_nodes(),
             output::human_duration(started.elapsed()),

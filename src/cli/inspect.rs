@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use forest2onnx::export::pmml;
 use forest2onnx::import::sklearn;
 use forest2onnx::ir::{Aggregation, CategoryRule, InputRules, Precision, SplitOp, Task};
 use forest2onnx::runtime::OnnxSummary;
@@ -33,7 +34,7 @@ EXAMPLES:
         forest2onnx inspect model.onnx --json | jq .ensemble.trees
 
 The format is recognised from the content: ONNX, forest2onnx .forest,
-smartcore serde JSON, or a scikit-learn pickle / joblib file. Nothing is
+smartcore serde JSON, a scikit-learn pickle / joblib file, or PMML. Nothing is
 executed: ONNX files are only decoded, and for pickles the globals they name
 are listed (allowed or REFUSED) without importing anything.")]
 pub struct Args {
@@ -102,6 +103,9 @@ struct Description<'a> {
 }
 
 pub fn run(_g: Global, args: Args) -> Result<Status> {
+    if let Some(summary) = pmml_summary(&args.file)? {
+        return describe_pmml(&args, summary);
+    }
     let file = read_model(&args.file)?;
     let bytes = file.bytes.len() as u64;
     let kind = file.format;
@@ -137,6 +141,106 @@ pub fn run(_g: Global, args: Args) -> Result<Status> {
     } else {
         print(&text(&desc))?;
     }
+    Ok(Status::Success)
+}
+
+/// The summary of a PMML file, or `None` when the file is not PMML.
+fn pmml_summary(path: &Path) -> Result<Option<pmml::PmmlSummary>> {
+    use std::io::Read as _;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Ok(None); // read_model reports it
+    };
+    let mut head = Vec::with_capacity(4096);
+    if file.by_ref().take(4096).read_to_end(&mut head).is_err() || !pmml::read::sniff(&head) {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
+    pmml::summarize(&bytes)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("`{}` is not a PMML file we can read: {e}", path.display()))
+}
+
+#[derive(Serialize)]
+struct PmmlDescription<'a> {
+    file: &'a Path,
+    format: &'static str,
+    bytes: u64,
+    pmml: pmml::PmmlSummary,
+}
+
+fn describe_pmml(args: &Args, summary: pmml::PmmlSummary) -> Result<Status> {
+    let bytes = std::fs::metadata(&args.file).map_or(0, |m| m.len());
+    if args.json {
+        print_json(&PmmlDescription {
+            file: &args.file,
+            format: "pmml",
+            bytes,
+            pmml: summary,
+        })?;
+        return Ok(Status::Success);
+    }
+    let p = &summary;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{}: PMML {} ({})",
+        args.file.display(),
+        p.version,
+        human_size(bytes)
+    );
+    if let Some(a) = &p.application {
+        let _ = writeln!(s, "  written by:  {a}");
+    }
+    if let Some(d) = &p.description {
+        let _ = writeln!(s, "  description: {d}");
+    }
+    let algorithm = p
+        .algorithm
+        .as_deref()
+        .map(|a| format!(", {a}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "  model:       {} ({}{algorithm})",
+        p.model_type, p.function
+    );
+    if !p.segmentation_methods.is_empty() {
+        let _ = writeln!(
+            s,
+            "  segments:    {} ({})",
+            p.segments,
+            p.segmentation_methods.join(", ")
+        );
+    }
+    let _ = writeln!(s, "  trees:       {} ({} nodes)", p.trees, p.nodes);
+    if p.regression_models > 0 {
+        let _ = writeln!(s, "  regression models: {}", p.regression_models);
+    }
+    let inputs: Vec<String> = p
+        .fields
+        .iter()
+        .filter(|f| !p.targets.contains(&f.name))
+        .map(|f| f.name.clone())
+        .collect();
+    let _ = writeln!(s, "  inputs:      {} ({})", p.active_fields, list(&inputs));
+    for t in &p.targets {
+        if let Some(f) = p.fields.iter().find(|f| &f.name == t) {
+            let _ = writeln!(
+                s,
+                "  target:      {t} ({} {}{})",
+                f.optype,
+                f.data_type,
+                if f.values > 0 {
+                    format!(", {} values", f.values)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    let _ = writeln!(s, "  outputs:     {}", list(&p.outputs));
+    print(&s)?;
     Ok(Status::Success)
 }
 

@@ -1,4 +1,5 @@
 //! Exporters: turn a [`crate::ir::Forest`] into other formats.
 
 pub mod onnx;
+pub mod pmml;
 pub mod zipmap;

@@ -331,37 +331,46 @@ fn fit(x: &Matrix, y: &Vec<i64>, p: &TrainParams) -> Result<Model, TrainError> {
 }
 
 fn check(data: &TrainingData, p: &TrainParams) -> Result<(), TrainError> {
-    let (rows, cols) = data.x.dim();
+    check_matrix(data.x.view(), data.y.len(), &data.feature_names)?;
+    let classes = data.classes();
+    if classes.len() < 2 {
+        return Err(TrainError::OneClass(classes.display(0)));
+    }
+    check_shape_params(p, data.x.ncols())
+}
+
+/// The checks of the feature matrix `x` shared by classifiers and
+/// regressors: rows and features present, `y_len` targets and one name per
+/// column, every value finite.
+fn check_matrix(
+    x: ndarray::ArrayView2<'_, f64>,
+    y_len: usize,
+    feature_names: &[String],
+) -> Result<(), TrainError> {
+    let (rows, cols) = x.dim();
     if rows == 0 {
         return Err(TrainError::NoRows);
     }
     if cols == 0 {
         return Err(TrainError::NoFeatures);
     }
-    if data.y.len() != rows {
-        return Err(TrainError::Length {
-            x: rows,
-            y: data.y.len(),
-        });
+    if y_len != rows {
+        return Err(TrainError::Length { x: rows, y: y_len });
     }
-    if data.feature_names.len() != cols {
+    if feature_names.len() != cols {
         return Err(TrainError::Names {
-            names: data.feature_names.len(),
+            names: feature_names.len(),
             cols,
         });
     }
-    if let Some(((r, c), &value)) = data.x.indexed_iter().find(|(_, v)| !v.is_finite()) {
+    if let Some(((r, c), &value)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
         return Err(TrainError::NotFinite {
             row: r + 1,
-            feature: data.feature_names[c].clone(),
+            feature: feature_names[c].clone(),
             value,
         });
     }
-    let classes = data.classes();
-    if classes.len() < 2 {
-        return Err(TrainError::OneClass(classes.display(0)));
-    }
-    check_shape_params(p, cols)
+    Ok(())
 }
 
 /// The parameters shared by classifiers and regressors, for `cols` features.

@@ -20,10 +20,9 @@ use smartcore::numbers::basenum::Number;
 use smartcore::numbers::floatnum::FloatNumber;
 use smartcore::tree::decision_tree_classifier::DecisionTreeClassifier;
 
-use crate::ir::{
-    Aggregation, Forest, InputRules, Labels, Precision, Source, SplitOp, Task, Tree, LEAF,
-};
+use crate::ir::{Aggregation, Forest, Labels, Precision, Task, Tree};
 
+mod nodes;
 mod regressor;
 
 pub use regressor::{
@@ -225,24 +224,13 @@ fn build_forest(
         .enumerate()
         .map(|(i, t)| convert_tree(i, t, labels.len(), n_features))
         .collect::<Result<Vec<_>, _>>()?;
-    let forest = Forest {
-        n_features,
-        feature_names: None,
-        // JSON does not say whether the model was f32 or f64: compare as given.
-        input: InputRules::default(),
-        split_op: SplitOp::LessOrEqual,
-        task: Task::Classification(Labels::Int(labels)),
-        aggregation: Aggregation::Vote,
+    nodes::forest_of(
         trees,
-        source: Source {
-            library: "smartcore".into(),
-            version: SMARTCORE_VERSION.into(),
-            estimator: estimator.into(),
-            details: Default::default(),
-        },
-    };
-    forest.check()?;
-    Ok(forest)
+        n_features,
+        Task::Classification(Labels::Int(labels)),
+        Aggregation::Vote,
+        estimator,
+    )
 }
 
 fn convert_tree(
@@ -251,54 +239,21 @@ fn convert_tree(
     n_classes: usize,
     n_features: usize,
 ) -> Result<Tree, SmartcoreError> {
-    let err = |node, problem| SmartcoreError::Node {
-        tree: index,
-        node,
-        problem,
-    };
     if mirror.num_classes != n_classes || mirror.num_features != n_features {
-        return Err(err(0, "tree classes or features differ from the forest's"));
+        return Err(SmartcoreError::Node {
+            tree: index,
+            node: 0,
+            problem: "tree classes or features differ from the forest's",
+        });
     }
-    let n = mirror.nodes.len();
-    let mut tree = Tree {
-        feature: Vec::with_capacity(n),
-        threshold: Vec::with_capacity(n),
-        true_child: Vec::with_capacity(n),
-        false_child: Vec::with_capacity(n),
-        missing_true: vec![false; n],
-        value: Vec::with_capacity(n),
-        categories: Default::default(),
-    };
-    let child_id = |node, c: usize| u32::try_from(c).map_err(|_| err(node, "child id too large"));
-    for (i, node) in mirror.nodes.iter().enumerate() {
-        // A leaf is a node without children; leaves cut by max_depth still
-        // carry a split value, so that is no sign of an internal node.
-        match (node.true_child, node.false_child) {
-            (None, None) => {
-                tree.feature.push(0);
-                tree.threshold.push(0.0);
-                tree.true_child.push(LEAF);
-                tree.false_child.push(LEAF);
-                tree.value.push(node.output as f64);
-            }
-            (Some(t), Some(f)) => {
-                // smartcore compares with a missing split value as NaN: every
-                // row then takes the false branch.
-                let threshold = node.split_value.unwrap_or(f64::NAN);
-                if threshold.is_nan() {
-                    return Err(err(i, "internal node without a split value"));
-                }
-                tree.feature.push(
-                    u32::try_from(node.split_feature)
-                        .map_err(|_| err(i, "feature index too large"))?,
-                );
-                tree.threshold.push(threshold);
-                tree.true_child.push(child_id(i, t)?);
-                tree.false_child.push(child_id(i, f)?);
-                tree.value.push(0.0);
-            }
-            _ => return Err(err(i, "node has exactly one child")),
-        }
-    }
-    Ok(tree)
+    nodes::tree_from_nodes(
+        index,
+        mirror.nodes.into_iter().map(|node| nodes::Node {
+            output: node.output as f64,
+            split_feature: node.split_feature,
+            split_value: node.split_value,
+            true_child: node.true_child,
+            false_child: node.false_child,
+        }),
+    )
 }

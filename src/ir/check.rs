@@ -1,5 +1,7 @@
 //! [`Forest::check`]: every invariant the rest of the crate relies on.
 
+use rayon::prelude::*;
+
 use super::{python_float, Aggregation, Forest, PostTransform, Task, Tree, LEAF, MAX_CATEGORY};
 
 /// A violated [`Forest`] invariant.
@@ -85,11 +87,19 @@ impl Forest {
         }
         self.check_input()?;
         self.check_aggregation()?;
-        for (i, tree) in self.trees.iter().enumerate() {
-            self.check_tree(tree)
-                .map_err(|problem| ForestError::Tree { tree: i, problem })?;
+        // Trees are independent: checked in parallel (a large part of
+        // loading a big model), reporting the first bad tree whatever the
+        // thread timing.
+        let first_bad = self
+            .trees
+            .par_iter()
+            .enumerate()
+            .filter_map(|(i, tree)| self.check_tree(tree).err().map(|problem| (i, problem)))
+            .min_by_key(|(i, _)| *i);
+        match first_bad {
+            Some((tree, problem)) => Err(ForestError::Tree { tree, problem }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn check_input(&self) -> Result<(), ForestError> {

@@ -103,32 +103,7 @@ fn fit(x: &Matrix, y: &Vec<f64>, p: &TrainParams) -> Result<Model, TrainError> {
 }
 
 fn check(data: &RegressionData, p: &TrainParams) -> Result<(), TrainError> {
-    let (rows, cols) = data.x.dim();
-    if rows == 0 {
-        return Err(TrainError::NoRows);
-    }
-    if cols == 0 {
-        return Err(TrainError::NoFeatures);
-    }
-    if data.y.len() != rows {
-        return Err(TrainError::Length {
-            x: rows,
-            y: data.y.len(),
-        });
-    }
-    if data.feature_names.len() != cols {
-        return Err(TrainError::Names {
-            names: data.feature_names.len(),
-            cols,
-        });
-    }
-    if let Some(((r, c), &value)) = data.x.indexed_iter().find(|(_, v)| !v.is_finite()) {
-        return Err(TrainError::NotFinite {
-            row: r + 1,
-            feature: data.feature_names[c].clone(),
-            value,
-        });
-    }
+    super::check_matrix(data.x.view(), data.y.len(), &data.feature_names)?;
     if let Some((r, &value)) = data.y.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(TrainError::NotFinite {
             row: r + 1,
@@ -143,7 +118,7 @@ fn check(data: &RegressionData, p: &TrainParams) -> Result<(), TrainError> {
                 .into(),
         ));
     }
-    super::check_shape_params(p, cols)
+    super::check_shape_params(p, data.x.ncols())
 }
 
 impl TrainedRegressor {

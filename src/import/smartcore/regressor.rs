@@ -20,8 +20,8 @@ use smartcore::numbers::basenum::Number;
 use smartcore::numbers::floatnum::FloatNumber;
 use smartcore::tree::decision_tree_regressor::DecisionTreeRegressor;
 
-use super::{mirror_of, precision_of, SmartcoreError, SMARTCORE_VERSION};
-use crate::ir::{Aggregation, Forest, InputRules, Source, SplitOp, Task, Tree, LEAF};
+use super::{mirror_of, nodes, precision_of, SmartcoreError};
+use crate::ir::{Aggregation, Forest, Task, Tree};
 
 /// `BaseForest` (inside `RandomForestRegressor` and `ExtraTreesRegressor`).
 #[derive(Deserialize)]
@@ -165,68 +165,24 @@ fn build(
         .enumerate()
         .map(|(i, t)| convert_tree(i, t))
         .collect::<Result<Vec<_>, _>>()?;
-    let forest = Forest {
-        n_features,
-        feature_names: None,
-        // JSON does not say whether the model was f32 or f64: compare as given.
-        input: InputRules::default(),
-        split_op: SplitOp::LessOrEqual,
-        task: Task::Regression { n_targets: 1 },
-        aggregation: Aggregation::Average,
+    nodes::forest_of(
         trees,
-        source: Source {
-            library: "smartcore".into(),
-            version: SMARTCORE_VERSION.into(),
-            estimator: estimator.into(),
-            details: Default::default(),
-        },
-    };
-    forest.check()?;
-    Ok(forest)
+        n_features,
+        Task::Regression { n_targets: 1 },
+        Aggregation::Average,
+        estimator,
+    )
 }
 
 fn convert_tree(index: usize, mirror: TreeMirror) -> Result<Tree, SmartcoreError> {
-    let err = |node, problem| SmartcoreError::Node {
-        tree: index,
-        node,
-        problem,
-    };
-    let n = mirror.nodes.len();
-    let mut tree = Tree {
-        feature: Vec::with_capacity(n),
-        threshold: Vec::with_capacity(n),
-        true_child: Vec::with_capacity(n),
-        false_child: Vec::with_capacity(n),
-        missing_true: vec![false; n],
-        value: Vec::with_capacity(n),
-        categories: Default::default(),
-    };
-    let id = |node, c: usize| u32::try_from(c).map_err(|_| err(node, "child id too large"));
-    for (i, node) in mirror.nodes.iter().enumerate() {
-        match (node.true_child, node.false_child) {
-            (None, None) => {
-                tree.feature.push(0);
-                tree.threshold.push(0.0);
-                tree.true_child.push(LEAF);
-                tree.false_child.push(LEAF);
-                tree.value.push(node.output);
-            }
-            (Some(t), Some(f)) => {
-                let threshold = node
-                    .split_value
-                    .filter(|v| !v.is_nan())
-                    .ok_or_else(|| err(i, "internal node without a split value"))?;
-                tree.feature.push(
-                    u32::try_from(node.split_feature)
-                        .map_err(|_| err(i, "feature index too large"))?,
-                );
-                tree.threshold.push(threshold);
-                tree.true_child.push(id(i, t)?);
-                tree.false_child.push(id(i, f)?);
-                tree.value.push(0.0);
-            }
-            _ => return Err(err(i, "node has exactly one child")),
-        }
-    }
-    Ok(tree)
+    nodes::tree_from_nodes(
+        index,
+        mirror.nodes.into_iter().map(|node| nodes::Node {
+            output: node.output,
+            split_feature: node.split_feature,
+            split_value: node.split_value,
+            true_child: node.true_child,
+            false_child: node.false_child,
+        }),
+    )
 }

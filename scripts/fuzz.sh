@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Fuzzes one target for a while: scripts/fuzz.sh TARGET SECONDS [JOBS]
+#
+# TARGET is a file name in fuzz/fuzz_targets/ without `.rs` (`all` runs
+# every target in turn, SECONDS each). The corpus grows in
+# fuzz/corpus/TARGET (not committed), starting from the committed seeds in
+# fuzz/seeds/TARGET; crashes land in fuzz/artifacts/TARGET. The run ends with
+# libFuzzer's execution count ("stat::number_of_executed_units") so counts
+# can be reported. Needs cargo-fuzz (installed here when missing) and a
+# nightly compiler, or stable with RUSTC_BOOTSTRAP=1, which this script sets
+# when no nightly toolchain is installed.
+#
+# Minimise a grown corpus back into the seeds with:
+#   cargo fuzz cmin TARGET fuzz/corpus/TARGET   (run in the repository root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ $# -lt 2 ]; then
+  echo "usage: scripts/fuzz.sh TARGET|all SECONDS [JOBS]" >&2
+  echo "targets: $(ls fuzz/fuzz_targets | sed 's/\.rs$//' | tr '\n' ' ')" >&2
+  exit 2
+fi
+target=$1
+seconds=$2
+jobs=${3:-1}
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+toolchain=()
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  toolchain=(+nightly)
+else
+  export RUSTC_BOOTSTRAP=1
+fi
+
+run_one() {
+  local t=$1
+  if [ ! -f "fuzz/fuzz_targets/$t.rs" ]; then
+    echo "error: no fuzz target \`$t\` (see fuzz/fuzz_targets/)" >&2
+    exit 2
+  fi
+  mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+  local seeds=()
+  [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
+  # -rss_limit_mb and -timeout make an OOM or a hang a finding, not a
+  # stalled run; -print_final_stats gives the execution count.
+  cargo "${toolchain[@]}" fuzz run --release "$t" "fuzz/corpus/$t" "${seeds[@]}" -- \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -jobs="$jobs" -workers="$jobs" \
+    -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/"
+}
+
+if [ "$target" = all ]; then
+  for f in fuzz/fuzz_targets/*.rs; do
+    run_one "$(basename "$f" .rs)"
+  done
+else
+  run_one "$target"
+fi

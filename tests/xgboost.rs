@@ -155,6 +155,16 @@ fn unsupported_models_are_refused_with_what_to_do() {
         let err = load(&dir.join(file)).unwrap_err().to_string();
         assert!(err.contains(needle), "{file}: {err}");
     }
+    // Detected by content as well: the command line says what the file is
+    // and what to do, not just "not a model file".
+    let err = forest2onnx::load(dir.join("legacy_binary.bin"))
+        .err()
+        .expect("the legacy binary format is refused")
+        .to_string();
+    assert!(
+        err.contains("legacy binary format") && err.contains("save_model"),
+        "{err}"
+    );
 }
 
 #[test]

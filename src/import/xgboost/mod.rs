@@ -60,6 +60,11 @@ pub const MAX_FILE_BYTES: u64 = 4 << 30;
 /// first key (a short one: its high bytes are zero); JSON models are objects
 /// whose first few kilobytes mention `"learner"`.
 pub fn sniff(bytes: &[u8]) -> bool {
+    // The legacy binary format (its `binf` magic) is claimed too, so that it
+    // is refused with what to do rather than as an unknown file.
+    if bytes.starts_with(b"binf") {
+        return true;
+    }
     if bytes.len() >= 10 && bytes[0] == b'{' && bytes[1] == b'L' && bytes[2..6] == [0, 0, 0, 0] {
         return true;
     }

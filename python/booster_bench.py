@@ -19,7 +19,8 @@ rows of 40 features. Then, ``--repeat`` times each, under ``/usr/bin/time``:
 
 Reports the best wall time (with its CPU time) and the largest peak RSS of
 each, as a Markdown table, and writes the figures as JSON to
-WORK_DIR/bench.json.
+WORK_DIR/bench.json (bench-forest2onnx.json, bench-onnxmltools.json with
+``--only``).
 """
 
 import argparse
@@ -43,7 +44,7 @@ if lib == "xgboost":
 else:
     import lightgbm as lgb
     booster = lgb.Booster(model_file=model)
-n = booster.num_features()
+n = booster.num_features() if lib == "xgboost" else booster.num_feature()
 if mode == "load":
     print(0.0); sys.exit(0)
 from onnxmltools import convert_lightgbm, convert_xgboost
@@ -127,12 +128,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=1000)
     ap.add_argument("--depth", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", choices=["forest2onnx", "onnxmltools"],
+                    help="time one side only (the other side's figures of an earlier run stay "
+                    "in its JSON)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     models = train(args.work, args.rounds, args.depth)
     rows, figures = [], {"uptime_before": os.getloadavg()}
     for lib, paths in models.items():
-        for path in paths:
+        for path in paths if args.only != "onnxmltools" else []:
             out = os.path.join(args.work, os.path.basename(path) + ".ours.onnx")
             base = [args.binary, "--quiet", "convert", path, "-o", out]
             for label, cmd in (("forest2onnx convert", base),
@@ -140,12 +144,16 @@ def main():
                 r = best(cmd, args.repeat)
                 r.update(model_facts(out))
                 rows.append((lib, os.path.basename(path), label, r))
+                print(lib, label, r, file=sys.stderr, flush=True)
+        if args.only == "forest2onnx":
+            continue
         path = paths[0]
         out = os.path.join(args.work, lib + ".onnxmltools.onnx")
         py = [sys.executable, "-c", ONNXMLTOOLS, lib, path, out]
         r = best(py + ["convert"], args.repeat)
         r.update(model_facts(out))
         rows.append((lib, os.path.basename(path), "onnxmltools (process)", r))
+        print(lib, "onnxmltools", r, file=sys.stderr, flush=True)
         rows.append((lib, os.path.basename(path), "python + library + load only",
                      best(py + ["load"], args.repeat)))
     figures["uptime_after"] = os.getloadavg()
@@ -162,7 +170,8 @@ def main():
     print("\nload average before %s, after %s" % (
         " ".join("%.2f" % x for x in figures["uptime_before"]),
         " ".join("%.2f" % x for x in figures["uptime_after"])))
-    with open(os.path.join(args.work, "bench.json"), "w") as fh:
+    with open(os.path.join(args.work, "bench%s.json" % ("-" + args.only if args.only else "")),
+              "w") as fh:
         json.dump(figures, fh, indent=1)
 
 

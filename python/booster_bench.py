@@ -104,11 +104,21 @@ def timed(cmd):
     return float(wall), float(user) + float(system), int(rss_kib) / 1024, p.stdout
 
 
+def _seconds(out):
+    """The in-process time the onnxmltools script prints last, else None
+    (forest2onnx prints its own summary)."""
+    try:
+        return float(out.split()[-1])
+    except (IndexError, ValueError):
+        return None
+
+
 def best(cmd, repeat):
     runs = [timed(cmd) for _ in range(repeat)]
     wall, cpu, _, out = min(runs, key=lambda r: r[0])
     return {"wall": wall, "cpu": cpu, "rss_mib": max(r[2] for r in runs),
-            "inner": min(float(r[3].split()[-1]) for r in runs) if out.strip() else None,
+            "inner": min((_seconds(r[3]) for r in runs), key=lambda x: x or 0.0)
+            if _seconds(out) is not None else None,
             "runs": [r[:3] for r in runs]}
 
 

@@ -11,6 +11,11 @@ VmHWM.
 
     .venv/bin/python benches/compare.py                      # reference: 500 and 200 trees, 100k x 20
     .venv/bin/python benches/compare.py --trees 50 --rows 20000 --predict-rows 5000   # smoke test
+    .venv/bin/python benches/compare.py --only treelite lightgbm   # the fastest tree runtimes only
+
+`--only treelite` / `--only lightgbm` run the sections of `runtimes.py`:
+treelite's GTIL and tl2cgen's compiled code, and lleaves and LightGBM,
+against the IR's predict on the same model, their outputs checked to agree.
 
 Results go to target/bench-compare/ (results-*.json; the markdown tables go
 to stdout). Trained models are cached there and reused (--retrain to train
@@ -61,6 +66,14 @@ def child(task):
     import numpy as np
 
     kind = task["kind"]
+    if kind in ("train_shallow", "train_lightgbm", "engine"):
+        sys.path.insert(0, HERE)
+        import runtimes
+
+        out = runtimes.child(task)
+        out["vmhwm"] = status("VmHWM")
+        json.dump(out, sys.stdout)
+        return
     out = {}
     # Imports are not part of any timing.
     import sklearn.ensemble  # noqa: F401
@@ -194,9 +207,12 @@ def child(task):
         import platform as pf
 
         out["python"] = pf.python_version()
-        for mod in ("numpy", "sklearn", "skl2onnx", "onnxruntime", "joblib", "onnx"):
+        import importlib.metadata
+
+        for mod in ("numpy", "sklearn", "skl2onnx", "onnxruntime", "joblib", "onnx", "treelite",
+                    "tl2cgen", "lleaves", "lightgbm", "llvmlite"):
             try:
-                out[mod] = __import__(mod).__version__
+                out[mod] = importlib.metadata.version("scikit-learn" if mod == "sklearn" else mod)
             except Exception:  # noqa: BLE001 - informational only
                 out[mod] = None
     else:
@@ -511,16 +527,44 @@ def main():
     ap.add_argument("--retrain", action="store_true")
     ap.add_argument("--no-build", action="store_true",
                     help="use the side binary of the last build instead of building it")
+    ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                    help="sections to run: the full-depth forests against the Python tool chain "
+                         "(forests), treelite GTIL and tl2cgen (treelite), lleaves and LightGBM "
+                         "(lightgbm); default: all")
+    ap.add_argument("--tl-trees", type=int, default=100, help="trees of the treelite section's forest")
+    ap.add_argument("--tl-depth", type=int, default=8,
+                    help="max_depth of the treelite section's forest (tl2cgen's gcc build grows "
+                         "with the node count: 100 trees of depth 12 did not build in 9.5 min)")
+    ap.add_argument("--tl-parallel-comp", type=int, default=8,
+                    help="tl2cgen's parallel_comp: C files the trees are split into")
+    ap.add_argument("--lgbm-rounds", type=int, default=200, help="LightGBM boosting rounds")
+    ap.add_argument("--lgbm-leaves", type=int, default=31, help="LightGBM num_leaves")
+    ap.add_argument("--engine-repeat", type=int, default=5,
+                    help="runs per engine in the treelite and lightgbm sections (best of)")
+    ap.add_argument("--report", metavar="RESULTS_JSON",
+                    help="print the tables of an earlier run's results file and exit")
     args = ap.parse_args()
+    if args.report:
+        report(args.report)
+        return
     os.makedirs(args.out, exist_ok=True)
 
-    binary = side_binary(args.out, args.no_build)
+    cached = []
+
+    def get_binary():
+        if not cached:
+            cached.append(side_binary(args.out, args.no_build))
+        return cached[0]
+
+    if "forests" in args.only:
+        get_binary()
 
     trees = sorted(set(args.trees), reverse=True)
     stem = f"rf-{args.rows}x{args.features}-c{args.classes}-i{args.informative}-s{args.class_sep}"
     models = [os.path.join(args.out, f"{stem}-{t}.pkl") for t in trees]
     rows_file = os.path.join(args.out, f"{stem}-test{args.predict_rows}.f32")
-    if args.retrain or not all(os.path.exists(m) for m in models + [rows_file]):
+    if "forests" in args.only and (
+            args.retrain or not all(os.path.exists(m) for m in models + [rows_file])):
         train = py({"kind": "train", "rows": args.rows, "predict_rows": args.predict_rows,
                     "features": args.features, "informative": args.informative,
                     "classes": args.classes, "class_sep": args.class_sep,
@@ -534,17 +578,67 @@ def main():
     if args.reuse_python and os.path.exists(results_path):
         with open(results_path) as f:
             previous = {r["trees"]: r for r in json.load(f)["runs"]}
-    results = {"machine": info, "args": vars(args), "command": " ".join(sys.argv), "runs": []}
-    for t, model in zip(trees, models):
-        r = measure(args, t, model, rows_file, binary, args.out, previous.get(t, {}))
-        results["runs"].append(r)
+    results = {"machine": info, "args": vars(args), "command": " ".join(sys.argv), "runs": [],
+               "runtimes": [], "load_before": load_average()}
+    if "forests" in args.only:
+        for t, model in zip(trees, models):
+            r = measure(args, t, model, rows_file, get_binary(), args.out, previous.get(t, {}))
+            results["runs"].append(r)
+            with open(results_path, "w") as f:
+                json.dump(results, f, indent=1)
+    else:
+        # The other sections alone: their own file, the forests' results stay.
+        results_path = os.path.join(args.out, f"results-{stem}-runtimes.json")
+    sys.path.insert(0, HERE)
+    import runtimes
+
+    data = {"rows": args.rows, "predict_rows": args.predict_rows, "features": args.features,
+            "informative": args.informative, "classes": args.classes, "class_sep": args.class_sep}
+    steps = [runtimes.measure(args, py, rust, get_binary, {"stem": stem, "data": data}, rows_file, s)
+             for s in SECTIONS[1:] if s in args.only]
+    for step in steps:
+        next(step)
+    for step in steps:
+        r = next(step)
+        r["load_after"] = load_average()
+        results["runtimes"].append(r)
         with open(results_path, "w") as f:
             json.dump(results, f, indent=1)
     print(f"Machine: {info.get('cpu')}, {info['nproc']} CPUs, {info.get('mem_total_gib')} GiB; "
           f"versions: {json.dumps(info['versions'])}")
-    print(f"Command: {' '.join(sys.argv)}\n")
+    print(f"Command: {' '.join(sys.argv)}")
+    print(f"Load average (1, 5, 15 min) before: {results['load_before']}\n")
     for r in results["runs"]:
         print(table(r) + "\n")
+    failures = []
+    for r in results["runtimes"]:
+        print(runtimes.table(r))
+        print(f"\nLoad average after this section: {r['load_after']}\n")
+        failures += [f for f in [runtimes.check(r)] if f]
+    if failures:
+        sys.exit("\n".join(failures))
+
+
+SECTIONS = ("forests", "treelite", "lightgbm")
+
+
+def report(path):
+    sys.path.insert(0, HERE)
+    import runtimes
+
+    with open(path) as f:
+        results = json.load(f)
+    print(f"Command: {results['command']}")
+    print(f"Load average (1, 5, 15 min) before: {results.get('load_before')}\n")
+    for r in results["runs"]:
+        print(table(r) + "\n")
+    for r in results.get("runtimes", []):
+        print(runtimes.table(r))
+        print(f"\nLoad average after this section: {r.get('load_after')}\n")
+
+
+def load_average():
+    return [round(v, 2) for v in os.getloadavg()]
 
 
 if __name__ == "__main__":

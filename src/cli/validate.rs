@@ -24,14 +24,27 @@ EXAMPLES:
     Also compare on your own rows, and get a machine-readable report:
         forest2onnx validate model.forest model.onnx --data test.csv --json
 
+NODES COMPARED:
+    Every ONNX tree is walked alongside the source model's tree, as tract's
+    tree-ensemble operator reads it: every split must send exactly the same
+    input values to each side for every value of the input type (checked at
+    both thresholds, one step either side, NaN, the infinities and the
+    zero-as-missing band; categorical splits at every category of either
+    side), and every leaf must hold the source model's values. A difference
+    names the tree, the node, the feature and both thresholds. ONNX files
+    laid out otherwise (other converters) are compared on rows only.
+
 ROWS COMPARED:
-    Adversarial rows probe every split: each threshold exactly and one step
-    either side (float32 steps for float models; f64 steps and the values
-    between the two float32 neighbours of the threshold for double models),
-    NaN in every split feature, categories seen, unseen, negative and
-    fractional, and the edges of zero-as-missing bands. Each row probes
-    every feature at once, built on the --data rows when given. A float
-    model reads float32, and the source model is given the same values.
+    Adversarial rows probe the splits end to end: thresholds exactly and
+    one step either side (float32 steps for float models; f64 steps and the
+    values between the two float32 neighbours of the threshold for double
+    models), NaN in every split feature, categories seen, unseen, negative
+    and fractional, and the edges of zero-as-missing bands. Each row probes
+    every feature at once, built on the --data rows when given. When the
+    nodes were compared, at most 4096 thresholds per feature (evenly spread,
+    the lowest and highest among them) are probed; otherwise every one. A
+    float model reads float32, and the source model is given the same
+    values.
     Labels must be equal (near-ties within the tolerance are reported
     apart); float outputs within 1e-6 (probabilities) or 1e-5 relative
     (others), double outputs within 1e-12 relative; raw scores too.

@@ -12,7 +12,7 @@ use tract_onnx::tract_hir::internal::DimLike;
 use crate::ir::Labels;
 use crate::predict::ShapeError;
 
-use super::{onnx_file, RuntimeError};
+use super::{onnx_file, CompiledEnsemble, RuntimeError, TreeEnsembleOp};
 
 /// Element type of a graph input or output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -131,6 +131,8 @@ pub struct OnnxModel {
     input_type: ElementType,
     /// In the plan's output order.
     outputs: Vec<OutputInfo>,
+    /// The tree-ensemble operators of the plan, as tract runs them.
+    ensembles: Vec<Arc<CompiledEnsemble>>,
 }
 
 impl std::fmt::Debug for OnnxModel {
@@ -186,12 +188,19 @@ impl OnnxModel {
                 })
             })
             .collect::<TractResult<Vec<_>>>()?;
+        let ensembles = typed
+            .nodes()
+            .iter()
+            .filter_map(|n| n.op_as::<TreeEnsembleOp>())
+            .map(TreeEnsembleOp::shared_ensemble)
+            .collect();
         let plan = typed.into_runnable()?;
         Ok(OnnxModel {
             plan,
             n_features,
             input_type,
             outputs,
+            ensembles,
         })
     }
 
@@ -202,6 +211,12 @@ impl OnnxModel {
             source,
         })?;
         Self::from_bytes(&bytes)
+    }
+
+    /// The tree-ensemble operators tract runs, in graph order (one for
+    /// forest2onnx's graphs).
+    pub fn ensembles(&self) -> &[Arc<CompiledEnsemble>] {
+        &self.ensembles
     }
 
     /// Number of input features.

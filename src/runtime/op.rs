@@ -64,6 +64,11 @@ impl TreeEnsembleOp {
         &self.ensemble
     }
 
+    /// The compiled ensemble, shared.
+    pub fn shared_ensemble(&self) -> Arc<CompiledEnsemble> {
+        Arc::clone(&self.ensemble)
+    }
+
     fn label_type(&self) -> Option<DatumType> {
         self.labels.as_ref().map(|l| match **l {
             Labels::Str(_) => String::datum_type(),

@@ -4,9 +4,11 @@
 //! scores, for every task and precision.
 //!
 //! * [`validate`] / [`validate_model`] compare on given rows;
-//! * [`validate_conversion`] adds [`adversarial_rows`] that probe every
-//!   split (see [`rows`]) and says whether the ONNX model reproduces the
-//!   forest at all ([`ValidationOutcome`]);
+//! * [`validate_conversion`] compares the ONNX trees with the forest's node
+//!   by node ([`structure`]: every split for every input value, every leaf),
+//!   then adds [`adversarial_rows`] (see [`rows`]; a bounded sample of
+//!   thresholds when the structure covered them all) and says whether the
+//!   ONNX model reproduces the forest at all ([`ValidationOutcome`]);
 //! * [`assert_round_trip`] exports and validates in one call, for tests.
 //!
 //! Rows are f64. A float ONNX model reads them rounded to float32, and the
@@ -17,6 +19,7 @@
 
 mod compare;
 pub mod rows;
+pub mod structure;
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +33,12 @@ use crate::runtime::{ElementType, OnnxModel, OutputRole, RuntimeError};
 
 pub use compare::{Deviation, Mismatch, Report, Tolerance};
 pub use rows::{adversarial_rows, with_adversarial_rows, Probes};
+pub use structure::{check_structure, Difference, StructureReport};
+
+/// Thresholds per feature the adversarial rows probe when the structural
+/// comparison covers every threshold: bounds the end-to-end comparison
+/// (about 16 k rows for a float model) whatever the forest's size.
+pub const SAMPLED_THRESHOLDS: usize = 4096;
 
 /// Rows predicted and compared per step: bounds the memory of a comparison
 /// on millions of rows.
@@ -178,6 +187,13 @@ pub struct ValidationOutcome {
     pub incompatible: Option<String>,
     /// Row-by-row report (absent when incompatible).
     pub report: Option<Report>,
+    /// Node-by-node comparison of the ONNX trees with the forest's: every
+    /// split for every input value, every leaf.
+    pub structure: Option<StructureReport>,
+    /// Why the trees could not be compared node by node (a graph laid out
+    /// otherwise than forest2onnx writes it); the rows then probe every
+    /// threshold.
+    pub structure_skipped: Option<String>,
     /// Time spent building the rows and comparing.
     #[serde(serialize_with = "millis")]
     pub elapsed: Duration,
@@ -191,6 +207,7 @@ impl ValidationOutcome {
     /// Number of mismatches, counting an incompatibility as one.
     pub fn mismatches(&self) -> usize {
         self.report.as_ref().map_or(1, Report::mismatches)
+            + self.structure.as_ref().map_or(0, |s| s.differences)
     }
 
     /// Largest |Δ| seen on the main output (0 when incompatible).
@@ -201,6 +218,36 @@ impl ValidationOutcome {
     /// The human-readable report.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
+        if let Some(st) = &self.structure {
+            s += &format!(
+                "structure: {} ONNX trees, {} nodes ({} numeric splits on {} distinct thresholds, \
+                 {} categorical splits, {} leaves as {}), {} differences\n",
+                st.onnx_trees,
+                st.nodes,
+                st.splits,
+                st.thresholds,
+                st.categorical_splits,
+                st.leaves,
+                st.leaf_values,
+                st.differences
+            );
+            for d in &st.first_differences {
+                s += &format!(
+                    "  tree {} (ONNX tree {}) node {}{}{}{}: {}\n",
+                    d.tree,
+                    d.onnx_tree,
+                    d.node,
+                    d.feature.map_or(String::new(), |f| format!(", feature {f}")),
+                    d.threshold
+                        .map_or(String::new(), |t| format!(", threshold {t:?}")),
+                    d.onnx_threshold
+                        .map_or(String::new(), |t| format!(", ONNX threshold {t:?}")),
+                    d.what
+                );
+            }
+        } else if let Some(why) = &self.structure_skipped {
+            s += &format!("structure: not compared ({why}); every threshold probed by rows\n");
+        }
         match (&self.report, &self.incompatible) {
             (Some(r), _) => {
                 s += &format!(
@@ -243,6 +290,8 @@ pub fn validate_conversion(
         categories_probed: 0,
         incompatible: None,
         report: None,
+        structure: None,
+        structure_skipped: None,
         elapsed: Duration::ZERO,
     };
     if let Err(ValidateError::Incompatible(why)) = check_signature(forest, model) {
@@ -257,7 +306,23 @@ pub fn validate_conversion(
         }
         .into());
     }
-    let probes = Probes::new(forest, model.input_type());
+    let structure = match model.ensembles() {
+        [ensemble] => check_structure(forest, ensemble, model.input_type()),
+        [] => Err("the graph has no tree-ensemble operator".into()),
+        many => Err(format!("the graph has {} tree-ensemble operators", many.len())),
+    };
+    // Every threshold compared node by node: the rows need only check the
+    // rest of the graph, on a bounded sample of thresholds.
+    let probes = match structure {
+        Ok(report) => {
+            outcome.structure = Some(report);
+            Probes::sampled(forest, model.input_type(), SAMPLED_THRESHOLDS)
+        }
+        Err(why) => {
+            outcome.structure_skipped = Some(why);
+            Probes::new(forest, model.input_type())
+        }
+    };
     let extra = rows::probe_rows(&probes, data, usize::MAX);
     outcome.adversarial_rows = extra.nrows();
     outcome.thresholds_probed = probes.thresholds;
@@ -274,7 +339,8 @@ pub fn validate_conversion(
     }
     match validate_model(forest, model, all.view()) {
         Ok(report) => {
-            outcome.passed = report.passed();
+            outcome.passed =
+                report.passed() && outcome.structure.as_ref().is_none_or(StructureReport::passed);
             outcome.report = Some(report);
         }
         Err(ValidateError::Incompatible(why)) => outcome.incompatible = Some(why),
@@ -300,5 +366,7 @@ pub fn assert_round_trip(forest: &Forest, x: ArrayView2<'_, f64>) -> Report {
     outcome.report.expect("a passed outcome has a report")
 }
 
+#[cfg(test)]
+mod structure_tests;
 #[cfg(test)]
 mod tests;

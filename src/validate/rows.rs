@@ -36,6 +36,15 @@ impl Probes {
     /// The probe values of `forest` for a model whose input is `input`
     /// (float or double).
     pub fn new(forest: &Forest, input: ElementType) -> Probes {
+        Probes::sampled(forest, input, usize::MAX)
+    }
+
+    /// [`Probes::new`] probing at most `max_thresholds` thresholds per
+    /// feature, evenly spread over its sorted thresholds (the lowest and the
+    /// highest always among them); NaN, categories and the zero band are
+    /// always probed. For a bounded end-to-end check next to the
+    /// structural one ([`super::structure`]), which covers every threshold.
+    pub fn sampled(forest: &Forest, input: ElementType, max_thresholds: usize) -> Probes {
         let double = input == ElementType::Double;
         let n = forest.n_features;
         // Per feature: thresholds of numeric splits, categories of
@@ -91,6 +100,10 @@ impl Probes {
                 th.retain(|t| !t.is_nan());
                 th.sort_unstable_by(f64::total_cmp);
                 th.dedup();
+                if th.len() > max_thresholds {
+                    let (len, keep) = (th.len(), max_thresholds.max(2));
+                    *th = (0..keep).map(|q| th[q * (len - 1) / (keep - 1)]).collect();
+                }
                 cat.sort_unstable();
                 cat.dedup();
                 let mut values = Vec::with_capacity(th.len() * if double { 5 } else { 4 } + 1);

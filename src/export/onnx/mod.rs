@@ -48,7 +48,7 @@ mod stream;
 mod trees;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::io::Write;
 use std::path::Path;

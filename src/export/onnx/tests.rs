@@ -20,7 +20,7 @@ fn fixed(ml_opset: i64, precision: Precision) -> ExportOptions {
 }
 
 /// Every combination of opset and precision ONNX allows.
-fn all_options() -> Vec<ExportOptions> {
+pub(crate) fn all_options() -> Vec<ExportOptions> {
     vec![
         fixed(1, Precision::Float),
         fixed(3, Precision::Float),
@@ -138,7 +138,7 @@ fn with_categories(mut forest: Forest, rule: CategoryRule) -> Forest {
 }
 
 /// Forests covering every layout and column of the exporter.
-fn corpus() -> Vec<(&'static str, Forest)> {
+pub(crate) fn corpus() -> Vec<(&'static str, Forest)> {
     let small = SynthSpec::small();
     let base = synth::forest(&small);
     let mut out = vec![

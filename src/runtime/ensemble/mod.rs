@@ -277,6 +277,32 @@ impl CompiledEnsemble {
         deepest
     }
 
+    /// The packed nodes, tree after tree (for structural comparison with
+    /// the forest, `validate::structure`).
+    pub fn packed_nodes(&self) -> &[PackedNode] {
+        &self.nodes
+    }
+
+    /// The position of each tree's root in [`CompiledEnsemble::packed_nodes`].
+    pub fn roots(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.trees.iter().map(|r| r.node)
+    }
+
+    /// The sets of the [`Test::Member`] nodes.
+    pub fn member_sets(&self) -> &MemberSets {
+        &self.members
+    }
+
+    /// The `(target, weight)` pairs of leaf `node` (empty for a branch).
+    pub fn leaf_weights(&self, node: &PackedNode) -> impl Iterator<Item = (u32, f64)> + '_ {
+        let range = if node.is_leaf() {
+            node.no as usize..node.feature as usize
+        } else {
+            0..0
+        };
+        range.map(|w| (self.weight_target[w], self.weight_value[w]))
+    }
+
     /// Evaluates rows (row-major, `width` values each, `width` at least
     /// [`CompiledEnsemble::n_features`]) into `out` (rows ×
     /// [`CompiledEnsemble::n_outputs`]) and, for classifiers, each row's

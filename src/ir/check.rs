@@ -1,6 +1,7 @@
 //! [`Forest::check`]: every invariant the rest of the crate relies on.
 
 use super::{python_float, Aggregation, Forest, PostTransform, Task, Tree, LEAF, MAX_CATEGORY};
+use rayon::prelude::*;
 
 /// A violated [`Forest`] invariant.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -85,11 +86,19 @@ impl Forest {
         }
         self.check_input()?;
         self.check_aggregation()?;
-        for (i, tree) in self.trees.iter().enumerate() {
-            self.check_tree(tree)
-                .map_err(|problem| ForestError::Tree { tree: i, problem })?;
-        }
-        Ok(())
+        // Trees are checked in parallel (a full-depth forest has millions
+        // of nodes, and exports wait for this); the error is the first
+        // tree's, as in a sequential check.
+        let first_bad = self
+            .trees
+            .par_iter()
+            .enumerate()
+            .find_map_first(|(i, tree)| {
+                self.check_tree(tree)
+                    .err()
+                    .map(|problem| ForestError::Tree { tree: i, problem })
+            });
+        first_bad.map_or(Ok(()), Err)
     }
 
     fn check_input(&self) -> Result<(), ForestError> {

@@ -180,7 +180,7 @@ fn write_nodes(xml: &mut Xml, plan: &Plan, tree: &Tree, leaf: Leaf, stack: &mut 
 
 /// `v` (finite) as ryu writes it, without running ryu for the values pure
 /// leaves are made of.
-fn format<'b>(numbers: &'b mut ryu::Buffer, v: f64) -> &'b [u8] {
+fn format(numbers: &mut ryu::Buffer, v: f64) -> &[u8] {
     if v == 1.0 {
         b"1.0"
     } else if v.to_bits() == 0 {

@@ -1,8 +1,7 @@
 //! [`Forest::check`]: every invariant the rest of the crate relies on.
 
-use rayon::prelude::*;
-
 use super::{python_float, Aggregation, Forest, PostTransform, Task, Tree, LEAF, MAX_CATEGORY};
+use rayon::prelude::*;
 
 /// A violated [`Forest`] invariant.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -87,19 +86,19 @@ impl Forest {
         }
         self.check_input()?;
         self.check_aggregation()?;
-        // Trees are independent: checked in parallel (a large part of
-        // loading a big model), reporting the first bad tree whatever the
-        // thread timing.
+        // Trees are checked in parallel (a full-depth forest has millions
+        // of nodes, and exports wait for this); the error is the first
+        // tree's, as in a sequential check.
         let first_bad = self
             .trees
             .par_iter()
             .enumerate()
-            .filter_map(|(i, tree)| self.check_tree(tree).err().map(|problem| (i, problem)))
-            .min_by_key(|(i, _)| *i);
-        match first_bad {
-            Some((tree, problem)) => Err(ForestError::Tree { tree, problem }),
-            None => Ok(()),
-        }
+            .find_map_first(|(i, tree)| {
+                self.check_tree(tree)
+                    .err()
+                    .map(|problem| ForestError::Tree { tree: i, problem })
+            });
+        first_bad.map_or(Ok(()), Err)
     }
 
     fn check_input(&self) -> Result<(), ForestError> {

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use crate::ir::{Aggregation, Forest, Labels, PostTransform, Task};
 
 use super::cuts::Reading;
+use super::writer::escaped;
 use super::PmmlError;
 
 /// The model structure the forest maps to.
@@ -67,6 +68,10 @@ pub(crate) struct Plan<'f> {
     pub(crate) raw: Vec<String>,
     /// Per feature: whether it reads values in the zero band as missing.
     pub(crate) zero_as_missing: Vec<bool>,
+    /// The feature names and class labels escaped for XML attributes, once
+    /// for the millions of times the trees write them.
+    pub(crate) xml_features: Vec<Box<[u8]>>,
+    pub(crate) xml_labels: Vec<Box<[u8]>>,
 }
 
 impl<'f> Plan<'f> {
@@ -126,6 +131,11 @@ impl<'f> Plan<'f> {
                 *z = true;
             }
         }
+        let xml_features = features.iter().map(|n| escaped(n)).collect();
+        let xml_labels = match &labels {
+            Some((values, _)) => values.iter().map(|v| escaped(v)).collect(),
+            None => Vec::new(),
+        };
         Ok(Plan {
             forest,
             shape,
@@ -142,6 +152,8 @@ impl<'f> Plan<'f> {
             out_scores,
             raw,
             zero_as_missing,
+            xml_features,
+            xml_labels,
         })
     }
 }

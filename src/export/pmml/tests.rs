@@ -245,3 +245,145 @@ fn compact_and_indented_documents_differ_only_in_whitespace() {
         assert_eq!(strip(compact), strip(indented));
     }
 }
+
+/// Forests of every shape the writer has a path for: soft and hard votes,
+/// string labels and names that need escaping, NaN routing, `lessThan`,
+/// float32 reading, categorical splits, the zero band, boosted multi-class
+/// (per-class trees) and binary models, summed and averaged regressors.
+fn shapes() -> Vec<(&'static str, Forest)> {
+    let spec = SynthSpec {
+        n_trees: 24,
+        nodes_per_tree: 61,
+        ..SynthSpec::small()
+    };
+    let average = synth::forest(&spec);
+    let mut vote = synth::forest(
+        &SynthSpec {
+            string_labels: true,
+            missing_true_fraction: 0.4,
+            split_op: crate::ir::SplitOp::Less,
+            ..spec.clone()
+        }
+        .vote(),
+    );
+    vote.feature_names = Some(vec![
+        "a<b".into(),
+        "c&d".into(),
+        "\"e\"".into(),
+        "f'".into(),
+    ]);
+    let mixed = synth::forest(&SynthSpec {
+        mixed_leaf_fraction: 0.5,
+        missing_true_fraction: 0.3,
+        ..spec.clone()
+    });
+    // Boosted: one tree per class, categorical splits, float32, zero band.
+    let mut softmax = mixed.clone();
+    softmax.task = Task::Classification(Labels::Str(vec!["x".into(), "y".into(), "z".into()]));
+    softmax.input.precision = crate::ir::Precision::F32;
+    softmax.input.zero_as_missing = vec![1];
+    for (t, tree) in softmax.trees.iter_mut().enumerate() {
+        tree.value = (0..tree.n_nodes())
+            .map(|i| (i as f64 * 0.37 + t as f64).sin())
+            .collect();
+        let mut categories = crate::ir::CategorySplits::default();
+        for i in (0..tree.n_nodes()).filter(|&i| !tree.is_leaf(i) && i % 5 == t % 5) {
+            categories.push(i as u32, [0, 2, 3 + (i % 7) as u32]);
+        }
+        tree.categories = categories;
+    }
+    let n = softmax.trees.len();
+    softmax.aggregation = Aggregation::Sum {
+        base_values: vec![0.5, -0.25, 0.0],
+        post_transform: PostTransform::Softmax,
+        tree_targets: (0..n).map(|t| (t % 3) as u32).collect(),
+    };
+    let mut binary = softmax.clone();
+    binary.task = Task::Classification(Labels::Int(vec![-3, 7]));
+    binary.aggregation = Aggregation::Sum {
+        base_values: vec![0.125],
+        post_transform: PostTransform::Logistic,
+        tree_targets: vec![0; n],
+    };
+    let mut sum_regressor = binary.clone();
+    sum_regressor.task = Task::Regression { n_targets: 1 };
+    sum_regressor.aggregation = Aggregation::Sum {
+        base_values: vec![2.5],
+        post_transform: PostTransform::None,
+        tree_targets: Vec::new(),
+    };
+    let mut average_regressor = sum_regressor.clone();
+    average_regressor.aggregation = Aggregation::Average;
+    let forests = vec![
+        ("average", average),
+        ("vote, strings, escaped names, NaN, lessThan", vote),
+        ("mixed leaves, NaN", mixed),
+        ("softmax, categorical, float32, zero band", softmax),
+        ("binary logistic", binary),
+        ("sum regressor", sum_regressor),
+        ("average regressor", average_regressor),
+    ];
+    for (name, f) in &forests {
+        f.check().unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    forests
+}
+
+/// Trees are rendered in parallel chunks, written in order: the bytes must
+/// not depend on the chunking or the number of threads. The reference is
+/// the sequential rendering, one chunk on one thread.
+#[test]
+fn parallel_rendering_writes_the_sequential_bytes() {
+    use segments::Chunking;
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let (one, four) = (pool(1), pool(4));
+    let sequential = Chunking {
+        chunk_nodes: usize::MAX,
+        batch_chunks: 1,
+    };
+    let chunkings = [
+        Chunking {
+            chunk_nodes: 1,
+            batch_chunks: 1,
+        },
+        Chunking {
+            chunk_nodes: 1,
+            batch_chunks: 5,
+        },
+        Chunking {
+            chunk_nodes: 150,
+            batch_chunks: 2,
+        },
+        Chunking::default(),
+    ];
+    for (name, forest) in shapes() {
+        for indent in [Some(true), Some(false)] {
+            let options = PmmlOptions {
+                indent,
+                ..PmmlOptions::default()
+            };
+            let reference = one
+                .install(|| write_chunked(&forest, &options, Vec::new(), sequential))
+                .unwrap();
+            summarize(&reference).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for chunking in chunkings {
+                let got = four
+                    .install(|| write_chunked(&forest, &options, Vec::new(), chunking))
+                    .unwrap();
+                assert!(
+                    got == reference,
+                    "{name}, indent {indent:?}, {chunking:?}: the bytes differ"
+                );
+            }
+            // Outside any pool too (the calling thread writes, rayon's
+            // global pool renders).
+            let got = write_chunked(&forest, &options, Vec::new(), chunkings[1]).unwrap();
+            assert!(got == reference, "{name}, indent {indent:?}, global pool");
+        }
+    }
+}

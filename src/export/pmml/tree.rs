@@ -1,13 +1,11 @@
 //! One IR tree as a PMML `TreeModel`, streamed node by node.
 
-use std::io::{self, Write};
-
 use crate::ir::Tree;
 use crate::predict::first_argmax;
 
 use super::cuts::{Op, Pred, Reading};
 use super::plan::{number, Plan};
-use super::xml::Xml;
+use super::writer::Xml;
 
 /// What a leaf holds in the PMML tree.
 #[derive(Clone, Copy, Debug)]
@@ -52,15 +50,15 @@ enum Step {
 /// Writes tree `t` of the plan's forest as a `TreeModel` of `function`
 /// ("classification" or "regression"); `with_target` lists the target field
 /// in its mining schema (classification trees need it for their labels).
-pub(crate) fn write_tree<W: Write>(
-    xml: &mut Xml<W>,
+pub(crate) fn write_tree(
+    xml: &mut Xml,
     plan: &Plan,
     t: usize,
     function: &str,
     leaf: Leaf,
     with_target: bool,
     scratch: &mut Scratch,
-) -> io::Result<()> {
+) {
     let tree = &plan.forest.trees[t];
     xml.start(
         "TreeModel",
@@ -69,39 +67,37 @@ pub(crate) fn write_tree<W: Write>(
             ("missingValueStrategy", "none"),
             ("splitCharacteristic", "binarySplit"),
         ],
-    )?;
+    );
     used_features(tree, plan.forest.n_features, scratch);
-    xml.start("MiningSchema", &[])?;
+    xml.start("MiningSchema", &[]);
     if with_target {
         xml.empty(
             "MiningField",
             &[("name", &plan.target), ("usageType", "target")],
-        )?;
+        );
     }
     for &f in &scratch.features {
-        xml.empty("MiningField", &[("name", &plan.features[f as usize])])?;
+        xml.open("MiningField");
+        xml.attr_raw("name", &plan.xml_features[f as usize]);
+        xml.close_empty();
     }
-    xml.end("MiningSchema")?;
-    write_nodes(xml, plan, tree, leaf, &mut scratch.stack)?;
-    xml.end("TreeModel")
+    xml.end("MiningSchema");
+    write_nodes(xml, plan, tree, leaf, &mut scratch.stack);
+    xml.end("TreeModel");
 }
 
 /// A `TreeModel` whose root is a leaf scoring `value`: the base value of a
 /// summed forest.
-pub(crate) fn write_constant<W: Write>(
-    xml: &mut Xml<W>,
-    plan: &Plan,
-    value: f64,
-) -> io::Result<()> {
-    xml.start("TreeModel", &[("functionName", "regression")])?;
-    xml.start("MiningSchema", &[])?;
+pub(crate) fn write_constant(xml: &mut Xml, plan: &Plan, value: f64) {
+    xml.start("TreeModel", &[("functionName", "regression")]);
+    xml.start("MiningSchema", &[]);
     // A mining schema needs a field; the tree reads none.
-    xml.empty("MiningField", &[("name", &plan.features[0])])?;
-    xml.end("MiningSchema")?;
-    xml.start("Node", &[("score", &number(value))])?;
-    xml.empty("True", &[])?;
-    xml.end("Node")?;
-    xml.end("TreeModel")
+    xml.empty("MiningField", &[("name", &plan.features[0])]);
+    xml.end("MiningSchema");
+    xml.start("Node", &[("score", &number(value))]);
+    xml.empty("True", &[]);
+    xml.end("Node");
+    xml.end("TreeModel");
 }
 
 /// The features the tree splits on, ascending, into `scratch.features`
@@ -126,34 +122,28 @@ fn used_features(tree: &Tree, n_features: usize, scratch: &mut Scratch) {
 
 /// The nodes, depth first without recursion (trees may be deeper than the
 /// stack allows).
-fn write_nodes<W: Write>(
-    xml: &mut Xml<W>,
-    plan: &Plan,
-    tree: &Tree,
-    leaf: Leaf,
-    stack: &mut Vec<Step>,
-) -> io::Result<()> {
+fn write_nodes(xml: &mut Xml, plan: &Plan, tree: &Tree, leaf: Leaf, stack: &mut Vec<Step>) {
     let forest = plan.forest;
     let width = forest.leaf_width();
     let categorical = !tree.categories.is_empty();
-    let mut score = String::new();
+    let mut numbers = ryu::Buffer::new();
     stack.clear();
     stack.push(Step::Open(0, Pred::True));
     while let Some(step) = stack.pop() {
         let (node, pred) = match step {
             Step::Open(node, pred) => (node as usize, pred),
             Step::Close => {
-                xml.end("Node")?;
+                xml.end("Node");
                 continue;
             }
         };
         if tree.is_leaf(node) {
             let values = &tree.value[node * width..(node + 1) * width];
-            write_leaf(xml, plan, values, leaf, &pred, &mut score)?;
+            write_leaf(xml, plan, values, leaf, &pred, &mut numbers);
             continue;
         }
-        xml.start("Node", &[])?;
-        write_pred(xml, plan, &pred)?;
+        xml.start("Node", &[]);
+        write_pred(xml, plan, &pred, &mut numbers);
         let f = tree.feature[node];
         let cats = if categorical {
             tree.categories.of(node as u32)
@@ -186,82 +176,87 @@ fn write_nodes<W: Write>(
         stack.push(Step::Open(second, Pred::True));
         stack.push(Step::Open(first, first_pred));
     }
-    Ok(())
 }
 
-fn write_leaf<W: Write>(
-    xml: &mut Xml<W>,
+/// `v` (finite) as ryu writes it, without running ryu for the values pure
+/// leaves are made of.
+fn format(numbers: &mut ryu::Buffer, v: f64) -> &[u8] {
+    if v == 1.0 {
+        b"1.0"
+    } else if v.to_bits() == 0 {
+        b"0.0"
+    } else {
+        numbers.format_finite(v).as_bytes()
+    }
+}
+
+fn write_leaf(
+    xml: &mut Xml,
     plan: &Plan,
     values: &[f64],
     leaf: Leaf,
     pred: &Pred,
-    score: &mut String,
-) -> io::Result<()> {
-    let labels = plan.labels.as_ref().map(|(l, _)| l);
-    score.clear();
-    match (leaf, labels) {
-        (Leaf::Vote(_), Some(l)) => score.push_str(&l[values[0] as usize]),
-        (Leaf::Distribution(_), Some(l)) => score.push_str(&l[first_argmax(values)]),
-        (Leaf::Value(k), _) => score.push_str(ryu::Buffer::new().format_finite(values[k])),
-        (_, None) => unreachable!("label leaves are written for classifiers only"),
+    numbers: &mut ryu::Buffer,
+) {
+    let labels = &plan.xml_labels;
+    xml.open("Node");
+    match leaf {
+        Leaf::Vote(_) => xml.attr_raw("score", &labels[values[0] as usize]),
+        Leaf::Distribution(_) => xml.attr_raw("score", &labels[first_argmax(values)]),
+        Leaf::Value(k) => xml.attr_raw("score", format(numbers, values[k])),
     }
-    xml.start("Node", &[("score", score)])?;
-    write_pred(xml, plan, pred)?;
-    match (leaf, labels) {
-        (Leaf::Distribution(classes), Some(l)) => {
+    xml.close_start();
+    write_pred(xml, plan, pred, numbers);
+    let distribution = |xml: &mut Xml, label: &[u8], v: &[u8]| {
+        xml.open("ScoreDistribution");
+        xml.attr_raw("value", label);
+        xml.attr_raw("recordCount", v);
+        xml.attr_raw("probability", v);
+        xml.close_empty();
+    };
+    match leaf {
+        Leaf::Distribution(classes) => {
             // A leaf of zeros still lists them all: an empty distribution
             // is no prediction.
             let all = classes == Classes::All || values.iter().all(|&v| v == 0.0);
-            let mut buf = ryu::Buffer::new();
             for (k, &v) in values.iter().enumerate() {
                 if v != 0.0 || all {
-                    let v = buf.format_finite(v);
-                    xml.empty(
-                        "ScoreDistribution",
-                        &[("value", &l[k]), ("recordCount", v), ("probability", v)],
-                    )?;
+                    distribution(xml, &labels[k], format(numbers, v));
                 }
             }
         }
-        (Leaf::Vote(classes), Some(l)) => {
+        Leaf::Vote(classes) => {
             let voted = values[0] as usize;
-            for (k, label) in l.iter().enumerate() {
-                let v = if k == voted { "1" } else { "0" };
-                if k == voted || classes == Classes::All {
-                    xml.empty(
-                        "ScoreDistribution",
-                        &[("value", label), ("recordCount", v), ("probability", v)],
-                    )?;
+            for (k, label) in labels.iter().enumerate() {
+                if k == voted {
+                    distribution(xml, label, b"1");
+                } else if classes == Classes::All {
+                    distribution(xml, label, b"0");
                 }
             }
         }
-        _ => {}
+        Leaf::Value(_) => {}
     }
-    xml.end("Node")
+    xml.end("Node");
 }
 
 /// Writes a predicate element.
-pub(crate) fn write_pred<W: Write>(xml: &mut Xml<W>, plan: &Plan, pred: &Pred) -> io::Result<()> {
+pub(crate) fn write_pred(xml: &mut Xml, plan: &Plan, pred: &Pred, numbers: &mut ryu::Buffer) {
     match pred {
         Pred::True => xml.empty("True", &[]),
         Pred::False => xml.empty("False", &[]),
-        Pred::NotMissing(f) => xml.empty(
-            "SimplePredicate",
-            &[
-                ("field", &plan.features[*f as usize]),
-                ("operator", "isNotMissing"),
-            ],
-        ),
+        Pred::NotMissing(f) => {
+            xml.open("SimplePredicate");
+            xml.attr_raw("field", &plan.xml_features[*f as usize]);
+            xml.attr_raw("operator", b"isNotMissing");
+            xml.close_empty();
+        }
         Pred::Cmp(f, op, v) => {
-            let mut buf = ryu::Buffer::new();
-            xml.empty(
-                "SimplePredicate",
-                &[
-                    ("field", &plan.features[*f as usize]),
-                    ("operator", Op::pmml(*op)),
-                    ("value", buf.format_finite(*v)),
-                ],
-            )
+            xml.open("SimplePredicate");
+            xml.attr_raw("field", &plan.xml_features[*f as usize]);
+            xml.attr_raw("operator", Op::pmml(*op).as_bytes());
+            xml.attr_raw("value", format(numbers, *v));
+            xml.close_empty();
         }
         Pred::And(parts) | Pred::Or(parts) => {
             let op = if matches!(pred, Pred::And(_)) {
@@ -269,11 +264,11 @@ pub(crate) fn write_pred<W: Write>(xml: &mut Xml<W>, plan: &Plan, pred: &Pred) -
             } else {
                 "or"
             };
-            xml.start("CompoundPredicate", &[("booleanOperator", op)])?;
+            xml.start("CompoundPredicate", &[("booleanOperator", op)]);
             for p in parts {
-                write_pred(xml, plan, p)?;
+                write_pred(xml, plan, p, numbers);
             }
-            xml.end("CompoundPredicate")
+            xml.end("CompoundPredicate");
         }
     }
 }

@@ -237,7 +237,8 @@ impl ValidationOutcome {
                     d.tree,
                     d.onnx_tree,
                     d.node,
-                    d.feature.map_or(String::new(), |f| format!(", feature {f}")),
+                    d.feature
+                        .map_or(String::new(), |f| format!(", feature {f}")),
                     d.threshold
                         .map_or(String::new(), |t| format!(", threshold {t:?}")),
                     d.onnx_threshold
@@ -309,7 +310,10 @@ pub fn validate_conversion(
     let structure = match model.ensembles() {
         [ensemble] => check_structure(forest, ensemble, model.input_type()),
         [] => Err("the graph has no tree-ensemble operator".into()),
-        many => Err(format!("the graph has {} tree-ensemble operators", many.len())),
+        many => Err(format!(
+            "the graph has {} tree-ensemble operators",
+            many.len()
+        )),
     };
     // Every threshold compared node by node: the rows need only check the
     // rest of the graph, on a bounded sample of thresholds.
@@ -339,8 +343,11 @@ pub fn validate_conversion(
     }
     match validate_model(forest, model, all.view()) {
         Ok(report) => {
-            outcome.passed =
-                report.passed() && outcome.structure.as_ref().is_none_or(StructureReport::passed);
+            outcome.passed = report.passed()
+                && outcome
+                    .structure
+                    .as_ref()
+                    .is_none_or(StructureReport::passed);
             outcome.report = Some(report);
         }
         Err(ValidateError::Incompatible(why)) => outcome.incompatible = Some(why),

@@ -132,6 +132,11 @@ enum LeafRule {
     TwoClass,
     /// One value on the tree's score.
     TreeScore,
+    /// Hard vote: weight 1 on the leaf's class.
+    Vote,
+    /// Hard vote of a two-class classifier op: weight +1 (class 1) or −1
+    /// (class 0) on class 1.
+    VoteSigned,
     /// The leaf's number within its tree, on the tree's output (double
     /// leaf-index graphs; the values are gathered after the ensemble).
     LeafNumber,
@@ -144,6 +149,8 @@ impl LeafRule {
             LeafRule::Copy => "copy",
             LeafRule::TwoClass => "two-class",
             LeafRule::TreeScore => "tree score",
+            LeafRule::Vote => "vote",
+            LeafRule::VoteSigned => "signed vote",
             LeafRule::LeafNumber => "leaf number",
         }
     }
@@ -262,11 +269,17 @@ fn choose_leaf_rule(cx: &Context<'_>) -> Result<LeafRule, String> {
     let k = cx.ensemble.n_outputs();
     let w = cx.forest.leaf_width();
     let tree_scores = matches!(&cx.forest.aggregation, Aggregation::Sum { tree_targets, .. } if !tree_targets.is_empty());
+    let voting = matches!(cx.forest.aggregation, Aggregation::Vote);
     let candidates: Vec<LeafRule> = [
         (LeafRule::Values, cx.copies == 1 && k == w),
         (LeafRule::Copy, cx.copies > 1 && k == w),
         (LeafRule::TwoClass, cx.copies == 1 && k == 2 && w == 2),
         (LeafRule::TreeScore, cx.copies == 1 && tree_scores && w == 1),
+        (LeafRule::Vote, cx.copies == 1 && voting && w == 1),
+        (
+            LeafRule::VoteSigned,
+            cx.copies == 1 && voting && w == 1 && k == 2,
+        ),
         (
             LeafRule::LeafNumber,
             cx.copies == 1 && k == cx.forest.trees.len(),
@@ -303,8 +316,9 @@ fn choose_leaf_rule(cx: &Context<'_>) -> Result<LeafRule, String> {
             best = Some((rule, fits));
         }
     }
-    best.map(|(r, _)| r)
-        .ok_or_else(|| format!("the ONNX ensemble has {k} outputs; the forest's leaves hold {w} values"))
+    best.map(|(r, _)| r).ok_or_else(|| {
+        format!("the ONNX ensemble has {k} outputs; the forest's leaves hold {w} values")
+    })
 }
 
 /// Per node, the number of leaves before it (the leaf numbers of
@@ -366,6 +380,12 @@ fn leaf_matches(
             _ => return false,
         },
         LeafRule::LeafNumber => expected[s] = f64::from(ranks[i as usize]),
+        // A vote leaf holds its class index (checked integral by the IR).
+        LeafRule::Vote => match v[0] as usize {
+            c if c < k => expected[c] = 1.0,
+            _ => return false,
+        },
+        LeafRule::VoteSigned => expected[1] = if v[0] == 1.0 { 1.0 } else { -1.0 },
     }
     expected
         .iter()
@@ -424,7 +444,10 @@ fn walk_tree(cx: &Context<'_>, t: usize, thresholds: &mut Vec<(u32, u64)>) -> St
                         cx.leaf_rule.name()
                     )
                 } else {
-                    format!("a leaf; the ONNX node is a split on column {}", node.feature)
+                    format!(
+                        "a leaf; the ONNX node is a split on column {}",
+                        node.feature
+                    )
                 }));
             }
             continue;
@@ -588,7 +611,10 @@ fn numeric(
         }
     };
     // The graph turns the zero band into NaN before the ensemble.
-    let onnx_true = |x: f64| cx.rule.goes_true(node, if in_band(x) { f64::NAN } else { x });
+    let onnx_true = |x: f64| {
+        cx.rule
+            .goes_true(node, if in_band(x) { f64::NAN } else { x })
+    };
     let mut same = None;
     let mut opposite = None;
     for &x in probe.iter() {
@@ -613,9 +639,7 @@ fn steps_around(x: f64, f32_domain: bool, out: &mut Vec<f64>) {
     if f32_domain {
         let near = x as f32;
         let (below, above) = (near.next_down(), near.next_up());
-        out.extend(
-            [below.next_down(), below, near, above, above.next_up()].map(f64::from),
-        );
+        out.extend([below.next_down(), below, near, above, above.next_up()].map(f64::from));
     } else {
         out.extend([x.next_down(), x, x.next_up()]);
     }
@@ -659,7 +683,15 @@ fn categorical(
         !node.is_leaf() && node.feature == column
     };
     // Candidate values: every category of both sides and its neighbours.
-    let mut values = vec![f64::NAN, -1.0, 0.0, 1.0, f64::from(MAX_CATEGORY), f64::from(MAX_CATEGORY) + 1.0, f64::INFINITY];
+    let mut values = vec![
+        f64::NAN,
+        -1.0,
+        0.0,
+        1.0,
+        f64::from(MAX_CATEGORY),
+        f64::from(MAX_CATEGORY) + 1.0,
+        f64::INFINITY,
+    ];
     let c = &tree.categories;
     let mut pending = vec![i];
     while let Some(n) = pending.pop() {
@@ -686,7 +718,11 @@ fn categorical(
             }
         };
         if node.test == Test::Member {
-            cx.rule.members.get(node.threshold as usize).iter().for_each(|&v| add(v));
+            cx.rule
+                .members
+                .get(node.threshold as usize)
+                .iter()
+                .for_each(|&v| add(v));
         } else {
             add(node.threshold);
         }
@@ -716,7 +752,11 @@ fn categorical(
                 break;
             }
             let node = &cx.nodes[b as usize];
-            b = if cx.rule.goes_true(node, x) { node.yes } else { node.no };
+            b = if cx.rule.goes_true(node, x) {
+                node.yes
+            } else {
+                node.no
+            };
         }
         match pairs.get(&a) {
             Some(&other) if other != b && skip_void(cx, other) != skip_void(cx, b) => {

@@ -52,7 +52,9 @@ fn distinct_thresholds(forest: &Forest) -> usize {
         .iter()
         .flat_map(|t| {
             (0..t.n_nodes())
-                .filter(|&i| !t.is_leaf(i) && t.categories.nodes.binary_search(&(i as u32)).is_err())
+                .filter(|&i| {
+                    !t.is_leaf(i) && t.categories.nodes.binary_search(&(i as u32)).is_err()
+                })
                 .map(|i| (t.feature[i], t.threshold[i].to_bits()))
         })
         .collect();
@@ -163,7 +165,7 @@ fn first_split(node: &mut NodeProto) -> usize {
 fn caught(forest: &Forest, onnx: &[u8], what: &str) -> Difference {
     let o = outcome(forest, onnx);
     assert!(!o.passed, "{what}: not caught:\n{}", o.to_text());
-    let st = o.structure.expect("compared node by node");
+    let st = o.structure.as_ref().expect("compared node by node");
     assert!(st.differences > 0, "{what}: no structural difference");
     assert!(o.to_text().contains("differences"), "{what}");
     st.first_differences[0].clone()
@@ -239,9 +241,21 @@ fn a_flipped_mode_is_caught() {
 fn a_changed_leaf_value_is_caught() {
     for (name, o, weights) in [
         ("average", options(1, Precision::Float), "class_weights"),
-        ("regression_multi_target", options(1, Precision::Float), "target_weights"),
-        ("regression_average", options(5, Precision::Double), "leaf_weights"),
-        ("binary_average", options(3, Precision::Float), "class_weights"),
+        (
+            "regression_multi_target",
+            options(1, Precision::Float),
+            "target_weights",
+        ),
+        (
+            "regression_average",
+            options(5, Precision::Double),
+            "leaf_weights",
+        ),
+        (
+            "binary_average",
+            options(3, Precision::Float),
+            "class_weights",
+        ),
     ] {
         let forest = forest_named(name);
         let onnx = to_bytes(&forest, &o).unwrap();

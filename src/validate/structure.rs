@@ -186,7 +186,7 @@ pub fn check_structure(
 ) -> Result<StructureReport, String> {
     let n_trees = forest.trees.len();
     let roots: Vec<u32> = ensemble.roots().collect();
-    if n_trees == 0 || roots.is_empty() || roots.len() % n_trees != 0 {
+    if n_trees == 0 || roots.is_empty() || !roots.len().is_multiple_of(n_trees) {
         return Err(format!(
             "the ONNX ensemble has {} trees, not a multiple of the forest's {n_trees}",
             roots.len()

@@ -63,8 +63,6 @@ pub(crate) fn label_matches(got: &Value, labels: &Labels, k: usize) -> bool {
     }
 }
 
-/// One evaluator's results against the IR.
-
 /// Compares one evaluator's results with the IR.
 pub(crate) fn compare(case: &Case, job: &Job, result: &Value) -> Comparison {
     let f = &case.forest;

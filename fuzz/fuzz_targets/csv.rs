@@ -7,17 +7,19 @@
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
+// The binary's modules, at the crate root as in `src/cli/` (the reader
+// refers to its siblings through `super::`).
 #[allow(dead_code)]
-mod cli {
-    #[path = "../../../src/cli/csv_input.rs"]
-    pub mod csv_input;
-    #[path = "../../../src/cli/output.rs"]
-    pub mod output;
-    #[path = "../../../src/cli/progress.rs"]
-    pub mod progress;
-}
+#[path = "../../src/cli/csv_input.rs"]
+mod csv_input;
+#[allow(dead_code)]
+#[path = "../../src/cli/output.rs"]
+mod output;
+#[allow(dead_code)]
+#[path = "../../src/cli/progress.rs"]
+mod progress;
 
-use cli::csv_input::{Cells, Table};
+use csv_input::{Cells, Table};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(table) = Table::from_reader(Path::new("fuzz.csv"), data) else {

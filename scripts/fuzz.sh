@@ -45,8 +45,12 @@ run_one() {
   [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
   # -rss_limit_mb and -timeout make an OOM or a hang a finding, not a
   # stalled run; -print_final_stats gives the execution count.
+  # One job runs in this process (its statistics print here); more run as
+  # libFuzzer jobs, whose output goes to fuzz-N.log files.
+  local parallel=()
+  [ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
   cargo "${toolchain[@]}" fuzz run --release "$t" "fuzz/corpus/$t" "${seeds[@]}" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -jobs="$jobs" -workers="$jobs" \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 "${parallel[@]}" \
     -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/"
 }
 

@@ -289,7 +289,7 @@ fn attributes_of_the_wrong_kind_are_named() {
         "tensor attribute `nodes_modes`: shape [3] does not hold its 2 values"
     );
     let mut modes = attr("nodes_modes", AttributeType::Strings);
-    modes.strings = vec![b"BRANCH_LEQ".to_vec(), b"BRANCH_SOMETIMES".to_vec()];
+    modes.strings = vec![b"BRANCH_LEQ"[..].into(), b"BRANCH_SOMETIMES"[..].into()];
     let err = attributes::read(&node("TreeEnsembleClassifier", vec![modes])).unwrap_err();
     assert!(
         err.to_string()

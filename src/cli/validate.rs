@@ -41,7 +41,7 @@ ROWS COMPARED:
     models), NaN in every split feature, categories seen, unseen, negative
     and fractional, and the edges of zero-as-missing bands. Each row probes
     every feature at once, built on the --data rows when given. When the
-    nodes were compared, at most 4096 thresholds per feature (evenly spread,
+    nodes were compared, at most 1024 thresholds per feature (evenly spread,
     the lowest and highest among them) are probed; otherwise every one. A
     float model reads float32, and the source model is given the same
     values.

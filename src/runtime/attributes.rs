@@ -384,9 +384,47 @@ pub struct Attr<'a> {
     /// `floats`
     pub floats: &'a [f32],
     /// `strings`
-    pub strings: &'a [Vec<u8>],
+    pub strings: Strings<'a>,
     /// `t`
     pub tensor: Option<TensorRef<'a>>,
+}
+
+/// A `strings` attribute as either binding holds it: tract's owns one vector
+/// per string; ours shares slices of the decoded buffer (millions of
+/// `nodes_modes` entries without an allocation each).
+#[derive(Clone, Copy, Debug)]
+pub enum Strings<'a> {
+    /// One vector per string (tract's binding).
+    Owned(&'a [Vec<u8>]),
+    /// Slices of one shared buffer (forest2onnx's binding).
+    Shared(&'a [prost::bytes::Bytes]),
+}
+
+impl<'a> Strings<'a> {
+    /// How many strings.
+    pub fn len(&self) -> usize {
+        match self {
+            Strings::Owned(v) => v.len(),
+            Strings::Shared(v) => v.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The strings, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (owned, shared) = match *self {
+            Strings::Owned(v) => (v, &[][..]),
+            Strings::Shared(v) => (&[][..], v),
+        };
+        owned
+            .iter()
+            .map(Vec::as_slice)
+            .chain(shared.iter().map(|b| &b[..]))
+    }
 }
 
 /// The raw fields of a tensor attribute.
@@ -415,7 +453,7 @@ pub trait OnnxNode {
 }
 
 macro_rules! onnx_node {
-    ($node:ty) => {
+    ($node:ty, $strings:path) => {
         impl OnnxNode for $node {
             fn op_type(&self) -> &str {
                 &self.op_type
@@ -429,7 +467,7 @@ macro_rules! onnx_node {
                     s: &a.s,
                     ints: &a.ints,
                     floats: &a.floats,
-                    strings: &a.strings,
+                    strings: $strings(&a.strings),
                     tensor: a.t.as_ref().map(|t| TensorRef {
                         data_type: t.data_type,
                         dims: &t.dims,
@@ -444,8 +482,8 @@ macro_rules! onnx_node {
     };
 }
 
-onnx_node!(tract_onnx::pb::NodeProto);
-onnx_node!(crate::onnx_proto::NodeProto);
+onnx_node!(tract_onnx::pb::NodeProto, Strings::Owned);
+onnx_node!(crate::onnx_proto::NodeProto, Strings::Shared);
 
 /// `AttributeProto.AttributeType` values.
 mod kind {

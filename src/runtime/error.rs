@@ -170,6 +170,12 @@ pub enum AttributeError {
         /// Outputs of the node.
         n_outputs: usize,
     },
+    /// An attribute only forest2onnx itself may set, in a file.
+    #[error("`{attribute}` is reserved for forest2onnx's own use")]
+    Reserved {
+        /// The attribute.
+        attribute: &'static str,
+    },
     /// A classifier with no or two kinds of class labels.
     #[error("exactly one of `classlabels_int64s` and `classlabels_strings` must be set")]
     ClassLabels,

@@ -19,6 +19,7 @@ mod error;
 mod model;
 mod onnx_file;
 mod op;
+mod precompile;
 mod summary;
 
 pub use crate::ir::Labels;

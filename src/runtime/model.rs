@@ -12,6 +12,7 @@ use tract_onnx::tract_hir::internal::DimLike;
 use crate::ir::Labels;
 use crate::predict::ShapeError;
 
+use super::precompile::{self, Precompiled};
 use super::{onnx_file, CompiledEnsemble, RuntimeError, TreeEnsembleOp};
 
 /// Element type of a graph input or output.
@@ -148,7 +149,16 @@ impl std::fmt::Debug for OnnxModel {
 impl OnnxModel {
     /// Loads and optimises an ONNX model from bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RuntimeError> {
-        let proto = onnx_file::read_for_tract(bytes)?;
+        // tract gets the file with its tree-ensemble nodes compiled aside
+        // (their attributes are most of a forest's bytes).
+        let shared = prost::bytes::Bytes::copy_from_slice(bytes);
+        let (spliced, _precompiled) = match precompile::split(&shared) {
+            Some((model, ops)) => (Some(model), Some(Precompiled::install(ops))),
+            None => (None, None),
+        };
+        drop(shared);
+        let proto = onnx_file::read_for_tract(spliced.as_deref().unwrap_or(bytes))?;
+        drop(spliced);
         let graph = proto.graph.as_ref().expect("checked by read_for_tract");
         let declared: Vec<(String, Option<i32>)> = graph
             .output

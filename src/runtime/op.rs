@@ -12,6 +12,7 @@ use crate::predict::traverse::rows_per_task;
 
 use super::attributes::{self, Operator};
 use super::ensemble::CompiledEnsemble;
+use super::precompile;
 
 /// forest2onnx's tree-ensemble operator for tract: `TreeEnsembleClassifier`
 /// (label and float scores), `TreeEnsembleRegressor` (float scores) or
@@ -34,7 +35,15 @@ pub fn parse(
     _ctx: &tract_onnx::model::ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let op = TreeEnsembleOp::from_node(node).with_context(|| {
+    let marker = node.attribute.iter().find(|a| a.name == precompile::MARKER);
+    let op = match marker {
+        // Compiled by `precompile::split` before tract saw the file.
+        Some(a) => precompile::take(a.i).unwrap_or(Err(super::AttributeError::Reserved {
+            attribute: precompile::MARKER,
+        })),
+        None => TreeEnsembleOp::from_node(node),
+    };
+    let op = op.with_context(|| {
         format!(
             "ai.onnx.ml {} node {:?}",
             node.op_type,
@@ -50,7 +59,9 @@ pub fn parse(
 
 impl TreeEnsembleOp {
     /// Reads and compiles a tree-ensemble node.
-    pub fn from_node(node: &NodeProto) -> Result<TreeEnsembleOp, super::AttributeError> {
+    pub fn from_node<N: attributes::OnnxNode + ?Sized>(
+        node: &N,
+    ) -> Result<TreeEnsembleOp, super::AttributeError> {
         let attributes = attributes::read(node)?;
         let ensemble = CompiledEnsemble::compile(&attributes)?;
         Ok(TreeEnsembleOp {

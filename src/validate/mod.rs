@@ -37,8 +37,8 @@ pub use structure::{check_structure, Difference, StructureReport};
 
 /// Thresholds per feature the adversarial rows probe when the structural
 /// comparison covers every threshold: bounds the end-to-end comparison
-/// (about 16 k rows for a float model) whatever the forest's size.
-pub const SAMPLED_THRESHOLDS: usize = 4096;
+/// (about 4 k rows for a float model) whatever the forest's size.
+pub const SAMPLED_THRESHOLDS: usize = 1024;
 
 /// Rows predicted and compared per step: bounds the memory of a comparison
 /// on millions of rows.

@@ -145,7 +145,7 @@ fn modes(node: &mut NodeProto) -> ModesRef<'_> {
 }
 
 enum ModesRef<'a> {
-    Names(&'a mut Vec<Vec<u8>>),
+    Names(&'a mut Vec<prost::bytes::Bytes>),
     Codes(&'a mut Vec<u8>),
 }
 
@@ -154,7 +154,7 @@ fn first_split(node: &mut NodeProto) -> usize {
     match modes(node) {
         ModesRef::Names(m) => m
             .iter()
-            .position(|m| m == b"BRANCH_LEQ" || m == b"BRANCH_LT")
+            .position(|m| m[..] == b"BRANCH_LEQ"[..] || m[..] == b"BRANCH_LT"[..])
             .unwrap(),
         ModesRef::Codes(m) => m.iter().position(|&c| c == 0 || c == 1).unwrap(),
     }
@@ -227,7 +227,7 @@ fn a_flipped_mode_is_caught() {
         let tampered = tamper(&onnx, |n| {
             let k = first_split(n);
             match modes(n) {
-                ModesRef::Names(m) => m[k] = b"BRANCH_LT".to_vec(),
+                ModesRef::Names(m) => m[k] = prost::bytes::Bytes::from_static(b"BRANCH_LT"),
                 ModesRef::Codes(m) => m[k] = 1,
             }
         });
@@ -301,7 +301,7 @@ fn a_changed_category_set_is_caught() {
     let onnx = to_bytes(&forest, &options(1, Precision::Float)).unwrap();
     let tampered = tamper(&onnx, |n| {
         let eq = match modes(n) {
-            ModesRef::Names(m) => m.iter().position(|m| m == b"BRANCH_EQ").unwrap(),
+            ModesRef::Names(m) => m.iter().position(|m| m[..] == b"BRANCH_EQ"[..]).unwrap(),
             ModesRef::Codes(_) => unreachable!(),
         };
         edit_reals(n, "nodes_values", |v| v[eq] += 1.0);

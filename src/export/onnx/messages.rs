@@ -36,7 +36,7 @@ pub(super) fn strings_attr(name: &str, strings: Vec<Vec<u8>>) -> AttributeProto 
     AttributeProto {
         name: name.into(),
         r#type: AttributeType::Strings as i32,
-        strings,
+        strings: strings.into_iter().map(Into::into).collect(),
         ..Default::default()
     }
 }

@@ -281,7 +281,7 @@ fn damaged_files_on_disk_fail_cleanly_on_every_read_path() {
 #[test]
 fn future_major_version_is_refused_with_an_upgrade_message() {
     let mut bytes = store::to_bytes(&small_forest(), &opts(3)).unwrap();
-    bytes[8..10].copy_from_slice(&3u16.to_le_bytes());
+    bytes[8..10].copy_from_slice(&4u16.to_le_bytes());
     bytes[10..12].copy_from_slice(&1u16.to_le_bytes());
     for (i, part) in [9u16, 4, 0].iter().enumerate() {
         bytes[12 + 2 * i..14 + 2 * i].copy_from_slice(&part.to_le_bytes());
@@ -290,14 +290,14 @@ fn future_major_version_is_refused_with_an_upgrade_message() {
     bytes.truncate(40);
     reseal_id_only(&mut bytes);
     let expected = format!(
-        "written by forest2onnx 9.4.0, format 3.1; this build (forest2onnx {}) reads formats up to 2: \
+        "written by forest2onnx 9.4.0, format 4.1; this build (forest2onnx {}) reads formats up to 3: \
          upgrade forest2onnx",
         env!("CARGO_PKG_VERSION")
     );
     let err = store::from_bytes(&bytes).unwrap_err();
     assert!(matches!(
         err,
-        StoreError::UnsupportedVersion { major: 3, .. }
+        StoreError::UnsupportedVersion { major: 4, .. }
     ));
     assert_eq!(err.to_string(), expected);
 
@@ -817,5 +817,8 @@ fn write_fuzz_seeds() {
             let bytes = store::to_bytes(&forest, &opts(level)).unwrap();
             std::fs::write(out.join(format!("{kind:?}-{i}-level{level}.forest")), bytes).unwrap();
         }
+        // Format 3: the compressed payload in frames of a few arrays each.
+        let bytes = store::to_bytes_framed(&forest, &opts(3), 64).unwrap();
+        std::fs::write(out.join(format!("{kind:?}-{i}-framed.forest")), bytes).unwrap();
     }
 }

@@ -397,3 +397,90 @@ fn concurrent_versioned_saves_get_distinct_versions() {
         store::versions(dir.path(), "m").unwrap()[8].path
     );
 }
+
+/// A forest whose payload (about 9 MB) is framed: format 3.
+fn large_forest() -> Forest {
+    forest2onnx::synth::forest(&forest2onnx::synth::SynthSpec::sklearn(40, 5001, 12))
+}
+
+#[test]
+fn large_payloads_are_framed_and_load_in_parallel() {
+    let forest = large_forest();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.forest");
+    let meta = store::save(&forest, &path, &opts(3)).unwrap();
+    assert_eq!((meta.format.major, meta.format.minor), (3, 0));
+    let bytes = std::fs::read(&path).unwrap();
+    let (_, header, _) = split(&bytes);
+    let frames = header["frames"].as_array().unwrap();
+    assert!(frames.len() >= 2, "{} frames", frames.len());
+    assert_eq!(store::load(&path).unwrap(), forest);
+    // Uncompressed, the same forest needs no frames (and maps).
+    let raw = store::to_bytes(&forest, &opts(0)).unwrap();
+    assert_eq!(split(&raw).1.get("frames"), None);
+    assert_eq!(store::from_bytes(&raw).unwrap(), forest);
+}
+
+#[test]
+fn frame_tables_that_do_not_tile_the_payload_at_array_boundaries_are_refused() {
+    let forest = large_forest();
+    let bytes = store::to_bytes(&forest, &opts(3)).unwrap();
+    let (preamble, header, payload) = split(&bytes);
+    let raw_len = u64_at(&bytes, 48);
+    let refused = |edit: &dyn Fn(&mut serde_json::Value), why: &str| {
+        let mut h = header.clone();
+        edit(&mut h);
+        let file = assemble(&preamble, &h, &payload, raw_len);
+        let err = store::from_bytes(&file).unwrap_err().to_string();
+        assert!(err.contains(why), "{why}: {err}");
+    };
+    let frame = |h: &mut serde_json::Value, k: usize, field: &str, delta: i64| {
+        let v = &mut h["frames"][k][field];
+        *v = (v.as_i64().unwrap() + delta).into();
+    };
+    // A boundary moved by one element: the totals still match, the
+    // frames' own content sizes do not.
+    refused(
+        &|h| {
+            frame(h, 0, "raw", 8);
+            frame(h, 1, "raw", -8);
+        },
+        "the frame table says",
+    );
+    refused(&|h| frame(h, 0, "raw", 8), "the frame table covers");
+    refused(&|h| frame(h, 0, "stored", 1), "the frame table covers");
+    // Stored lengths shifted between frames: zstd sees cut frames.
+    refused(
+        &|h| {
+            frame(h, 0, "stored", 5);
+            frame(h, 1, "stored", -5);
+        },
+        "zstd",
+    );
+    refused(
+        &|h| {
+            let first = h["frames"][0].clone();
+            let frames = h["frames"].as_array_mut().unwrap();
+            frames.insert(0, serde_json::json!({"raw": 0, "stored": 0}));
+            frames[1] = first;
+        },
+        "frame 0 is empty",
+    );
+    // Format 3 needs its frame table, and format 2 cannot have one.
+    refused(
+        &|h| {
+            h.as_object_mut().unwrap().remove("frames");
+        },
+        "format 3.0 needs a frame table",
+    );
+    let mut as_2 = preamble.clone();
+    as_2[8..12].copy_from_slice(&[2, 0, 0, 0]);
+    let mut h = header.clone();
+    h["metadata"]["format"] = serde_json::json!({"major": 2, "minor": 0});
+    let err = store::from_bytes(&assemble(&as_2, &h, &payload, raw_len)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("format 2.0 cannot hold a frame table"),
+        "{err}"
+    );
+}

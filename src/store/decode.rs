@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::error::StoreError;
+use super::frames::{self, Spans};
 use super::layout::{
     Header, Preamble, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_COMPRESSION_RATIO, MAX_PAYLOAD_LEN,
     PREAMBLE_LEN,
@@ -104,6 +105,19 @@ pub(crate) fn read_head(bytes: &[u8], file_len: u64) -> Result<Head, StoreError>
             "the header and the preamble disagree on compression",
         ));
     }
+    let framed = !header.frames.is_empty();
+    if framed != (m.format.major >= 3) || (framed && preamble.compression != COMPRESSION_ZSTD) {
+        return Err(StoreError::corrupt(format!(
+            "format {} {} a frame table{}",
+            m.format,
+            if framed { "cannot hold" } else { "needs" },
+            if framed {
+                ""
+            } else {
+                " (and zstd compression)"
+            }
+        )));
+    }
     if m.format.major < 2 && (m.per_tree_targets || m.n_category_splits > 0) {
         // A format-1 reader would ignore these and misread the forest.
         return Err(StoreError::corrupt(format!(
@@ -151,6 +165,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Forest, Metadata), StoreError> {
     head.preamble.verify_payload(stored)?;
     let shell = head.shell();
     let forest = match head.preamble.compression {
+        COMPRESSION_ZSTD if !head.header.frames.is_empty() => {
+            let mut arrays = frames::decode(stored, &head.header.frames, &layout)?;
+            read_forest(&mut arrays, &layout, shell)?
+        }
         COMPRESSION_ZSTD => {
             // A frame that states its size must state the sections' size.
             if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(stored) {
@@ -204,17 +222,17 @@ fn check_ratio(stored: u64, raw: u64) -> Result<(), StoreError> {
 }
 
 /// The zstd window a payload of `raw_len` bytes may use (log2).
-fn window_log(raw_len: u64) -> u32 {
+pub(super) fn window_log(raw_len: u64) -> u32 {
     let needed = 64 - raw_len.max(1).saturating_sub(1).leading_zeros();
     needed.clamp(MIN_WINDOW_LOG, MAX_WINDOW_LOG)
 }
 
-fn zstd_error(e: std::io::Error) -> StoreError {
+pub(super) fn zstd_error(e: std::io::Error) -> StoreError {
     StoreError::corrupt(format!("zstd: {e}"))
 }
 
 /// The uncompressed payload as a stream, read in layout order.
-struct Payload<'r> {
+pub(super) struct Payload<'r> {
     r: &'r mut dyn Read,
     /// Bytes consumed so far.
     pos: u64,
@@ -225,8 +243,13 @@ impl<'r> Payload<'r> {
         Payload { r, pos: 0 }
     }
 
+    /// A reader of the payload from byte `pos` on (a frame's start).
+    pub(super) fn at(r: &'r mut dyn Read, pos: u64) -> Self {
+        Payload { r, pos }
+    }
+
     /// Consumes the zero padding before a section starting at `offset`.
-    fn seek(&mut self, offset: u64, section: Section) -> Result<(), StoreError> {
+    pub(super) fn seek(&mut self, offset: u64, section: Section) -> Result<(), StoreError> {
         let gap = offset - self.pos;
         let mut pad = [0u8; 64];
         let pad = &mut pad[..gap as usize];
@@ -240,7 +263,7 @@ impl<'r> Payload<'r> {
         Ok(())
     }
 
-    fn fill(&mut self, buf: &mut [u8], section: Section) -> Result<(), StoreError> {
+    pub(super) fn fill(&mut self, buf: &mut [u8], section: Section) -> Result<(), StoreError> {
         self.r.read_exact(buf).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => StoreError::corrupt(format!(
                 "the payload ends inside section {:?}",
@@ -255,7 +278,11 @@ impl<'r> Payload<'r> {
     /// Reads `n` elements of `section`. Arrays up to [`CHUNK_BYTES`] are
     /// allocated at once; larger ones grow as their bytes arrive, so a
     /// payload that ends early never costs more than what it delivered.
-    fn array<T: LeNumber>(&mut self, n: usize, section: Section) -> Result<Vec<T>, StoreError> {
+    pub(super) fn array<T: LeNumber>(
+        &mut self,
+        n: usize,
+        section: Section,
+    ) -> Result<Vec<T>, StoreError> {
         let per_chunk = (CHUNK_BYTES / std::mem::size_of::<T>()).max(1);
         let mut v: Vec<T> = Vec::new();
         while v.len() < n {
@@ -272,7 +299,7 @@ impl<'r> Payload<'r> {
     }
 
     /// Checks that nothing follows the last section.
-    fn end(&mut self) -> Result<(), StoreError> {
+    pub(super) fn end(&mut self) -> Result<(), StoreError> {
         let mut probe = [0u8; 1];
         match self.r.read(&mut probe) {
             Ok(0) => Ok(()),
@@ -284,26 +311,31 @@ impl<'r> Payload<'r> {
     }
 }
 
-/// Node and category ranges of every tree, from the offset sections.
-struct Spans {
-    /// `nodes[t]..nodes[t + 1]` are tree `t`'s nodes.
-    nodes: Vec<u64>,
-    /// `splits[t]..splits[t + 1]` are tree `t`'s categorical splits.
-    splits: Vec<u64>,
-    /// `values[k]..values[k + 1]` are split `k`'s categories.
-    values: Vec<u64>,
+/// Where [`read_forest`] takes the payload's arrays from: a stream read in
+/// order, or the arrays of a framed payload decoded in parallel.
+pub(super) trait Source {
+    /// Moves to byte `offset`, where `section` starts (checking the padding).
+    fn seek(&mut self, offset: u64, section: Section) -> Result<(), StoreError>;
+    /// The next `n` elements of `section`.
+    fn array<T: LeNumber>(&mut self, n: usize, section: Section) -> Result<Vec<T>, StoreError>;
+}
+
+impl Source for Payload<'_> {
+    fn seek(&mut self, offset: u64, section: Section) -> Result<(), StoreError> {
+        Payload::seek(self, offset, section)
+    }
+
+    fn array<T: LeNumber>(&mut self, n: usize, section: Section) -> Result<Vec<T>, StoreError> {
+        Payload::array(self, n, section)
+    }
 }
 
 /// Reads every section into the trees of `shell`.
-fn read_forest(p: &mut Payload, layout: &Layout, shell: Forest) -> Result<Forest, StoreError> {
+fn read_forest(p: &mut impl Source, layout: &Layout, shell: Forest) -> Result<Forest, StoreError> {
     let counts = &layout.counts;
     let width = counts.leaf_width as usize;
     let mut trees: Vec<Tree> = Vec::new();
-    let mut spans = Spans {
-        nodes: Vec::new(),
-        splits: Vec::new(),
-        values: Vec::new(),
-    };
+    let mut spans = Spans::default();
     let mut tree_targets = Vec::new();
     for placed in &layout.placed {
         let s = placed.section;
@@ -400,7 +432,7 @@ fn read_forest(p: &mut Payload, layout: &Layout, shell: Forest) -> Result<Forest
 
 /// Validates an offsets section: from 0 to `end`, never decreasing; tree
 /// offsets strictly increase (every tree has a node).
-fn offsets(v: Vec<u64>, s: Section, end: u64) -> Result<Vec<u64>, StoreError> {
+pub(super) fn offsets(v: Vec<u64>, s: Section, end: u64) -> Result<Vec<u64>, StoreError> {
     let strict = s == Section::TreeOffsets;
     if v.first() != Some(&0) || v.last() != Some(&end) {
         return Err(StoreError::corrupt(format!(

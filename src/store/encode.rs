@@ -6,10 +6,11 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::error::StoreError;
+use super::frames::{self, FrameEntry, Framing, Spans, Unit};
 use super::layout::{
     seal, writer_version, Header, Preamble, COMPRESSION_NONE, COMPRESSION_ZSTD, FORMAT_1_MINOR,
-    FORMAT_MAJOR, FORMAT_MINOR, MAX_COMPRESSION_RATIO, MAX_HEADER_LEN, MAX_PAYLOAD_LEN,
-    PREAMBLE_LEN,
+    FORMAT_2_MINOR, FORMAT_MAJOR, FORMAT_MINOR, MAX_COMPRESSION_RATIO, MAX_HEADER_LEN,
+    MAX_PAYLOAD_LEN, PREAMBLE_LEN,
 };
 use super::metadata::{Compression, FormatVersion, Metadata, SaveOptions};
 use super::sections::{put, Counts, Layout, Section};
@@ -19,6 +20,15 @@ use crate::ir::{Aggregation, Forest, InputRules};
 pub(crate) fn encode(
     forest: &Forest,
     opts: &SaveOptions,
+) -> Result<(Vec<u8>, Metadata), StoreError> {
+    encode_framed(forest, opts, Framing::default())
+}
+
+/// [`encode`], framing the payload as `framing` says.
+pub(crate) fn encode_framed(
+    forest: &Forest,
+    opts: &SaveOptions,
+    framing: Framing,
 ) -> Result<(Vec<u8>, Metadata), StoreError> {
     forest.check()?;
     check_options(opts)?;
@@ -31,11 +41,19 @@ pub(crate) fn encode(
             limit: MAX_PAYLOAD_LEN,
         });
     }
-    let (stored, compression) = payload(forest, &layout, opts.level)?;
-    let metadata = metadata(forest, opts, compression, &counts);
+    let units = frames::units(&layout, &spans_of(forest))?;
+    let (stored, compression, frames) = payload(forest, &layout, &units, opts.level, framing)?;
+    let mut metadata = metadata(forest, opts, compression, &counts);
+    if !frames.is_empty() {
+        metadata.format = FormatVersion {
+            major: FORMAT_MAJOR,
+            minor: FORMAT_MINOR,
+        };
+    }
     let header = serde_json::to_vec(&Header {
         metadata: metadata.clone(),
         sections: layout.table(),
+        frames,
     })
     .map_err(|e| StoreError::InvalidOptions(format!("cannot encode the header: {e}")))?;
     if header.len() as u64 > MAX_HEADER_LEN {
@@ -77,8 +95,8 @@ fn format_of(forest: &Forest, counts: &Counts) -> FormatVersion {
     let default_input = forest.input == InputRules::default();
     if counts.needs_format_2() || !default_input {
         FormatVersion {
-            major: FORMAT_MAJOR,
-            minor: FORMAT_MINOR,
+            major: 2,
+            minor: FORMAT_2_MINOR,
         }
     } else {
         FormatVersion {
@@ -110,33 +128,45 @@ fn check_options(opts: &SaveOptions) -> Result<(), StoreError> {
 /// The stored payload at `level` (0: not compressed). A payload that
 /// would shrink more than the reader's ratio limit is stored uncompressed,
 /// so every file we write can be read back.
+/// The stored payload, its compression and, when framed, its frame table.
 fn payload(
     forest: &Forest,
     layout: &Layout,
+    units: &[Unit],
     level: i32,
-) -> Result<(Vec<u8>, Compression), StoreError> {
+    framing: Framing,
+) -> Result<(Vec<u8>, Compression, Vec<FrameEntry>), StoreError> {
     let raw = || -> Result<Vec<u8>, StoreError> {
         let mut raw = Vec::with_capacity(layout.len as usize);
-        write_sections(forest, layout, &mut raw).map_err(write_error)?;
+        write_sections(forest, units, &mut raw).map_err(write_error)?;
         Ok(raw)
     };
     if level == 0 {
-        return Ok((raw()?, Compression::None));
+        return Ok((raw()?, Compression::None, Vec::new()));
     }
-    // Compressed as written: the raw payload is never held in memory.
     let zstd_error =
         |e: std::io::Error| StoreError::InvalidOptions(format!("zstd level {level}: {e}"));
-    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), level).map_err(zstd_error)?;
-    encoder
-        .set_pledged_src_size(Some(layout.len))
-        .map_err(zstd_error)?;
-    encoder.include_contentsize(true).map_err(zstd_error)?;
-    write_sections(forest, layout, &mut encoder).map_err(write_error)?;
-    let packed = encoder.finish().map_err(zstd_error)?;
+    let (packed, frames) = if layout.len >= framing.min_raw {
+        frames::compress(units, level, framing.target, |u, out| {
+            write_unit(forest, u, out)
+        })
+        .map_err(zstd_error)?
+    } else {
+        // One frame, compressed as written: the raw payload is never held
+        // in memory.
+        let mut encoder =
+            zstd::stream::write::Encoder::new(Vec::new(), level).map_err(zstd_error)?;
+        encoder
+            .set_pledged_src_size(Some(layout.len))
+            .map_err(zstd_error)?;
+        encoder.include_contentsize(true).map_err(zstd_error)?;
+        write_sections(forest, units, &mut encoder).map_err(write_error)?;
+        (encoder.finish().map_err(zstd_error)?, Vec::new())
+    };
     if layout.len > (packed.len() as u64).saturating_mul(MAX_COMPRESSION_RATIO) {
-        return Ok((raw()?, Compression::None));
+        return Ok((raw()?, Compression::None, Vec::new()));
     }
-    Ok((packed, Compression::Zstd { level }))
+    Ok((packed, Compression::Zstd { level }, frames))
 }
 
 fn write_error(e: std::io::Error) -> StoreError {
@@ -144,62 +174,73 @@ fn write_error(e: std::io::Error) -> StoreError {
 }
 
 /// Writes every section of `layout`, with the zero padding between them.
-fn write_sections(forest: &Forest, layout: &Layout, out: &mut impl Write) -> std::io::Result<()> {
+fn write_sections(forest: &Forest, units: &[Unit], out: &mut impl Write) -> std::io::Result<()> {
     let mut pos = 0u64;
-    let trees = &forest.trees;
-    for placed in &layout.placed {
-        out.write_all(&[0u8; 64][..(placed.offset - pos) as usize])?;
-        match placed.section {
-            Section::TreeOffsets => {
-                offsets(out, trees.iter().map(|t| t.n_nodes() as u64))?;
-            }
-            Section::Threshold => trees.iter().try_for_each(|t| put(out, &t.threshold))?,
-            Section::Value => trees.iter().try_for_each(|t| put(out, &t.value))?,
-            Section::Feature => trees.iter().try_for_each(|t| put(out, &t.feature))?,
-            Section::TrueChild => trees.iter().try_for_each(|t| put(out, &t.true_child))?,
-            Section::FalseChild => trees.iter().try_for_each(|t| put(out, &t.false_child))?,
-            Section::MissingTrue => trees.iter().try_for_each(|t| {
-                let bytes: Vec<u8> = t.missing_true.iter().map(|&b| u8::from(b)).collect();
-                out.write_all(&bytes)
-            })?,
-            Section::TreeTarget => {
-                if let Aggregation::Sum { tree_targets, .. } = &forest.aggregation {
-                    put(out, tree_targets)?;
-                }
-            }
-            Section::CategoryTreeOffsets => {
-                offsets(out, trees.iter().map(|t| t.categories.nodes.len() as u64))?;
-            }
-            Section::CategoryNode => trees
-                .iter()
-                .try_for_each(|t| put(out, &t.categories.nodes))?,
-            Section::CategoryOffsets => {
-                // Forest-wide: each tree's local offsets shifted by the
-                // categories of the trees before it.
-                let mut base = 0u64;
-                put(out, &[0u64])?;
-                for t in trees {
-                    let c = &t.categories;
-                    let shifted: Vec<u64> = c
-                        .offsets
-                        .iter()
-                        .skip(1)
-                        .map(|&o| base + u64::from(o))
-                        .collect();
-                    put(out, &shifted)?;
-                    base += c.categories.len() as u64;
-                }
-            }
-            Section::CategoryValue => trees
-                .iter()
-                .try_for_each(|t| put(out, &t.categories.categories))?,
-        }
-        pos = placed.end();
+    for u in units {
+        write_unit(forest, u, out)?;
+        pos += u.count * u.section.dtype().size();
+        out.write_all(&[0u8; 64][..(u.end - pos) as usize])?;
+        pos = u.end;
     }
     Ok(())
 }
 
-/// Writes `0` then the running sum of `sizes`.
+/// Writes one array of the payload (no padding).
+fn write_unit(forest: &Forest, u: &Unit, out: &mut impl Write) -> std::io::Result<()> {
+    let trees = &forest.trees;
+    // A per-tree unit names its tree; a forest has at least one.
+    let Some(t) = u.tree.map(|t| &trees[t]).or(trees.first()) else {
+        return Ok(());
+    };
+    match u.section {
+        Section::TreeOffsets => offsets(out, trees.iter().map(|t| t.n_nodes() as u64)),
+        Section::Threshold => put(out, &t.threshold),
+        Section::Value => put(out, &t.value),
+        Section::Feature => put(out, &t.feature),
+        Section::TrueChild => put(out, &t.true_child),
+        Section::FalseChild => put(out, &t.false_child),
+        Section::MissingTrue => {
+            let bytes: Vec<u8> = t.missing_true.iter().map(|&b| u8::from(b)).collect();
+            out.write_all(&bytes)
+        }
+        Section::TreeTarget => match &forest.aggregation {
+            Aggregation::Sum { tree_targets, .. } => put(out, tree_targets),
+            _ => Ok(()),
+        },
+        Section::CategoryTreeOffsets => {
+            offsets(out, trees.iter().map(|t| t.categories.nodes.len() as u64))
+        }
+        Section::CategoryNode => put(out, &t.categories.nodes),
+        Section::CategoryOffsets => put(out, &spans_of(forest).values),
+        Section::CategoryValue => put(out, &t.categories.categories),
+    }
+}
+
+/// Where each tree's arrays start in the forest-wide sections.
+pub(super) fn spans_of(forest: &Forest) -> Spans {
+    let mut spans = Spans {
+        nodes: vec![0],
+        splits: vec![0],
+        values: vec![0],
+    };
+    for t in &forest.trees {
+        let c = &t.categories;
+        spans
+            .nodes
+            .push(spans.nodes.last().unwrap() + t.n_nodes() as u64);
+        spans
+            .splits
+            .push(spans.splits.last().unwrap() + c.nodes.len() as u64);
+        // Each tree's local category offsets, shifted by the categories of
+        // the trees before it.
+        let base = *spans.values.last().unwrap();
+        spans
+            .values
+            .extend(c.offsets.iter().skip(1).map(|&o| base + u64::from(o)));
+    }
+    spans
+}
+
 fn offsets(out: &mut impl Write, sizes: impl Iterator<Item = u64>) -> std::io::Result<()> {
     let mut sum = 0u64;
     put(out, &[0u64])?;

@@ -12,9 +12,12 @@ use super::metadata::{FormatVersion, Metadata};
 pub const MAGIC: [u8; 8] = *b"\x89F2OF\r\n\x1a";
 /// Highest format major version this build reads (and writes, for forests
 /// that format 1 cannot describe: see `docs/FORMAT.md`, "Version rules").
-pub const FORMAT_MAJOR: u16 = 2;
+pub const FORMAT_MAJOR: u16 = 3;
 /// Minor version written with [`FORMAT_MAJOR`].
 pub const FORMAT_MINOR: u16 = 0;
+/// Minor version written when a forest needs format 2 and its payload is
+/// not framed.
+pub(crate) const FORMAT_2_MINOR: u16 = 0;
 /// Minor version written when a forest fits format 1.
 pub(crate) const FORMAT_1_MINOR: u16 = 1;
 /// Largest JSON header accepted (16 MiB), checked before allocating it.
@@ -286,4 +289,7 @@ pub(crate) struct SectionEntry {
 pub(crate) struct Header {
     pub metadata: Metadata,
     pub sections: Vec<SectionEntry>,
+    /// Format 3: the zstd frames of the payload, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<super::frames::FrameEntry>,
 }

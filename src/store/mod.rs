@@ -22,6 +22,7 @@ mod compare;
 mod decode;
 mod encode;
 mod error;
+mod frames;
 mod layout;
 mod mapped;
 mod metadata;
@@ -65,6 +66,22 @@ pub fn save(
 /// Encodes `forest` as the bytes of a model file.
 pub fn to_bytes(forest: &Forest, opts: &SaveOptions) -> Result<Vec<u8>, StoreError> {
     encode::encode(forest, opts).map(|(bytes, _)| bytes)
+}
+
+/// [`to_bytes`] with the compressed payload framed (format 3) whatever its
+/// size, in frames of about `frame_bytes` raw bytes: small framed files for
+/// tests and fuzzing seeds. [`to_bytes`] frames payloads from 8 MiB on.
+#[doc(hidden)]
+pub fn to_bytes_framed(
+    forest: &Forest,
+    opts: &SaveOptions,
+    frame_bytes: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let framing = frames::Framing {
+        min_raw: 0,
+        target: frame_bytes,
+    };
+    encode::encode_framed(forest, opts, framing).map(|(bytes, _)| bytes)
 }
 
 /// Decodes `bytes` (a model file from [`to_bytes`]) and checks that it holds

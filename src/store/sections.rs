@@ -11,6 +11,7 @@
 use std::ops::Range;
 
 use super::error::StoreError;
+use super::frames::Array;
 use super::layout::{Dtype, SectionEntry, ALIGN};
 use super::metadata::Metadata;
 use crate::ir::{Aggregation, Forest};
@@ -292,11 +293,19 @@ impl Layout {
 pub(crate) trait LeNumber: bytemuck::Pod {
     /// Converts between little-endian and native order (its own inverse).
     fn swap_le(self) -> Self;
+    /// The vector inside `a`, if it holds this type.
+    fn from_array(a: Array) -> Option<Vec<Self>>;
 }
 
 impl LeNumber for u8 {
     fn swap_le(self) -> Self {
         self
+    }
+    fn from_array(a: Array) -> Option<Vec<Self>> {
+        match a {
+            Array::U8(v) => Some(v),
+            _ => None,
+        }
     }
 }
 
@@ -304,17 +313,35 @@ impl LeNumber for u32 {
     fn swap_le(self) -> Self {
         u32::from_le(self)
     }
+    fn from_array(a: Array) -> Option<Vec<Self>> {
+        match a {
+            Array::U32(v) => Some(v),
+            _ => None,
+        }
+    }
 }
 
 impl LeNumber for u64 {
     fn swap_le(self) -> Self {
         u64::from_le(self)
     }
+    fn from_array(a: Array) -> Option<Vec<Self>> {
+        match a {
+            Array::U64(v) => Some(v),
+            _ => None,
+        }
+    }
 }
 
 impl LeNumber for f64 {
     fn swap_le(self) -> Self {
         f64::from_bits(u64::from_le(self.to_bits()))
+    }
+    fn from_array(a: Array) -> Option<Vec<Self>> {
+        match a {
+            Array::F64(v) => Some(v),
+            _ => None,
+        }
     }
 }
 

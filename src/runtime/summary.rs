@@ -96,7 +96,10 @@ impl OnnxSummary {
     /// ONNX model and files that declare versions newer than forest2onnx
     /// knows.
     pub fn from_bytes(bytes: &[u8]) -> Result<OnnxSummary, RuntimeError> {
-        let model = ModelProto::decode(bytes).map_err(RuntimeError::Decode)?;
+        // Decoded from a shared buffer: the strings of a forest's
+        // `nodes_modes` become slices of it, not millions of allocations.
+        let shared = prost::bytes::Bytes::copy_from_slice(bytes);
+        let model = ModelProto::decode(shared).map_err(RuntimeError::Decode)?;
         onnx_file::check_versions(
             model.ir_version,
             model

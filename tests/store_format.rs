@@ -484,3 +484,24 @@ fn frame_tables_that_do_not_tile_the_payload_at_array_boundaries_are_refused() {
         "{err}"
     );
 }
+
+/// Regression (fuzzer, `load` target): with several corrupt frames, the
+/// error named whichever frame a thread failed on first.
+#[test]
+fn the_first_bad_frame_in_file_order_is_the_one_reported() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/store/regressions/framed-two-bad-frames.forest");
+    let mut bytes = std::fs::read(path).unwrap();
+    reseal(&mut bytes);
+    let first = store::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(first.contains("zstd"), "{first}");
+    let mut shifted = vec![0u8];
+    shifted.extend_from_slice(&bytes);
+    for _ in 0..50 {
+        assert_eq!(store::from_bytes(&bytes).unwrap_err().to_string(), first);
+        assert_eq!(
+            store::from_bytes(&shifted[1..]).unwrap_err().to_string(),
+            first
+        );
+    }
+}

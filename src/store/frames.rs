@@ -260,14 +260,16 @@ pub(crate) fn decode(
         first_unit.push(i);
     }
     first_unit.push(units.len());
-    let arrays: Vec<Vec<Array>> = frames
+    let decoded: Vec<Result<Vec<Array>, StoreError>> = frames
         .par_iter()
         .enumerate()
         .map(|(k, f)| {
             let us = &units[first_unit[k]..first_unit[k + 1]];
             decode_frame(&stored[f.stored_range()], f, us)
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
+    // The first bad frame in file order, whichever thread failed first.
+    let arrays = decoded.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Decoded {
         arrays: units
             .iter()

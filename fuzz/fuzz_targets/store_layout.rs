@@ -147,7 +147,11 @@ fuzz_target!(|input: Input| {
 
     let sections = header["sections"].as_array_mut().expect("a table");
     for edit in input.table.iter().take(8) {
-        let n = sections.len().max(1);
+        // Every entry may have been removed by an earlier edit.
+        if sections.is_empty() {
+            break;
+        }
+        let n = sections.len();
         match *edit {
             TableEdit::Offset(i, d) => bump(&mut sections[i as usize % n]["offset"], d.into()),
             TableEdit::Count(i, d) => bump(&mut sections[i as usize % n]["count"], d.into()),
@@ -157,15 +161,14 @@ fuzz_target!(|input: Input| {
             TableEdit::Name(i, k) => {
                 sections[i as usize % n]["name"] = NAMES[k as usize % NAMES.len()].into()
             }
-            TableEdit::Remove(i) if !sections.is_empty() => {
+            TableEdit::Remove(i) => {
                 sections.remove(i as usize % n);
             }
-            TableEdit::Repeat(i) if !sections.is_empty() => {
+            TableEdit::Repeat(i) => {
                 let e = sections[i as usize % n].clone();
                 sections.push(e);
             }
-            TableEdit::Swap(i, j) if !sections.is_empty() => sections.swap(i as usize % n, j as usize % n),
-            _ => {}
+            TableEdit::Swap(i, j) => sections.swap(i as usize % n, j as usize % n),
         }
     }
     let m = &mut header["metadata"];

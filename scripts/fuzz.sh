@@ -10,8 +10,9 @@
 # nightly compiler, or stable with RUSTC_BOOTSTRAP=1, which this script sets
 # when no nightly toolchain is installed.
 #
-# Minimise a grown corpus back into the seeds with:
-#   cargo fuzz cmin TARGET fuzz/corpus/TARGET   (run in the repository root)
+# A fresh corpus starts from the committed minimised one,
+# fuzz/corpora/TARGET.tar.xz; scripts/fuzz-pack.sh TARGET refreshes that
+# archive from a grown corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,9 @@ run_one() {
     exit 2
   fi
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+  if [ -z "$(ls -A "fuzz/corpus/$t")" ] && [ -f "fuzz/corpora/$t.tar.xz" ]; then
+    tar -C fuzz/corpus -xJf "fuzz/corpora/$t.tar.xz"
+  fi
   local seeds=()
   [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
   # -rss_limit_mb and -timeout make an OOM or a hang a finding, not a

@@ -85,6 +85,7 @@ pub fn open(url: &str, create_local: bool) -> Result<Location, RegistryError> {
         return Err(invalid(format!("no bucket or container after {scheme}://")));
     }
     let prefix = parse_prefix(prefix).map_err(invalid)?;
+    install_tls_provider();
     let built = match scheme.as_str() {
         "s3" => (Backend::S3, s3(bucket)),
         "gs" => (Backend::Gcs, gcs(bucket)),
@@ -103,6 +104,17 @@ pub fn open(url: &str, create_local: bool) -> Result<Location, RegistryError> {
         backend,
         url: url.to_string(),
     })
+}
+
+/// Makes ring rustls' process-wide crypto provider, which reqwest needs
+/// before it builds a client (the build has no default provider: see
+/// Cargo.toml). A provider the embedding program installed first stays.
+fn install_tls_provider() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // Err only when a provider is already installed: keep that one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 /// Object-store paths refuse empty, `.` and `..` segments; so do we, with a

@@ -631,6 +631,37 @@ fn other_formats_are_published_reproducibly() {
     assert_eq!(pulled.forest, original.forest);
 }
 
+/// An `https://` endpoint goes through rustls with the ring provider the
+/// registry installs (the build has no default provider): a server that
+/// answers the TLS handshake with plain text is a clear error, not a
+/// panic. Needs no server of the suite.
+#[test]
+fn an_https_endpoint_that_speaks_no_tls_is_a_clear_error() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut hello = [0u8; 512];
+            let _ = stream.read(&mut hello);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\nnot TLS");
+        }
+    });
+    let endpoint = format!("https://127.0.0.1:{port}");
+    let out = Command::new(env!("CARGO_BIN_EXE_forest2onnx"))
+        .args(["registry", "list", "s3://bucket/models"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "key")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("cannot reach the registry"), "{err}");
+}
+
 /// Two saves of one forest with SOURCE_DATE_EPOCH are byte-identical, so
 /// real DVC stores them as one object.
 #[test]

@@ -138,8 +138,8 @@ pub(super) fn compile(
 
     // Positions: the nodes sorted by (tree, node) key.
     let key = |i: usize| (a.tree_ids[i], a.node_ids[i]);
-    let order: Vec<u32> = if (1..n).all(|i| key(i - 1) < key(i)) {
-        (0..n as u32).collect()
+    let order: Vec<u32> = if (1..n).into_par_iter().all(|i| key(i - 1) < key(i)) {
+        (0..n as u32).into_par_iter().collect()
     } else {
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.par_sort_unstable_by_key(|&i| (key(i as usize), i));
@@ -307,8 +307,11 @@ fn attach_weights(
 ) -> Result<(Vec<u32>, Vec<f64>), AttributeError> {
     let nw = a.leaf_node_ids.len();
     let weight_key = |w: usize| (a.leaf_tree_ids[w], a.leaf_node_ids[w]);
-    let weights: Vec<u32> = if (1..nw).all(|w| weight_key(w - 1) <= weight_key(w)) {
-        (0..nw as u32).collect()
+    let weights: Vec<u32> = if (1..nw)
+        .into_par_iter()
+        .all(|w| weight_key(w - 1) <= weight_key(w))
+    {
+        (0..nw as u32).into_par_iter().collect()
     } else {
         let mut weights: Vec<u32> = (0..nw as u32).collect();
         weights.par_sort_by_key(|&w| weight_key(w as usize));

@@ -15,6 +15,8 @@ mod finish;
 mod indexed;
 mod keyed;
 
+use rayon::prelude::*;
+
 use crate::ir::{CategorySplits, LEAF};
 use crate::predict::traverse::{
     packed_leaves, AnyTest, Gt, Gte, Leq, Lt, MemberSets, PackedNode, SplitRule, Test,
@@ -128,30 +130,28 @@ impl CompiledEnsemble {
             Nodes::Keyed(nodes) => keyed::compile(nodes, classifier, a.n_outputs)?,
             Nodes::Indexed(nodes) => indexed::compile(nodes, a.n_outputs)?,
         };
-        let mut used = vec![false; a.n_outputs];
-        layout
-            .weight_target
-            .iter()
-            .for_each(|&t| used[t as usize] = true);
-        let used_targets = used.iter().filter(|&&u| u).count();
-        let branches = || layout.nodes.iter().filter(|n| !n.is_leaf());
-        let n_features = branches()
-            .map(|n| n.feature as usize + 1)
-            .max()
-            .unwrap_or(0);
-        let mut tests = branches().map(|n| n.test);
-        let first = tests.next();
-        let missing = branches().any(|n| n.missing_true);
+        // Ensemble-wide facts, one parallel pass each (millions of nodes
+        // and weights in a large forest).
+        let branches = || layout.nodes.par_iter().filter(|n| !n.is_leaf());
+        let (n_features, missing) = branches()
+            .map(|n| (n.feature as usize + 1, n.missing_true))
+            .reduce(|| (0, false), |a, b| (a.0.max(b.0), a.1 || b.1));
+        let first = layout.nodes.iter().find(|n| !n.is_leaf()).map(|n| n.test);
         let rule = match first {
             None => Rule::Uniform(Test::Leq, false),
-            Some(t @ (Test::Leq | Test::Lt | Test::Gte | Test::Gt)) if tests.all(|x| x == t) => {
+            Some(t @ (Test::Leq | Test::Lt | Test::Gte | Test::Gt))
+                if branches().all(|n| n.test == t) =>
+            {
                 Rule::Uniform(t, missing)
             }
             Some(_) => Rule::Any,
         };
+        // onnxruntime's one-score path: two classes, one of them used.
+        let uses = |class: u32| layout.weight_target.par_iter().any(|&t| t == class);
+        let binary_case = classifier && a.n_outputs == 2 && uses(0) != uses(1);
         Ok(CompiledEnsemble {
-            binary_case: classifier && a.n_outputs == 2 && used_targets == 1,
-            weights_all_positive: layout.weight_value.iter().all(|&w| w >= 0.0),
+            binary_case,
+            weights_all_positive: layout.weight_value.par_iter().all(|&w| w >= 0.0),
             rule,
             n_features,
             nodes: layout.nodes,

@@ -166,7 +166,7 @@ pub(super) fn compile(
     // order, then weight errors in weight order, then root errors.
     let mut nodes = vec![PackedNode::default(); n];
     let mut is_child = vec![false; n];
-    let compiled: Vec<Result<(bool, Result<Root, AttributeError>), AttributeError>> = trees
+    let compiled: Vec<Result<CompiledTree, AttributeError>> = trees
         .par_iter()
         .zip(split_by_spans(&mut nodes, &trees))
         .zip(split_by_spans(&mut is_child, &trees))
@@ -199,6 +199,10 @@ pub(super) fn compile(
         weight_value,
     })
 }
+
+/// One tree compiled: whether every child follows its parent, and its root
+/// (or why it has none, reported after the weights' errors).
+type CompiledTree = (bool, Result<Root, AttributeError>);
 
 /// `items` cut at the spans' bounds (the spans tile `0..items.len()`).
 fn split_by_spans<'s, T>(mut items: &'s mut [T], spans: &[TreeSpan]) -> Vec<&'s mut [T]> {

@@ -175,6 +175,8 @@ pub(super) fn compile(
             Ok((forward, tree_root(span, is_child, node_id)))
         })
         .collect();
+    // Children after their parent everywhere rule out cycles and
+    // unreachable nodes without a search.
     let mut forward = true;
     let mut roots = Vec::with_capacity(trees.len());
     for tree in compiled {

@@ -352,3 +352,63 @@ fn any_node_order_and_ids_compile_to_the_same_ensemble() {
         assert_eq!(out, out_a[r * k..(r + 1) * k]);
     }
 }
+
+/// Trees compile in parallel, yet the error is the one a sequential pass
+/// meets first: node errors in tree order, then weight errors, then root
+/// errors, whichever thread finds its error first.
+#[test]
+fn parallel_compilation_reports_errors_in_sequential_order() {
+    use Mode::*;
+    let trees = 64i64;
+    // Tree t: node 0 splits into leaves 1 and 2 (ids per tree).
+    let forest = |edit: &dyn Fn(i64, &mut [i64; 2])| {
+        let mut nodes = KeyedNodes::default();
+        let (mut tree_ids, mut node_ids, mut yes, mut no) = (vec![], vec![], vec![], vec![]);
+        let mut modes = vec![];
+        for t in 0..trees {
+            let mut children = [1, 2];
+            edit(t, &mut children);
+            tree_ids.extend([t; 3]);
+            node_ids.extend([0, 1, 2]);
+            yes.extend([children[0], 0, 0]);
+            no.extend([children[1], 0, 0]);
+            modes.extend([Leq, Leaf, Leaf]);
+        }
+        let n = node_ids.len();
+        nodes.tree_ids = owned(tree_ids);
+        nodes.node_ids = owned(node_ids);
+        nodes.true_ids = owned(yes);
+        nodes.false_ids = owned(no);
+        nodes.modes = owned(modes);
+        nodes.feature_ids = owned(vec![0; n]);
+        nodes.values = owned(vec![0.5; n]);
+        nodes
+    };
+    // Dangling children in trees 7 and 40: tree 7 is named, every time.
+    for _ in 0..20 {
+        let dangling = forest(&|t, c| {
+            if t == 7 || t == 40 {
+                c[1] = 99;
+            }
+        });
+        assert_eq!(
+            compile_error(dangling),
+            "`nodes_falsenodeids[21]` = 99 points to no node of tree 7"
+        );
+    }
+    // A tree with two roots (tree 3) and a weight on a branch (tree 50):
+    // weights are checked before roots, as before.
+    let mut mixed = forest(&|t, c| {
+        if t == 3 {
+            *c = [2, 2];
+        }
+    });
+    mixed.leaf_tree_ids = owned(vec![50]);
+    mixed.leaf_node_ids = owned(vec![0]);
+    mixed.leaf_targets = owned(vec![0]);
+    mixed.leaf_weights = owned(vec![1.0]);
+    assert_eq!(
+        compile_error(mixed),
+        "`class_nodeids[0]` is for node 0 of tree 50, which is a branch"
+    );
+}

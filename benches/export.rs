@@ -106,7 +106,7 @@ fn layouts(c: &mut Criterion) {
         ];
         for (name, forest, ml_opset, precision, zipmap) in cases {
             let options = ExportOptions {
-                ml_opset,
+                ml_opset: Some(ml_opset),
                 precision,
                 zipmap,
                 ..Default::default()

@@ -55,6 +55,13 @@ def short_float32(a):
     return out.reshape(a.shape)
 
 
+def dump_json(path, doc):
+    """Writes `doc` compactly (no NaN: encode it first), one line."""
+    with open(path, "w") as f:
+        json.dump(doc, f, allow_nan=False, separators=(",", ":"))
+        f.write("\n")
+
+
 def write_expected(path, meta, rows, margin, predict, leaf_values, float32=False):
     """With `float32`, outputs are written as their float32 values' shortest
     text (XGBoost computes in float32): three times smaller files."""

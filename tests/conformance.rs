@@ -17,7 +17,7 @@ mod matrix;
 use common::crosscheck::*;
 use common::python::python;
 use common::*;
-use forest2onnx::export::onnx::{to_bytes, ExportOptions};
+use forest2onnx::export::onnx::{to_bytes, ExportOptions, Precision};
 use forest2onnx::ir::{Aggregation, Forest, Labels, Source, SplitOp, Task, Tree, LEAF};
 use forest2onnx::runtime::{ElementType, OnnxModel};
 use forest2onnx::validate::with_adversarial_rows;
@@ -250,7 +250,8 @@ fn exported_models_pass_checker_and_agree_in_onnxruntime_and_tract() {
     let cases = corpus();
     for case in &cases {
         let options = ExportOptions {
-            ml_opset: case.ml_opset,
+            ml_opset: Some(case.ml_opset),
+            precision: Precision::Float,
             ..Default::default()
         };
         let onnx = to_bytes(&case.forest, &options).unwrap();

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use forest2onnx::export::onnx::{to_bytes, ExportOptions};
+use forest2onnx::export::onnx::{to_bytes, ExportOptions, Precision};
 use forest2onnx::runtime::{ElementType, OnnxModel};
 use forest2onnx::validate::with_adversarial_rows;
 use prost::Message;
@@ -148,7 +148,12 @@ fn agrees_with_tracts_builtin_op_on_small_multiclass_forests() {
         )
         .unwrap();
         let forest = forest2onnx::import::smartcore::from_random_forest(&model).unwrap();
-        let onnx = to_bytes(&forest, &ExportOptions::default()).unwrap();
+        // tract's built-in operator reads float graphs only.
+        let float = ExportOptions {
+            precision: Precision::Float,
+            ..Default::default()
+        };
+        let onnx = to_bytes(&forest, &float).unwrap();
         let data = to_f32_rows(&x).mapv(f64::from);
         let rows = with_adversarial_rows(&forest, ElementType::Float, data.view(), 2000).unwrap();
         let ours = OnnxModel::from_bytes(&onnx)

@@ -170,22 +170,20 @@ impl Forest {
         doc: Option<String>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let precision = match precision {
+            "auto" => Precision::Auto,
             "float" => Precision::Float,
             "double" => Precision::Double,
             other => {
                 return Err(Failure::new(
                     Kind::Input,
-                    format!("precision must be \"float\" or \"double\", not {other:?}"),
+                    format!("precision must be \"auto\", \"float\" or \"double\", not {other:?}"),
                 )
                 .into())
             }
         };
         let options = ExportOptions {
-            // Double needs opset 3 or 5; 3 is the one most runtimes load.
-            ml_opset: ml_opset.unwrap_or(match precision {
-                Precision::Float => 1,
-                Precision::Double => 3,
-            }),
+            // None: the lowest opset that holds the precision.
+            ml_opset,
             precision,
             zipmap,
             graph_name: name.unwrap_or_else(|| "forest".into()),

@@ -133,3 +133,44 @@ def test_help_explains_the_options():
     doc = forest2onnx.to_onnx.__doc__
     for word in ("precision", "ml_opset", "zipmap", "validate", "double"):
         assert word in doc
+
+
+def at_and_around_thresholds(est, X):
+    """Rows of X with every feature set to each split threshold of `est`'s
+    trees, one float64 step either side, and the float32 neighbours'
+    midpoints: where float32 rounding would route otherwise."""
+    import onnx
+
+    model = onnx.load_from_string(forest2onnx.to_onnx(est, precision="double", ml_opset=3))
+    values = set()
+    for node in model.graph.node:
+        for a in node.attribute:
+            if a.name == "nodes_values_as_tensor":
+                values.update(onnx.numpy_helper.to_array(a.t).tolist())
+    rows = []
+    for t in sorted(values):
+        f = np.float32(t)
+        around = [t, np.nextafter(t, -np.inf), np.nextafter(t, np.inf)]
+        lo, hi = (np.nextafter(f, np.float32(-np.inf)), f) if f > t else (f, np.nextafter(f, np.float32(np.inf)))
+        around.append((float(lo) + float(hi)) / 2)
+        for v in around:
+            row = X[len(rows) % len(X)].copy()
+            row[:] = v
+            rows.append(row)
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("name", ["HistGradientBoostingClassifier", "RandomForestClassifier"])
+def test_auto_precision_is_exact_on_float64_rows(name):
+    est, X = fitted(name)
+    onnx = forest2onnx.to_onnx(est)
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
+    # HistGradientBoosting compares float64: auto writes a double model;
+    # forests round to float32 first: a float model is exact.
+    want = "tensor(double)" if name.startswith("Hist") else "tensor(float)"
+    assert sess.get_inputs()[0].type == want
+    rows = at_and_around_thresholds(est, X)
+    got = run_onnx(onnx, rows)
+    np.testing.assert_array_equal(got["label"], est.predict(rows))

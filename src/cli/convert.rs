@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use forest2onnx::export::onnx::{to_bytes, to_file, ExportOptions, Precision};
+use forest2onnx::export::onnx::{choose, to_bytes, to_file, Choice, ExportOptions, Precision};
 use forest2onnx::export::pmml::{self, PmmlOptions};
 use forest2onnx::store::{self, Compression, SaveOptions};
 use forest2onnx::{Forest, Format, Loaded};
@@ -14,7 +14,9 @@ use serde::Serialize;
 use super::output::{self, human_size, print, print_json, write_atomic};
 use super::progress::with_spinner;
 use super::validate::{compare, data_rows};
-use super::{load_model, Global, Status};
+use super::{load_model, read_model, Global, Status};
+use forest2onnx::import::rounds::Rounds;
+use forest2onnx::import::{lightgbm, sklearn, xgboost};
 use forest2onnx::validate::ValidationOutcome;
 
 /// Convert a model to ONNX (validated in tract before it is written) or to
@@ -31,8 +33,12 @@ EXAMPLES:
     Convert a smartcore model saved with serde_json, with a ZipMap output:
         forest2onnx convert rf.json -o rf.onnx --zipmap
 
-    Exact for every double input, with the ai.onnx.ml opset 5 operator:
-        forest2onnx convert model.forest --precision double --ml-opset 5
+    With the ai.onnx.ml opset 5 operator (precision chosen as by default):
+        forest2onnx convert model.forest --ml-opset 5
+
+    A float model of a LightGBM model (float64 inputs near a threshold may
+    route differently; a note says how many thresholds float32 cannot hold):
+        forest2onnx convert model.txt --precision float
 
     Also validate on your own rows:
         forest2onnx convert model.forest -o model.onnx --data test.csv
@@ -81,16 +87,20 @@ pub struct Args {
     to: Option<OutputFormat>,
 
     /// ai.onnx.ml opset: 1 and 3 write TreeEnsembleClassifier/Regressor (1
-    /// also loads in older runtimes), 5 writes TreeEnsemble [default: 1].
-    /// ONNX only.
+    /// also loads in older runtimes), 5 writes TreeEnsemble [default: the
+    /// lowest that holds the precision: 1 for float, 3 for double]. ONNX
+    /// only.
     #[arg(long, value_name = "1|3|5", value_parser = ml_opset_parser(), help_heading = "ONNX output")]
     ml_opset: Option<i64>,
 
-    /// Element type of the input, thresholds and outputs: float (exact
-    /// routing for float32 inputs) or double (exact for every double input;
-    /// needs --ml-opset 3 or 5).
-    /// [default: float]. ONNX only.
-    #[arg(long, value_name = "float|double", value_parser = precision_parser(), help_heading = "ONNX output")]
+    /// Element type of the input, thresholds and outputs: auto (the one that
+    /// reproduces the source: double where it compares float64 inputs with
+    /// float64 thresholds, as LightGBM and HistGradientBoosting do; float
+    /// where it rounds inputs to float32 first, as scikit-learn trees and
+    /// XGBoost do), float (exact routing for float32 inputs) or double
+    /// (exact for every double input; needs --ml-opset 3 or 5).
+    /// [default: auto]. ONNX only.
+    #[arg(long, value_name = "auto|float|double", value_parser = precision_parser(), help_heading = "ONNX output")]
     precision: Option<Precision>,
 
     /// Add a ZipMap node and an `output_probability` output (one {label:
@@ -126,6 +136,14 @@ pub struct Args {
     /// (concurrent conversions get distinct versions). Native only.
     #[arg(long, help_heading = "Native output")]
     versioned: bool,
+
+    /// Boosting rounds of an XGBoost or LightGBM model to convert: all,
+    /// best (up to the best iteration early stopping recorded) or a number
+    /// [default: those the API that saved the model predicts with: up to
+    /// the best iteration for XGBoost's scikit-learn wrappers and LightGBM
+    /// boosters that record one, all for an XGBoost Booster].
+    #[arg(long, value_name = "all|best|N")]
+    pub rounds: Option<Rounds>,
 
     /// Skip validation (write the output without checking it).
     #[arg(long)]
@@ -203,6 +221,9 @@ struct Converted<'a> {
     ml_opset: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     precision: Option<&'static str>,
+    /// How the precision and opset were chosen (ONNX output).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision_choice: Option<&'a Choice>,
     #[serde(skip_serializing_if = "Option::is_none")]
     zipmap: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -223,12 +244,39 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
     let (out, format) = output_of(&args)?;
     output::check_output_path(&out)?;
     refuse_foreign_options(&args, format)?;
-    let loaded = load_model(&args.model)?;
+    let loaded = load_rounds(&args.model, args.rounds)?;
     match format {
         OutputFormat::Onnx => to_onnx(g, &args, &loaded, &out),
         OutputFormat::Forest => to_native(g, &args, &loaded, &out),
         OutputFormat::Pmml => to_pmml(g, &args, &loaded, &out),
     }
+}
+
+/// Loads the model at `path`, keeping the boosting rounds `rounds` asks
+/// for (XGBoost and LightGBM models only).
+pub(super) fn load_rounds(path: &Path, rounds: Option<Rounds>) -> Result<Loaded> {
+    let Some(rounds) = rounds else {
+        return load_model(path);
+    };
+    let file = read_model(path)?;
+    let context = || format!("cannot load `{}`", path.display());
+    let forest = match file.format {
+        Format::Xgboost => xgboost::from_bytes_with(&file.bytes, rounds).with_context(context)?,
+        Format::Lightgbm => lightgbm::from_bytes_with(&file.bytes, rounds).with_context(context)?,
+        // Pickled XGBoost and LightGBM estimators; any other refuses.
+        Format::Sklearn => {
+            sklearn::from_bytes_with_rounds(&file.bytes, rounds).with_context(context)?
+        }
+        other => bail!(
+            "--rounds applies to XGBoost and LightGBM models; `{}` is a {other}",
+            path.display()
+        ),
+    };
+    Ok(Loaded {
+        forest,
+        format: file.format,
+        provenance: None,
+    })
 }
 
 /// The output path and format, from `-o` and `--to`.
@@ -293,15 +341,19 @@ fn to_onnx(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status
     };
 
     let started = Instant::now();
-    let ml_opset = args.ml_opset.unwrap_or(1);
     let options = ExportOptions {
-        ml_opset,
-        precision: args.precision.unwrap_or(Precision::Float),
+        ml_opset: args.ml_opset,
+        precision: args.precision.unwrap_or_default(),
         zipmap: args.zipmap,
         graph_name: args.name.clone().unwrap_or_else(|| stem(&args.model)),
         doc_string: args.doc.clone().unwrap_or_default(),
         created: None,
     };
+    let choice = choose(forest, &options);
+    if let (Some(note), true) = (&choice.float_note, args.no_validate) {
+        // Otherwise the validation report carries it.
+        eprintln!("{}", note.to_text());
+    }
     // Without validation the model is streamed to the file; validation
     // needs its bytes in memory first.
     let (bytes, validation) = if args.no_validate {
@@ -328,8 +380,9 @@ fn to_onnx(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status
         output: passed.then_some(out),
         output_format: OutputFormat::Onnx,
         bytes,
-        ml_opset: Some(ml_opset),
-        precision: Some(options.precision.name()),
+        ml_opset: Some(choice.ml_opset),
+        precision: Some(choice.precision.name()),
+        precision_choice: Some(&choice),
         zipmap: Some(args.zipmap),
         compression_level: None,
         trees: forest.trees.len(),
@@ -346,15 +399,16 @@ fn to_onnx(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status
         }
         if passed {
             text += &format!(
-                "wrote {} ({}, {} trees, {} nodes, ai.onnx.ml opset {}, {}{}) in {}\n",
+                "wrote {} ({}, {} trees, {} nodes, ai.onnx.ml opset {}, {}{}) in {}\n{}\n",
                 out.display(),
                 human_size(bytes),
                 forest.trees.len(),
                 forest.n_nodes(),
-                ml_opset,
-                options.precision.name(),
+                choice.ml_opset,
+                choice.precision.name(),
                 if args.zipmap { ", with ZipMap" } else { "" },
                 output::human_duration(started.elapsed()),
+                choice.why(),
             );
             if validation.is_none() {
                 text += "not validated (--no-validate)\n";
@@ -421,6 +475,7 @@ fn to_native(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Stat
         bytes: bytes.len() as u64,
         ml_opset: None,
         precision: None,
+        precision_choice: None,
         zipmap: None,
         compression_level: Some(level),
         trees: forest.trees.len(),
@@ -497,6 +552,7 @@ fn to_pmml(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status
         bytes: bytes as u64,
         ml_opset: None,
         precision: None,
+        precision_choice: None,
         zipmap: None,
         compression_level: None,
         trees: forest.trees.len(),
@@ -525,14 +581,14 @@ fn ml_opset_parser() -> impl clap::builder::TypedValueParser<Value = i64> {
     clap::builder::PossibleValuesParser::new(["1", "3", "5"]).map(|s| s.parse().unwrap_or(1))
 }
 
-/// Accepts exactly `float` and `double`.
+/// Accepts exactly `auto`, `float` and `double`.
 fn precision_parser() -> impl clap::builder::TypedValueParser<Value = Precision> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(["float", "double"]).map(|s| {
-        if s == "double" {
-            Precision::Double
-        } else {
-            Precision::Float
+    clap::builder::PossibleValuesParser::new(["auto", "float", "double"]).map(|s| {
+        match s.as_str() {
+            "double" => Precision::Double,
+            "float" => Precision::Float,
+            _ => Precision::Auto,
         }
     })
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use forest2onnx::export::onnx::{choose, Choice, ExportOptions};
 use forest2onnx::export::pmml;
 use forest2onnx::import::sklearn;
 use forest2onnx::ir::{Aggregation, CategoryRule, InputRules, Precision, SplitOp, Task};
@@ -69,6 +70,8 @@ struct ForestInfo {
     /// Source-specific facts (objective, boosting rounds, ...).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     details: BTreeMap<String, String>,
+    /// What a plain `convert` to ONNX writes, and why.
+    onnx_export: Choice,
 }
 
 /// What a scikit-learn pickle names, read without executing it.
@@ -306,6 +309,7 @@ fn forest_info(f: &Forest) -> ForestInfo {
         input: input_rules(&f.input),
         categorical_splits: f.trees.iter().map(|t| t.categories.nodes.len()).sum(),
         details: f.source.details.clone(),
+        onnx_export: choose(f, &ExportOptions::default()),
     }
 }
 
@@ -472,6 +476,14 @@ fn forest_text(s: &mut String, f: &ForestInfo) {
         let _ = writeln!(s, "  categorical: {} splits", f.categorical_splits);
     }
     let _ = writeln!(s, "  input:       {}", f.input);
+    let c = &f.onnx_export;
+    let _ = writeln!(
+        s,
+        "  to ONNX:     {}, ai.onnx.ml opset {}: {}",
+        c.precision.name(),
+        c.ml_opset,
+        c.reason
+    );
     for (k, v) in &f.details {
         let _ = writeln!(s, "  {:<12} {v}", format!("{k}:"));
     }

@@ -12,7 +12,7 @@ use ndarray::Array2;
 use super::csv_input::{Cells, Table};
 use super::output::{print, print_json};
 use super::progress::{with_spinner, Progress};
-use super::{load_model, read_model, Global, Status};
+use super::{read_model, Global, Status};
 
 /// Check that an ONNX model reproduces a forest, row by row.
 #[derive(Debug, clap::Args)]
@@ -66,6 +66,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE.csv")]
     data: Option<PathBuf>,
 
+    /// Boosting rounds of an XGBoost or LightGBM model to compare with (as
+    /// `convert --rounds`).
+    #[arg(long, value_name = "all|best|N")]
+    rounds: Option<forest2onnx::import::rounds::Rounds>,
+
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -98,7 +103,7 @@ pub fn data_rows(progress: Progress, forest: &Forest, path: &Path) -> Result<Arr
 }
 
 pub fn run(g: Global, args: Args) -> Result<Status> {
-    let loaded = load_model(&args.model)?;
+    let loaded = super::convert::load_rounds(&args.model, args.rounds)?;
     let onnx_file = read_model(&args.onnx)?;
     if onnx_file.format != Format::Onnx {
         anyhow::bail!(

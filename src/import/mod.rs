@@ -6,6 +6,7 @@
 
 #[cfg(feature = "lightgbm")]
 pub mod lightgbm;
+pub mod rounds;
 #[cfg(feature = "sklearn")]
 pub mod sklearn;
 #[cfg(feature = "smartcore")]

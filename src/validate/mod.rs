@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use ndarray::{s, Array2, ArrayView2};
 use serde::Serialize;
 
-use crate::export::onnx::{to_bytes, ExportError, ExportOptions};
+use crate::export::onnx::{float_note, to_bytes, ExportError, ExportOptions, FloatNote};
 use crate::ir::{Forest, Task};
 use crate::predict::ShapeError;
 use crate::runtime::{ElementType, OnnxModel, OutputRole, RuntimeError};
@@ -194,6 +194,11 @@ pub struct ValidationOutcome {
     /// otherwise than forest2onnx writes it); the rows then probe every
     /// threshold.
     pub structure_skipped: Option<String>,
+    /// A float ONNX model of a forest that compares float64 inputs with
+    /// float64 thresholds: exact for float32 inputs only (the rows compared
+    /// are float32), and how many thresholds float32 cannot hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub float_note: Option<FloatNote>,
     /// Time spent building the rows and comparing.
     #[serde(serialize_with = "millis")]
     pub elapsed: Duration,
@@ -267,6 +272,10 @@ impl ValidationOutcome {
             (None, None) => {}
         }
         s += &format!("mismatches: {}\n", self.mismatches());
+        if let Some(note) = &self.float_note {
+            s += &note.to_text();
+            s.push('\n');
+        }
         s
     }
 }
@@ -293,6 +302,9 @@ pub fn validate_conversion(
         report: None,
         structure: None,
         structure_skipped: None,
+        float_note: (model.input_type() == ElementType::Float
+            && forest.input.precision == crate::ir::Precision::F64)
+            .then(|| float_note(forest)),
         elapsed: Duration::ZERO,
     };
     if let Err(ValidateError::Incompatible(why)) = check_signature(forest, model) {

@@ -11,7 +11,7 @@ use crate::onnx_proto::{ModelProto, NodeProto};
 
 fn options(ml_opset: i64, precision: Precision) -> ExportOptions {
     ExportOptions {
-        ml_opset,
+        ml_opset: Some(ml_opset),
         precision,
         ..Default::default()
     }
@@ -27,9 +27,12 @@ fn outcome(forest: &Forest, onnx: &[u8]) -> ValidationOutcome {
 fn every_layout_compares_node_by_node_without_difference() {
     for (name, forest) in corpus() {
         for mut options in all_options() {
-            let what = format!("{name}: opset {} {:?}", options.ml_opset, options.precision);
+            let what = format!(
+                "{name}: opset {:?} {:?}",
+                options.ml_opset, options.precision
+            );
             options.zipmap = matches!(&forest.task, Task::Classification(l) if !matches!(l, crate::ir::Labels::Float(_)))
-                && options.ml_opset == 3;
+                && options.ml_opset == Some(3);
             let onnx = to_bytes(&forest, &options).unwrap_or_else(|e| panic!("{what}: {e}"));
             let o = outcome(&forest, &onnx);
             let st = o
@@ -183,9 +186,9 @@ fn forest_named(name: &str) -> Forest {
 fn a_threshold_one_step_off_is_caught_in_every_precision_and_opset() {
     let forest = forest_named("average");
     for o in all_options() {
-        let what = format!("opset {} {:?}", o.ml_opset, o.precision);
+        let what = format!("opset {:?} {:?}", o.ml_opset, o.precision);
         let onnx = to_bytes(&forest, &o).unwrap();
-        let values = if o.ml_opset == 5 {
+        let values = if o.ml_opset == Some(5) {
             "nodes_splits"
         } else if o.precision == Precision::Double {
             "nodes_values_as_tensor"

@@ -7,7 +7,7 @@ pub mod python;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use forest2onnx::export::onnx::{to_bytes, ExportOptions};
+use forest2onnx::export::onnx::{to_bytes, ExportOptions, Precision};
 use forest2onnx::ir::{Forest, Labels};
 use forest2onnx::runtime::ElementType;
 use forest2onnx::validate::{validate, with_adversarial_rows};
@@ -123,7 +123,8 @@ where
     let mut max_abs_diff = 0f64;
     for ml_opset in [1, 3] {
         let options = ExportOptions {
-            ml_opset,
+            ml_opset: Some(ml_opset),
+            precision: Precision::Float,
             ..Default::default()
         };
         let onnx = to_bytes(forest, &options).expect("export");

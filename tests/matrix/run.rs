@@ -225,7 +225,7 @@ fn every_model_kind_precision_and_opset_passes_checker_and_onnxruntime() {
         forest.check().unwrap_or_else(|e| panic!("{name}: {e}"));
         for (precision, opset) in COMBINATIONS {
             let options = ExportOptions {
-                ml_opset: opset,
+                ml_opset: Some(opset),
                 precision,
                 ..Default::default()
             };
@@ -366,7 +366,7 @@ fn every_model_kind_precision_and_opset_passes_checker_and_onnxruntime() {
 fn opset_1_double_is_refused_with_a_clear_message() {
     let forest = &models()[0].forest;
     let options = ExportOptions {
-        ml_opset: 1,
+        ml_opset: Some(1),
         precision: Precision::Double,
         ..Default::default()
     };

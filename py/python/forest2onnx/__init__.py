@@ -76,8 +76,8 @@ def _forest(model: Any) -> "tuple[Forest, Optional[dict]]":
 
 
 def _check_options(precision: Any, ml_opset: Any, zipmap: Any, validate: Any) -> None:
-    if precision not in ("float", "double"):
-        raise InputError(f'precision must be "float" or "double", not {precision!r}')
+    if precision not in ("auto", "float", "double"):
+        raise InputError(f'precision must be "auto", "float" or "double", not {precision!r}')
     if ml_opset is not None and (isinstance(ml_opset, bool) or ml_opset not in (1, 3, 5)):
         raise InputError(f"ml_opset must be 1, 3, 5 or None, not {ml_opset!r}")
     for name, value in (("zipmap", zipmap), ("validate", validate)):
@@ -88,7 +88,7 @@ def _check_options(precision: Any, ml_opset: Any, zipmap: Any, validate: Any) ->
 def to_onnx(
     model: Any,
     *,
-    precision: str = "float",
+    precision: str = "auto",
     ml_opset: Optional[int] = None,
     zipmap: bool = False,
     validate: bool = True,
@@ -104,11 +104,16 @@ def to_onnx(
 
     Options (the command line's ``convert`` options):
 
-    * ``precision``: ``"float"`` (default) makes a float32 input and
-      outputs; routing is exact for every float32 input (thresholds are
-      rounded to the float32 that splits float32 inputs as the model
-      does). ``"double"`` makes a double input and outputs: exact for every
-      float64 input; needs ``ml_opset`` 3 or 5.
+    * ``precision``: ``"auto"`` (default) picks the one that reproduces
+      the model exactly: ``"double"`` for models that compare float64
+      inputs with float64 thresholds (LightGBM, HistGradientBoosting),
+      ``"float"`` for models that round inputs to float32 first
+      (scikit-learn trees and forests, GradientBoosting, IsolationForest,
+      XGBoost). ``"float"`` makes a float32 input and outputs; routing is
+      exact for every float32 input (thresholds are rounded to the float32
+      that splits float32 inputs as the model does). ``"double"`` makes a
+      double input and outputs: exact for every float64 input; needs
+      ``ml_opset`` 3 or 5.
     * ``ml_opset``: the ``ai.onnx.ml`` opset. 1 (the default for float)
       and 3 (the default for double) write ``TreeEnsembleClassifier`` /
       ``TreeEnsembleRegressor``; 5 writes ``TreeEnsemble``.
@@ -164,7 +169,7 @@ def convert(path_in: PathLike, path_out: PathLike, **options: Any) -> int:
     forest = load(path_in)
     if ext == ".forest":
         return _save(forest, path_out, options.get("compress", 3), None, None)
-    precision = options.get("precision", "float")
+    precision = options.get("precision", "auto")
     ml_opset = options.get("ml_opset")
     zipmap = options.get("zipmap", False)
     check = options.get("validate", True)

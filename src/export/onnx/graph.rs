@@ -105,9 +105,10 @@ impl Builder {
 }
 
 fn real_type(precision: Precision) -> DataType {
-    match precision {
-        Precision::Float => DataType::Float,
-        Precision::Double => DataType::Double,
+    if precision == Precision::Double {
+        DataType::Double
+    } else {
+        DataType::Float
     }
 }
 
@@ -140,7 +141,7 @@ pub(super) fn shell(
     let model = ModelProto {
         // ai.onnx.ml opset 5 came with ONNX 1.16 (IR version 10); opset 3
         // with ONNX 1.10 (IR version 8).
-        ir_version: if options.ml_opset == 5 { 10 } else { 8 },
+        ir_version: if layout.ml_opset == 5 { 10 } else { 8 },
         producer_name: "forest2onnx".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: options.doc_string.clone(),
@@ -152,10 +153,10 @@ pub(super) fn shell(
             },
             OperatorSetIdProto {
                 domain: ML_DOMAIN.into(),
-                version: options.ml_opset,
+                version: layout.ml_opset,
             },
         ],
-        metadata_props: metadata(forest, options)
+        metadata_props: metadata(forest, layout, options)
             .into_iter()
             .map(|(key, value)| StringStringEntryProto { key, value })
             .collect(),
@@ -546,7 +547,7 @@ fn zipmap(b: &mut Builder, forest: &Forest, real: DataType) -> ValueInfoProto {
     }
 }
 
-fn metadata(forest: &Forest, options: &ExportOptions) -> BTreeMap<String, String> {
+fn metadata(forest: &Forest, layout: &Layout, options: &ExportOptions) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     m.insert(
         "forest2onnx_version".into(),
@@ -567,7 +568,7 @@ fn metadata(forest: &Forest, options: &ExportOptions) -> BTreeMap<String, String
         }
         .into(),
     );
-    m.insert("precision".into(), options.precision.name().into());
+    m.insert("precision".into(), layout.precision.name().into());
     if let Some(labels) = forest.class_labels() {
         let json = match labels {
             Labels::Int(v) => serde_json::to_string(v),

@@ -44,8 +44,11 @@ pub(super) enum Entries {
 pub(super) struct Layout {
     pub op: Op,
     pub entries: Entries,
-    /// Precision of the input, the thresholds and the outputs.
+    /// Precision of the input, the thresholds and the outputs (`Float` or
+    /// `Double`: [`super::choose`] resolved `Auto`).
     pub precision: Precision,
+    /// The `ai.onnx.ml` opset (1, 3 or 5).
+    pub ml_opset: i64,
     /// Written trees per forest tree: opset 5 leaves hold one value, so a
     /// forest whose leaves hold `k` values is written as `k` copies of each
     /// tree, copy `j` holding value `j`.
@@ -76,8 +79,9 @@ impl Layout {
     /// written exactly. Reads the forest's arrays without trusting them.
     pub fn new(forest: &Forest, options: &ExportOptions) -> Result<Layout, ExportError> {
         let unsupported = |why: String| Err(ExportError::Unsupported(why));
-        let double = options.precision == Precision::Double;
-        match options.ml_opset {
+        let choice = super::choose(forest, options);
+        let double = choice.precision == Precision::Double;
+        match choice.ml_opset {
             1 if double => {
                 return unsupported(
                     "double precision needs ai.onnx.ml opset 3 or 5 (opset 1 has no double \
@@ -126,7 +130,8 @@ impl Layout {
         let mut layout = Layout {
             op: Op::Regressor,
             entries: per_leaf,
-            precision: options.precision,
+            precision: choice.precision,
+            ml_opset: choice.ml_opset,
             copies: 1,
             n_targets: score_width,
             leaf_index: false,
@@ -137,7 +142,7 @@ impl Layout {
         let classifier_op = matches!(forest.task, Task::Classification(_))
             && matches!(forest.aggregation, Aggregation::Vote | Aggregation::Average)
             && n_classes >= 2;
-        if options.ml_opset == 5 {
+        if choice.ml_opset == 5 {
             layout.op = Op::TreeEnsemble;
             if per_leaf == Entries::PerValue {
                 layout.copies = forest.leaf_width();

@@ -36,6 +36,7 @@
 //! without building the multi-million-element attribute vectors (see
 //! `plan.rs` and `stream.rs`).
 
+mod choice;
 mod columns;
 mod fast;
 mod graph;
@@ -57,6 +58,8 @@ use crate::ir::{Forest, ForestError, Tree};
 use crate::onnx_proto::ModelProto;
 
 use plan::Plan;
+
+pub use choice::{choose, float_note, Choice, FloatNote, DOUBLE_MIN_OPSET};
 
 /// Name of the graph input (`[N, n_features]`, float32 or double).
 pub const INPUT: &str = "input";
@@ -81,11 +84,17 @@ pub const ZIPMAP_OUTPUT: &str = "output_probability";
 pub const MAX_ONNX_BYTES: u64 = (1 << 31) - 1;
 
 /// The element type of the graph's input, thresholds and outputs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Precision {
+    /// The one that reproduces the source exactly ([`choose`]): double where
+    /// the source compares float64 inputs with float64 thresholds
+    /// (LightGBM, HistGradientBoosting), float where it rounds inputs to
+    /// float32 first (scikit-learn trees, XGBoost).
+    #[default]
+    Auto,
     /// float32: loads everywhere (opsets 1, 3 and 5); routing is exact for
     /// float32 inputs, outputs carry float32 rounding.
-    #[default]
     Float,
     /// double: exact routing for every f64 input and outputs equal to the
     /// forest's f64 computation up to summation order (opsets 3 and 5).
@@ -93,9 +102,10 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// `float` or `double`, as the command line spells it.
+    /// `auto`, `float` or `double`, as the command line spells it.
     pub fn name(self) -> &'static str {
         match self {
+            Precision::Auto => "auto",
             Precision::Float => "float",
             Precision::Double => "double",
         }
@@ -105,11 +115,12 @@ impl Precision {
 /// How to export.
 #[derive(Clone, Debug)]
 pub struct ExportOptions {
-    /// `ai.onnx.ml` opset: 1 (default; loads in tract and older runtimes),
-    /// 3 (also holds doubles) or 5 (the `TreeEnsemble` operator).
-    pub ml_opset: i64,
-    /// Element type of the input, thresholds and outputs. Double needs opset
-    /// 3 or 5.
+    /// `ai.onnx.ml` opset: 1 (loads in tract and older runtimes), 3 (also
+    /// holds doubles) or 5 (the `TreeEnsemble` operator); `None` (default):
+    /// the lowest that holds the precision (1 for float, 3 for double).
+    pub ml_opset: Option<i64>,
+    /// Element type of the input, thresholds and outputs ([`Precision::Auto`]
+    /// by default). Double needs opset 3 or 5.
     pub precision: Precision,
     /// Also output the probabilities as one `{label: probability}` map per
     /// row ([`ZIPMAP_OUTPUT`]), as scikit-learn-onnx does (classifiers with
@@ -126,8 +137,8 @@ pub struct ExportOptions {
 impl Default for ExportOptions {
     fn default() -> Self {
         ExportOptions {
-            ml_opset: 1,
-            precision: Precision::Float,
+            ml_opset: None,
+            precision: Precision::Auto,
             zipmap: false,
             graph_name: "forest".into(),
             doc_string: String::new(),

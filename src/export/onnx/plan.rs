@@ -102,7 +102,7 @@ impl<'f> Plan<'f> {
             .iter()
             .map(|t| {
                 let columns = &layout.categorical_features;
-                Source::new(forest, t, options.ml_opset, layout.precision, columns)
+                Source::new(forest, t, layout.ml_opset, layout.precision, columns)
             })
             .collect();
         let copies = layout.copies as u32;

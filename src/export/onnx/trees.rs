@@ -229,8 +229,9 @@ impl<'f> Source<'f> {
 fn next_category(c: f64, precision: Precision) -> f64 {
     match precision {
         Precision::Double => c + 1.0,
-        // Integers above 2^24 are float32 only every few units.
-        Precision::Float => f64::from(f32_at_or_above(c + 1.0)),
+        // Integers above 2^24 are float32 only every few units (`Auto` is
+        // resolved before any tree is written).
+        Precision::Float | Precision::Auto => f64::from(f32_at_or_above(c + 1.0)),
     }
 }
 
@@ -257,7 +258,9 @@ fn category_tests(set: &[u32], precision: Precision) -> Vec<Test> {
         k = end + 1;
         let (a, b) = match precision {
             Precision::Double => (a, b),
-            Precision::Float => (f64::from(f32_at_or_above(a)), f64::from(f32_at_or_below(b))),
+            Precision::Float | Precision::Auto => {
+                (f64::from(f32_at_or_above(a)), f64::from(f32_at_or_below(b)))
+            }
         };
         if a < b {
             tests.push(Test::Range(a, b));

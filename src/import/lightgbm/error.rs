@@ -40,6 +40,9 @@ pub enum LightgbmError {
         /// What to do instead.
         hint: String,
     },
+    /// The rounds asked for (`--rounds`) are not in the model.
+    #[error("{0}")]
+    Rounds(String),
     /// The converted forest failed [`crate::ir::Forest::check`].
     #[error("the converted forest is invalid: {0}")]
     Forest(#[from] ForestError),

@@ -31,6 +31,8 @@ mod tree;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub use crate::import::rounds::Rounds;
+use crate::import::rounds::RoundsInFile;
 use crate::ir::{
     Aggregation, CategoryRule, Forest, InputRules, Labels, Precision, Source, SplitOp, Task,
 };
@@ -65,24 +67,41 @@ pub fn read_file(path: &Path) -> Result<Forest, LightgbmError> {
 
 /// Converts a LightGBM text model given as bytes.
 pub fn from_bytes(bytes: &[u8]) -> Result<Forest, LightgbmError> {
+    from_bytes_with(bytes, Rounds::Default)
+}
+
+/// [`from_bytes`] keeping the boosting rounds `rounds` asks for (a text
+/// model records no best iteration: the default is every round).
+pub fn from_bytes_with(bytes: &[u8], rounds: Rounds) -> Result<Forest, LightgbmError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         LightgbmError::NotAModel(format!(
             "the file is not UTF-8 text (byte {})",
             e.valid_up_to()
         ))
     })?;
-    from_str(text)
+    from_str_with(text, rounds, None)
 }
 
 /// Converts the text of a LightGBM model (`Booster.model_to_string()`).
 pub fn from_str(text: &str) -> Result<Forest, LightgbmError> {
+    from_str_with(text, Rounds::Default, None)
+}
+
+/// [`from_str`] keeping the rounds `rounds` asks for; `best_iteration` is
+/// the `Booster`'s (a count, 1-based, as LightGBM records it), which its
+/// `predict` uses by default.
+pub fn from_str_with(
+    text: &str,
+    rounds: Rounds,
+    best_iteration: Option<usize>,
+) -> Result<Forest, LightgbmError> {
     if !text.starts_with("tree\n") && !text.starts_with("tree\r\n") {
         return Err(LightgbmError::NotAModel(
             "a LightGBM model starts with the line `tree`".into(),
         ));
     }
     let sections = text::split(text)?;
-    convert(&sections)
+    convert(&sections, rounds, best_iteration)
 }
 
 fn header<'t>(s: &Sections<'t>, key: &str) -> Result<Line<'t>, LightgbmError> {
@@ -108,7 +127,11 @@ fn header_number(s: &Sections<'_>, key: &str) -> Result<i64, LightgbmError> {
         })
 }
 
-fn convert(s: &Sections<'_>) -> Result<Forest, LightgbmError> {
+fn convert(
+    s: &Sections<'_>,
+    rounds: Rounds,
+    best_iteration: Option<usize>,
+) -> Result<Forest, LightgbmError> {
     let version = header(s, "version")?.value.trim();
     let max_feature_idx = header_number(s, "max_feature_idx")?;
     let n_features = usize::try_from(max_feature_idx + 1)
@@ -178,10 +201,16 @@ fn convert(s: &Sections<'_>) -> Result<Forest, LightgbmError> {
             "{n_trees} trees, not a positive multiple of the {per_iteration} trees per iteration"
         )));
     }
-    let iterations = n_trees / per_iteration;
+    let in_file = RoundsInFile {
+        total: n_trees / per_iteration,
+        best_iteration: best_iteration.and_then(|b| b.checked_sub(1)),
+        predicts_with_best: true,
+    };
+    let chosen = in_file.choose(rounds).map_err(LightgbmError::Rounds)?;
+    let iterations = chosen.kept;
+    let n_trees = iterations * per_iteration;
     let mut categories = 0;
-    let raw_trees = s
-        .trees
+    let raw_trees = s.trees[..n_trees]
         .iter()
         .enumerate()
         .map(|(i, block)| {
@@ -228,7 +257,14 @@ fn convert(s: &Sections<'_>) -> Result<Forest, LightgbmError> {
     let mut details = BTreeMap::new();
     details.insert("objective".into(), objective_text(s));
     details.insert("model_format".into(), version.into());
-    details.insert("boosting_rounds".into(), iterations.to_string());
+    details.insert("boosting_rounds".into(), in_file.total.to_string());
+    details.insert(
+        "rounds_converted".into(),
+        format!("{}: {}", chosen.kept, chosen.reason),
+    );
+    if let Some(best) = best_iteration {
+        details.insert("best_iteration".into(), best.to_string());
+    }
     details.insert("trees_per_round".into(), per_iteration.to_string());
     details.insert(
         "base_score".into(),

@@ -74,6 +74,11 @@ pub(crate) enum Known {
     BuiltinsBytes,
     /// `builtins.bytearray(bytes)`: how protocols < 5 store `bytearray`.
     BuiltinsBytearray,
+    /// `collections.OrderedDict()` or `collections.defaultdict(<one of
+    /// these>)`: read as a plain dict that `SETITEMS` fills (LightGBM's
+    /// estimators keep their evaluation scores in them). The default
+    /// factory is only ever a reference, never called.
+    DictLike,
     /// A numpy random pickling helper: never called; `REDUCE` records an
     /// inert object (see the module docs).
     RandomCtor(RandomCtor),
@@ -165,6 +170,12 @@ pub(crate) const ESTIMATORS: &[(&str, &str)] = &[
     (HIST_GRADIENT_BOOSTING, "HistGradientBoostingRegressor"),
     ("sklearn.ensemble._iforest", "IsolationForest"),
     ("sklearn.ensemble.iforest", "IsolationForest"),
+    // The XGBoost and LightGBM scikit-learn wrappers: their boosters hold
+    // the model as bytes or text the booster importers read.
+    ("xgboost.sklearn", "XGBClassifier"),
+    ("xgboost.sklearn", "XGBRegressor"),
+    ("lightgbm.sklearn", "LGBMClassifier"),
+    ("lightgbm.sklearn", "LGBMRegressor"),
 ];
 
 /// Where scikit-learn keeps the histogram gradient boosting estimators.
@@ -261,6 +272,10 @@ pub(crate) const COMPONENTS: &[(&str, &str)] = &[
         "__pyx_unpickle_CyHalfMultinomialLoss",
     ),
     ("sklearn._loss._loss", "__pyx_unpickle_CyExponentialLoss"),
+    // The boosters of the XGBoost and LightGBM wrappers (their state is
+    // the model's bytes or text, plus plain values).
+    ("xgboost.core", "Booster"),
+    ("lightgbm.basic", "Booster"),
     // A fitted ColumnTransformer (histogram boosting with categorical
     // features, from 1.4) keeps `partial(check_array, …)` and slices.
     ("functools", "partial"),
@@ -326,6 +341,8 @@ const ALLOWED: &[(&str, &str, Known)] = &[
     ("__builtin__", "bytes", Known::BuiltinsBytes),
     ("builtins", "bytearray", Known::BuiltinsBytearray),
     ("__builtin__", "bytearray", Known::BuiltinsBytearray),
+    ("collections", "OrderedDict", Known::DictLike),
+    ("collections", "defaultdict", Known::DictLike),
     // Inert numpy random state (see the module docs).
     (
         "numpy.random._pickle",

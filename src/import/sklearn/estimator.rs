@@ -12,7 +12,8 @@ use super::allowlist::ESTIMATORS;
 use super::error::SklearnError;
 use super::numpy::{Kind, NdArray};
 use super::pickle::{Object, Value};
-use super::{boosting, forest, hist, iforest};
+use super::{boosting, forest, hist, iforest, wrappers};
+use crate::import::rounds::Rounds;
 use crate::ir::{Forest, Labels, Source};
 
 /// Attribute dicts of real estimators hold a few dozen entries; the cap
@@ -24,9 +25,20 @@ const MAX_ATTRIBUTES: usize = 4096;
 /// array data than twice that, which real files never do (each tree's
 /// arrays are distinct bytes of the stream) but a file whose trees all
 /// reference one memoized array would, multiplying the memory it takes.
+#[cfg(test)]
 pub(crate) fn forest_from_value(
     root: &Value<'_>,
     input_len: usize,
+) -> Result<Forest, SklearnError> {
+    forest_from_value_with(root, input_len, Rounds::Default)
+}
+
+/// [`forest_from_value`] keeping the boosting rounds `rounds` asks for
+/// (XGBoost and LightGBM estimators only).
+pub(crate) fn forest_from_value_with(
+    root: &Value<'_>,
+    input_len: usize,
+    rounds: Rounds,
 ) -> Result<Forest, SklearnError> {
     let obj = root
         .as_object()
@@ -47,6 +59,15 @@ pub(crate) fn forest_from_value(
         });
     }
     let est = Estimator::new(obj, class.name.clone())?;
+    let name = class.name.as_str();
+    if wrappers::XGBOOST.contains(&name) || wrappers::LIGHTGBM.contains(&name) {
+        return wrappers::convert(&est, rounds);
+    }
+    if rounds != Rounds::Default {
+        return Err(est.unsupported(format!(
+            "--rounds {rounds} (it applies to XGBoost and LightGBM models)"
+        )));
+    }
     let ctx = Context {
         version: est
             .state

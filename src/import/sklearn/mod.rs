@@ -42,6 +42,7 @@ mod layout;
 pub mod numpy;
 pub mod pickle;
 mod tree;
+mod wrappers;
 
 use std::path::Path;
 
@@ -51,6 +52,7 @@ pub use container::{looks_like_pickle, sniff, Container};
 pub use error::SklearnError;
 pub use pickle::{GlobalRef, Limits, PickleError, Value};
 
+use crate::import::rounds::Rounds;
 use crate::ir::Forest;
 
 /// Reads a scikit-learn forest from a pickle or joblib file.
@@ -82,8 +84,30 @@ pub fn from_bytes_with(bytes: &[u8], limits: &Limits) -> Result<Forest, SklearnE
 }
 
 fn forest_from_pickle(raw: &[u8], limits: &Limits) -> Result<Forest, SklearnError> {
+    forest_from_pickle_with(raw, limits, Rounds::Default)
+}
+
+fn forest_from_pickle_with(
+    raw: &[u8],
+    limits: &Limits,
+    rounds: Rounds,
+) -> Result<Forest, SklearnError> {
     let root = pickle::parse(raw, limits)?;
-    estimator::forest_from_value(&root, raw.len())
+    estimator::forest_from_value_with(&root, raw.len(), rounds)
+}
+
+/// [`from_bytes`] keeping the boosting rounds `rounds` asks for, for
+/// pickled XGBoost and LightGBM estimators (any other estimator refuses
+/// anything but [`Rounds::Default`]).
+pub fn from_bytes_with_rounds(bytes: &[u8], rounds: Rounds) -> Result<Forest, SklearnError> {
+    let limits = Limits::default();
+    match container::detect(bytes)? {
+        Container::Pickle => forest_from_pickle_with(bytes, &limits, rounds),
+        c => {
+            let raw = container::decompress(c, bytes, limits.max_decompressed, bytes.len() * 4)?;
+            forest_from_pickle_with(&raw, &limits, rounds)
+        }
+    }
 }
 
 /// Lists every global a pickle or joblib file names, allowed or not,

@@ -45,6 +45,9 @@ pub enum XgboostError {
         /// What is wrong.
         problem: String,
     },
+    /// The rounds asked for (`--rounds`) are not in the file.
+    #[error("{0}")]
+    Rounds(String),
     /// The converted forest failed [`crate::ir::Forest::check`].
     #[error("the converted forest is invalid: {0}")]
     Forest(#[from] ForestError),

@@ -33,6 +33,8 @@ mod ubjson;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub use crate::import::rounds::Rounds;
+use crate::import::rounds::RoundsInFile;
 use crate::ir::{
     Aggregation, CategoryRule, Forest, InputRules, Labels, Precision, Source, SplitOp, Task,
 };
@@ -88,14 +90,19 @@ pub fn read_file(path: &Path) -> Result<Forest, XgboostError> {
 }
 
 /// Converts an XGBoost model saved as JSON or UBJSON (detected from the
-/// bytes).
+/// bytes), with the rounds its saving API predicts with ([`Rounds::Default`]).
 pub fn from_bytes(bytes: &[u8]) -> Result<Forest, XgboostError> {
+    from_bytes_with(bytes, Rounds::Default)
+}
+
+/// [`from_bytes`] keeping the boosting rounds `rounds` asks for.
+pub fn from_bytes_with(bytes: &[u8], rounds: Rounds) -> Result<Forest, XgboostError> {
     let encoding = encoding_of(bytes)?;
     let doc = match encoding {
         Encoding::Json => json::parse(bytes)?,
         Encoding::Ubjson => ubjson::parse(bytes)?,
     };
-    from_document(&doc, encoding)
+    from_document(&doc, encoding, rounds)
 }
 
 /// Which reader `bytes` need. Both encodings start with `{`: in UBJSON the
@@ -126,7 +133,7 @@ fn encoding_of(bytes: &[u8]) -> Result<Encoding, XgboostError> {
 }
 
 /// Converts a parsed model document.
-fn from_document(doc: &Value, encoding: Encoding) -> Result<Forest, XgboostError> {
+fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Forest, XgboostError> {
     let root = Node::root(doc);
     let version = read_version(&root)?;
     let learner = root.at("learner").map_err(|_| {
@@ -190,20 +197,31 @@ fn from_document(doc: &Value, encoding: Encoding) -> Result<Forest, XgboostError
     let trees_field = model.at("trees")?;
     let tree_info_field = model.at("tree_info")?;
     let tree_info = tree_info_field.ints()?;
-    let n_trees = trees_field.items()?.count();
-    if n_trees == 0 {
+    let n_stored = trees_field.items()?.count();
+    if n_stored == 0 {
         return Err(trees_field.error("the model has no trees (was it trained?)"));
     }
-    if tree_info.len() != n_trees {
+    if tree_info.len() != n_stored {
         return Err(
-            tree_info_field.error(format!("{} entries for {n_trees} trees", tree_info.len()))
+            tree_info_field.error(format!("{} entries for {n_stored} trees", tree_info.len()))
         );
     }
     if let Some((field, w)) = &weights {
-        if w.len() != n_trees {
-            return Err(field.error(format!("{} weights for {n_trees} trees", w.len())));
+        if w.len() != n_stored {
+            return Err(field.error(format!("{} weights for {n_stored} trees", w.len())));
         }
     }
+    let per_round = num_parallel_tree(&model)? * width;
+    let in_file = rounds_in_file(&learner, n_stored / per_round)?;
+    let chosen = in_file.choose(rounds).map_err(XgboostError::Rounds)?;
+    // Rounds are stored in order, `per_round` trees each; a model whose
+    // tree count is no multiple keeps every tree unless asked otherwise.
+    let n_trees = if chosen.kept == in_file.total && rounds != Rounds::First(chosen.kept) {
+        n_stored
+    } else {
+        chosen.kept * per_round
+    };
+    let tree_info = &tree_info[..n_trees];
     let mut tree_targets = Vec::with_capacity(n_trees);
     for (t, &k) in tree_info.iter().enumerate() {
         let k = u32::try_from(k)
@@ -217,7 +235,7 @@ fn from_document(doc: &Value, encoding: Encoding) -> Result<Forest, XgboostError
         tree_targets.push(k);
     }
     let mut trees = Vec::with_capacity(n_trees);
-    for (t, json) in trees_field.items()?.enumerate() {
+    for (t, json) in trees_field.items()?.take(n_trees).enumerate() {
         let ctx = tree::TreeContext {
             n_features,
             weight: weights.as_ref().map(|(_, w)| w[t]),
@@ -231,7 +249,7 @@ fn from_document(doc: &Value, encoding: Encoding) -> Result<Forest, XgboostError
         Output::Multiclass => Task::Classification(Labels::Int((0..width as i64).collect())),
         Output::Regression => Task::Regression { n_targets: width },
     };
-    let details = details(DetailsInput {
+    let mut details = details(DetailsInput {
         learner: &learner,
         model: &model,
         encoding,
@@ -243,6 +261,10 @@ fn from_document(doc: &Value, encoding: Encoding) -> Result<Forest, XgboostError
         n_features,
         feature_names: feature_names.as_deref(),
     })?;
+    details.insert(
+        "rounds_converted".into(),
+        format!("{}: {}", chosen.kept, chosen.reason),
+    );
     let forest = Forest {
         n_features,
         feature_names,
@@ -268,6 +290,40 @@ fn from_document(doc: &Value, encoding: Encoding) -> Result<Forest, XgboostError
     };
     forest.check()?;
     Ok(forest)
+}
+
+/// Trees per class (or target) and round.
+fn num_parallel_tree(model: &Node<'_>) -> Result<usize, XgboostError> {
+    Ok(match model.get("gbtree_model_param")? {
+        Some(p) => match p.get("num_parallel_tree")? {
+            Some(v) => v.int_text()?.clamp(1, 1 << 20) as usize,
+            None => 1,
+        },
+        None => 1,
+    })
+}
+
+/// The rounds stored, the recorded `best_iteration` and whether the
+/// scikit-learn wrapper saved the model (its `scikit_learn` attribute): the
+/// wrapper predicts with `best_iteration + 1` rounds, `Booster.predict`
+/// with all.
+fn rounds_in_file(learner: &Node<'_>, total: usize) -> Result<RoundsInFile, XgboostError> {
+    let mut in_file = RoundsInFile {
+        total,
+        best_iteration: None,
+        predicts_with_best: false,
+    };
+    if let Some(attrs) = learner.get("attributes")? {
+        if let Some(best) = attrs.get("best_iteration")? {
+            let text = best.str()?;
+            let i = text.trim().parse::<usize>().map_err(|_| {
+                best.error(format!("{} is not a round", document::quote_text(text)))
+            })?;
+            in_file.best_iteration = Some(i);
+        }
+        in_file.predicts_with_best = attrs.get("scikit_learn")?.is_some();
+    }
+    Ok(in_file)
 }
 
 /// Whether `version` (`"major.minor.patch"`) is before `(major, minor)`;
@@ -399,13 +455,7 @@ fn details(d: DetailsInput<'_>) -> Result<BTreeMap<String, String>, XgboostError
             .collect::<Vec<_>>()
             .join(", "),
     );
-    let parallel = match d.model.get("gbtree_model_param")? {
-        Some(p) => match p.get("num_parallel_tree")? {
-            Some(v) => v.int_text()?.max(1) as usize,
-            None => 1,
-        },
-        None => 1,
-    };
+    let parallel = num_parallel_tree(d.model)?;
     let per_round = parallel * d.width;
     out.insert("num_parallel_tree".into(), parallel.to_string());
     out.insert("trees_per_round".into(), per_round.to_string());
@@ -415,13 +465,10 @@ fn details(d: DetailsInput<'_>) -> Result<BTreeMap<String, String>, XgboostError
     );
     if let Some(attrs) = d.learner.get("attributes")? {
         if let Some(best) = attrs.get("best_iteration")? {
-            out.insert(
-                "best_iteration".into(),
-                format!(
-                    "{} (all trees are converted, as Booster.predict uses them)",
-                    best.str().unwrap_or("?")
-                ),
-            );
+            out.insert("best_iteration".into(), best.str().unwrap_or("?").into());
+        }
+        if attrs.get("scikit_learn")?.is_some() {
+            out.insert("saved_by".into(), "the scikit-learn wrapper".into());
         }
     }
     if let Some(types) = d.learner.get("feature_types")? {

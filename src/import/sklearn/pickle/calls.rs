@@ -182,6 +182,18 @@ impl<'a> Machine<'a, '_> {
                     _ => Err(self.forbidden_call(g, "only bytes() or bytes(b\"…\") is allowed")),
                 }
             }
+            (Known::DictLike, Call::Reduce) => match args.as_slice() {
+                // OrderedDict(), defaultdict(), defaultdict(OrderedDict):
+                // an empty dict whatever the factory, which is never called.
+                [] => Ok(Slot::Ref(self.alloc(Node::Dict(Vec::new()))?)),
+                [Slot::Global(factory)] if factory.known == Some(Known::DictLike) => {
+                    Ok(Slot::Ref(self.alloc(Node::Dict(Vec::new()))?))
+                }
+                _ => Err(self.forbidden_call(
+                    g,
+                    "only OrderedDict(), defaultdict() and defaultdict(OrderedDict) are allowed",
+                )),
+            },
             (Known::CopyregReconstructor, Call::Reduce) => {
                 // _reconstructor(cls, object, None) is object.__new__(cls).
                 match args.as_slice() {

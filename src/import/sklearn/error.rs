@@ -33,7 +33,8 @@ pub enum SklearnError {
     #[error(
         "the file holds {found}; supported: RandomForest, ExtraTrees, DecisionTree and \
          ExtraTree classifiers and regressors, GradientBoosting and HistGradientBoosting \
-         classifiers and regressors, IsolationForest"
+         classifiers and regressors, IsolationForest, and the XGBClassifier, XGBRegressor, \
+         LGBMClassifier and LGBMRegressor wrappers"
     )]
     UnsupportedEstimator {
         /// What the file holds.

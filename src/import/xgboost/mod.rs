@@ -134,6 +134,12 @@ fn encoding_of(bytes: &[u8]) -> Result<Encoding, XgboostError> {
 
 /// Converts a parsed model document.
 fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Forest, XgboostError> {
+    // A pickled Booster's state (`XGBoosterSerializeToBuffer`) wraps the
+    // model as `{"Config": ..., "Model": {"version", "learner"}}`.
+    let doc = match doc {
+        Value::Object(map) if !map.contains_key("learner") => map.get("Model").unwrap_or(doc),
+        _ => doc,
+    };
     let root = Node::root(doc);
     let version = read_version(&root)?;
     let learner = root.at("learner").map_err(|_| {

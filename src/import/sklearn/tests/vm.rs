@@ -215,3 +215,47 @@ fn protocol_2_arrays_spell_bytes_with_codecs_encode() {
     };
     assert_eq!(a.to_i64().unwrap(), vec![7, -1]);
 }
+
+/// `defaultdict(OrderedDict, {"valid_0": OrderedDict([("l2", 0.5)])})`, as
+/// LightGBM's estimators keep their scores: plain dicts, nothing called.
+#[test]
+fn ordered_and_default_dicts_are_plain_dicts() {
+    let p = P::new(4)
+        .global("collections", "defaultdict")
+        .global("collections", "OrderedDict")
+        .op(0x85) // TUPLE1
+        .op(b'R')
+        .op(b'(')
+        .str("valid_0")
+        .global("collections", "OrderedDict")
+        .op(b')')
+        .op(b'R')
+        .op(b'(')
+        .str("l2")
+        .op(b'G')
+        .raw(&0.5f64.to_be_bytes())
+        .op(b'u') // SETITEMS
+        .op(b'u')
+        .stop();
+    let v = decode(&p);
+    let inner = v.get("valid_0").expect("a dict");
+    assert!(matches!(inner.get("l2"), Some(Value::Float(f)) if *f == 0.5));
+    // Any other factory, or arguments, is refused.
+    for factory in [("builtins", "list"), ("collections", "Counter")] {
+        let p = P::new(4)
+            .global("collections", "defaultdict")
+            .global(factory.0, factory.1)
+            .op(0x85)
+            .op(b'R')
+            .stop();
+        assert!(parse(&p, &Limits::default()).is_err(), "{factory:?}");
+    }
+    let p = P::new(4)
+        .global("collections", "OrderedDict")
+        .str("items")
+        .op(0x85)
+        .op(b'R')
+        .stop();
+    let e = parse(&p, &Limits::default()).unwrap_err().to_string();
+    assert!(e.contains("only OrderedDict()"), "{e}");
+}

@@ -102,7 +102,7 @@ def onnxmltools_xgboost(outdir, rng):
     X = with_nan(rng.normal(size=(300, 4)), rng, 0.1)
     y = (np.nan_to_num(X[:, 0]) - X[:, 2] > 0).astype(int)
     clf = xgboost.XGBClassifier(n_estimators=6, max_depth=3, random_state=1).fit(X, y)
-    clf.get_booster().save_model(os.path.join(outdir, "onnxmltools_xgboost.json"))
+    clf.get_booster().save_model(os.path.join(outdir, "onnxmltools_xgboost.ubj"))
     onx = onnxmltools.convert_xgboost(clf, initial_types=[("input", FloatTensorType([None, 4]))],
                                       target_opset=15)
     rows = X[:60]

@@ -236,7 +236,11 @@ impl ValidationOutcome {
                 st.leaf_values,
                 st.differences
             );
-            for d in &st.first_differences {
+            for d in st
+                .first_differences
+                .iter()
+                .take(structure::SHOWN_DIFFERENCES)
+            {
                 s += &format!(
                     "  tree {} (ONNX tree {}) node {}{}{}{}: {}\n",
                     d.tree,
@@ -250,6 +254,10 @@ impl ValidationOutcome {
                         .map_or(String::new(), |t| format!(", ONNX threshold {t:?}")),
                     d.what
                 );
+            }
+            let more = st.differences.saturating_sub(structure::SHOWN_DIFFERENCES);
+            if more > 0 {
+                s += &format!("  ... and {more} more (validate --json lists them)\n");
             }
         } else if let Some(why) = &self.structure_skipped {
             s += &format!("structure: not compared ({why}); every threshold probed by rows\n");

@@ -37,8 +37,12 @@ use crate::runtime::{CompiledEnsemble, ElementType};
 
 use super::compare::Tolerance;
 
-/// How many differences a report keeps.
-const KEEP_DIFFERENCES: usize = 10;
+/// How many differences a report keeps (all of them in `validate --json`,
+/// the first [`SHOWN_DIFFERENCES`] in the text report).
+pub const KEEP_DIFFERENCES: usize = 1000;
+
+/// How many differences the text report shows.
+pub const SHOWN_DIFFERENCES: usize = 10;
 
 /// One node where the ONNX trees and the forest differ.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -89,7 +93,7 @@ pub struct StructureReport {
     pub leaf_values: &'static str,
     /// Nodes that differ.
     pub differences: usize,
-    /// The first of them.
+    /// The first of them (at most [`KEEP_DIFFERENCES`]).
     pub first_differences: Vec<Difference>,
 }
 
@@ -140,6 +144,13 @@ enum LeafRule {
     /// The leaf's number within its tree, on the tree's output (double
     /// leaf-index graphs; the values are gathered after the ensemble).
     LeafNumber,
+    /// Value `k` divided by the number of trees on output `k`: an averaging
+    /// forest summed by the ensemble (skl2onnx's forests).
+    Averaged,
+    /// The one score of a two-class booster as the leaf's only weight, on
+    /// either class: the classifier operator's one-score binary path
+    /// (onnxmltools' XGBoost and LightGBM classifiers).
+    OneScore,
 }
 
 impl LeafRule {
@@ -152,6 +163,8 @@ impl LeafRule {
             LeafRule::Vote => "vote",
             LeafRule::VoteSigned => "signed vote",
             LeafRule::LeafNumber => "leaf number",
+            LeafRule::Averaged => "values / trees",
+            LeafRule::OneScore => "one score",
         }
     }
 }
@@ -284,6 +297,15 @@ fn choose_leaf_rule(cx: &Context<'_>) -> Result<LeafRule, String> {
             LeafRule::LeafNumber,
             cx.copies == 1 && k == cx.forest.trees.len(),
         ),
+        // Other converters' layouts: last, so they win only by fitting more.
+        (
+            LeafRule::Averaged,
+            cx.copies == 1 && k == w && matches!(cx.forest.aggregation, Aggregation::Average),
+        ),
+        (
+            LeafRule::OneScore,
+            cx.copies == 1 && k == 2 && w == 1 && !voting,
+        ),
     ]
     .into_iter()
     .filter_map(|(r, ok)| ok.then_some(r))
@@ -386,6 +408,17 @@ fn leaf_matches(
             _ => return false,
         },
         LeafRule::VoteSigned => expected[1] = if v[0] == 1.0 { 1.0 } else { -1.0 },
+        LeafRule::Averaged => {
+            let n = cx.forest.trees.len() as f64;
+            for (e, &x) in expected.iter_mut().zip(v) {
+                *e = x / n;
+            }
+        }
+        LeafRule::OneScore => {
+            // Whichever class holds it, the operator reads the one score.
+            let score: f64 = got.iter().sum();
+            return cx.tolerance.accepts(v[0], score, false);
+        }
     }
     expected
         .iter()

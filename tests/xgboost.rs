@@ -150,7 +150,6 @@ fn unsupported_models_are_refused_with_what_to_do() {
         ("gblinear.json", "gblinear"),
         ("vector_leaf.json", "size_leaf_vector"),
         ("legacy_binary.bin", "save_model"),
-        ("binary_hinge.json", "binary:hinge"),
     ] {
         let err = load(&dir.join(file)).unwrap_err().to_string();
         assert!(err.contains(needle), "{file}: {err}");

@@ -164,7 +164,12 @@ impl Forest {
             }
             (
                 Task::Regression { .. },
-                PostTransform::None | PostTransform::Logistic | PostTransform::Exp,
+                PostTransform::None
+                | PostTransform::Logistic
+                | PostTransform::Exp
+                | PostTransform::SignedSquare
+                | PostTransform::Softplus
+                | PostTransform::Step,
             ) => {}
             (Task::Regression { .. }, p) => {
                 return Err(ForestError::Aggregation(format!(

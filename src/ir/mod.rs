@@ -145,6 +145,14 @@ pub enum PostTransform {
     Softmax,
     /// `e^s` per score (log-link regression: Poisson, gamma, Tweedie).
     Exp,
+    /// `s · |s|` per score: the signed square (LightGBM `regression` with
+    /// `reg_sqrt`).
+    SignedSquare,
+    /// `ln(1 + e^s)` per score, computed as `log1p(exp(s))` (LightGBM
+    /// `cross_entropy_lambda`).
+    Softplus,
+    /// `1` where `s > 0`, else `0`, per score (XGBoost `binary:hinge`).
+    Step,
     /// `-2^(-s / normalizer)`: an isolation forest's `score_samples` from the
     /// summed path lengths `s` (`normalizer` = number of trees × the average
     /// path length of `max_samples`; when it is 0 the ratio is taken as 1,

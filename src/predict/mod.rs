@@ -289,6 +289,18 @@ fn apply_post_transform(transform: PostTransform, scores: &[f64], out: &mut [f64
             .zip(scores)
             .for_each(|(o, s)| *o = sigmoid(*s)),
         PostTransform::Exp => out.iter_mut().zip(scores).for_each(|(o, s)| *o = s.exp()),
+        PostTransform::SignedSquare => out
+            .iter_mut()
+            .zip(scores)
+            .for_each(|(o, s)| *o = s * s.abs()),
+        PostTransform::Softplus => out
+            .iter_mut()
+            .zip(scores)
+            .for_each(|(o, s)| *o = s.exp().ln_1p()),
+        PostTransform::Step => out
+            .iter_mut()
+            .zip(scores)
+            .for_each(|(o, s)| *o = if *s > 0.0 { 1.0 } else { 0.0 }),
         PostTransform::Softmax => {
             let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let mut sum = 0.0;

@@ -387,12 +387,39 @@ fn transform(b: &mut Builder, transform: PostTransform, width: i64, n_out: i64, 
         PostTransform::Exp => {
             b.op("Exp", &[RAW_SCORE], out);
         }
+        PostTransform::SignedSquare => {
+            let abs = b.op("Abs", &[RAW_SCORE], "score_abs");
+            b.op("Mul", &[RAW_SCORE, &abs], out);
+        }
+        PostTransform::Softplus => softplus(b, out),
+        PostTransform::Step => {
+            let zero = b.real("zero", &[], &[0.0]);
+            let positive = b.op("Greater", &[RAW_SCORE, &zero], "score_positive");
+            b.cast(&positive, b.real, out);
+        }
         PostTransform::Softmax => {
             b.op_with("Softmax", &[RAW_SCORE], out, vec![int_attr("axis", 1)]);
         }
         // Only anomaly detectors take it (checked): see `anomaly`.
         PostTransform::IsolationScore { .. } => unreachable!("checked forest"),
     }
+}
+
+/// `log1p(exp(s))` with standard operators, as LightGBM computes it. ONNX
+/// has no `log1p`, and `ln(1 + y)` loses `y`'s low bits when `y` is small;
+/// `ln(u) · y / (u − 1)` with `u = 1 + y` (`y` itself when `u` is 1) is
+/// within a few ulps of `log1p(y)` (Goldberg, "What every computer scientist
+/// should know about floating-point arithmetic", theorem 4).
+fn softplus(b: &mut Builder, out: &str) {
+    let one = b.real("one", &[], &[1.0]);
+    let y = b.op("Exp", &[RAW_SCORE], "softplus_exp");
+    let u = b.op("Add", &[&one, &y], "softplus_u");
+    let u_minus_one = b.op("Sub", &[&u, &one], "softplus_u_minus_one");
+    let log_u = b.op("Log", &[&u], "softplus_log_u");
+    let scaled = b.op("Mul", &[&log_u, &y], "softplus_scaled");
+    let ratio = b.op("Div", &[&scaled, &u_minus_one], "softplus_ratio");
+    let exact = b.op("Equal", &[&u, &one], "softplus_u_is_one");
+    b.op("Where", &[&exact, &y, &ratio], out);
 }
 
 /// An isolation forest's `scores` and `label` from `RAW_SCORE`, computed in

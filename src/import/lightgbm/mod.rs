@@ -20,8 +20,10 @@
 //! times it, in random-forest mode the average rather than the sum.
 //! `Source::details` says so when it applies.
 //!
-//! Refused with a message: linear trees, `reg_sqrt`, `cross_entropy_lambda`,
-//! unknown objectives and objective parameters.
+//! `reg_sqrt` (the signed square of the raw score) and
+//! `cross_entropy_lambda` (`log1p(exp(s))`) are written after the ensemble
+//! with standard operators. Refused with a message: linear trees, unknown
+//! objectives and objective parameters.
 
 mod error;
 pub mod objective;

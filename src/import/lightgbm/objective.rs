@@ -49,12 +49,8 @@ impl Objective {
             "poisson" | "gamma" | "tweedie" => (false, PostTransform::Exp),
             "cross_entropy" => (false, PostTransform::Logistic),
             "lambdarank" | "rank_xendcg" | "custom" => (false, PostTransform::None),
-            "cross_entropy_lambda" => {
-                return Err(unsupported(
-                    "objective cross_entropy_lambda (its output, log(1 + e^s), is no \
-                     transform ONNX tree ensembles or forest2onnx's IR have)",
-                ))
-            }
+            // LightGBM's ConvertOutput: log1p(exp(s)).
+            "cross_entropy_lambda" => (false, PostTransform::Softplus),
             "" => return Err(bad("the objective line is empty")),
             other => {
                 return Err(unsupported(&format!(
@@ -87,11 +83,10 @@ impl Objective {
                             .ok_or_else(|| bad(&format!("num_class:{v} is not 2 or more")))?,
                     );
                 }
-                None if token == "sqrt" => {
-                    return Err(unsupported(
-                        "reg_sqrt (predictions are the signed square of the raw score, \
-                         a transform ONNX tree ensembles do not have)",
-                    ))
+                // reg_sqrt: LightGBM trains on sqrt(|y|) and predicts
+                // Sign(s) · s · s.
+                None if token == "sqrt" && name == "regression" => {
+                    objective.transform = PostTransform::SignedSquare;
                 }
                 _ => {
                     return Err(unsupported(&format!(
@@ -143,13 +138,20 @@ mod tests {
             PostTransform::Exp
         );
         assert!(!Objective::parse("lambdarank").unwrap().classifier);
+        assert_eq!(
+            Objective::parse("regression sqrt").unwrap().transform,
+            PostTransform::SignedSquare
+        );
+        assert_eq!(
+            Objective::parse("cross_entropy_lambda").unwrap().transform,
+            PostTransform::Softplus
+        );
     }
 
     #[test]
     fn what_cannot_be_reproduced_is_refused() {
         for bad in [
-            "regression sqrt",
-            "cross_entropy_lambda",
+            "huber sqrt",
             "binary sigmoid:-1",
             "binary sigmoid:x",
             "multiclass",

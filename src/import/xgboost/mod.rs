@@ -20,7 +20,7 @@
 //! is the same.
 //!
 //! Refused with a message saying what to do: `gblinear`, multi-target trees
-//! with vector leaves, the pre-1.0 binary format, `binary:hinge` and unknown
+//! with vector leaves, the pre-1.0 binary format and unknown
 //! objectives.
 
 mod document;

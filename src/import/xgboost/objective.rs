@@ -68,15 +68,8 @@ impl Objective {
             "rank:pairwise" | "rank:ndcg" | "rank:map" => {
                 (Regression, PostTransform::None, Identity)
             }
-            "binary:hinge" => {
-                return Err(XgboostError::Unsupported {
-                    what: "objective binary:hinge (its predictions are a 0/1 step of the margin)"
-                        .into(),
-                    hint: "Retrain with binary:logistic, or convert a copy saved with \
-                           objective binary:logitraw to get the margins"
-                        .into(),
-                })
-            }
+            // `predict` gives 1 where the margin is positive, else 0.
+            "binary:hinge" => (Regression, PostTransform::Step, Identity),
             other => {
                 return Err(XgboostError::Unsupported {
                     what: format!("objective {}", super::document::quote_text(other)),
@@ -193,6 +186,7 @@ mod tests {
     fn unknown_objectives_are_refused_by_name() {
         let e = Objective::from_name("reg:fancy").unwrap_err().to_string();
         assert!(e.contains("reg:fancy") && e.contains("Supported"), "{e}");
-        assert!(Objective::from_name("binary:hinge").is_err());
+        let hinge = Objective::from_name("binary:hinge").unwrap();
+        assert_eq!(hinge.transform, PostTransform::Step);
     }
 }

@@ -191,7 +191,7 @@ fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Fore
         other => {
             return Err(booster.at("name")?.error(format!(
                 "unknown booster {}; expected gbtree or dart",
-                document::quote_text(other)
+                crate::text::quoted(other)
             )))
         }
     };

@@ -12,6 +12,7 @@ mod booster_support;
 mod common;
 mod store_support;
 
+mod audit;
 #[cfg(feature = "python")]
 mod booster_onnx;
 mod cli;
@@ -19,6 +20,7 @@ mod cli_runtime;
 #[cfg(feature = "python")]
 mod conformance;
 mod converter_fixtures;
+mod exact_precision;
 mod lightgbm;
 #[cfg(feature = "python")]
 mod matrix;
@@ -28,6 +30,7 @@ mod pmml_cli;
 mod proptest_roundtrip;
 mod robustness;
 mod roundtrip;
+mod saved_models;
 #[cfg(feature = "python")]
 mod sklearn;
 mod sklearn_cli;

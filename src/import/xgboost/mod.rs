@@ -322,9 +322,10 @@ fn rounds_in_file(learner: &Node<'_>, total: usize) -> Result<RoundsInFile, Xgbo
     if let Some(attrs) = learner.get("attributes")? {
         if let Some(best) = attrs.get("best_iteration")? {
             let text = best.str()?;
-            let i = text.trim().parse::<usize>().map_err(|_| {
-                best.error(format!("{} is not a round", document::quote_text(text)))
-            })?;
+            let i = text
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| best.error(format!("{} is not a round", crate::text::quoted(text))))?;
             in_file.best_iteration = Some(i);
         }
         in_file.predicts_with_best = attrs.get("scikit_learn")?.is_some();

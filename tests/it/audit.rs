@@ -1,7 +1,7 @@
 //! "Is my existing ONNX right?" (issue 26, section 4): `forest2onnx
 //! validate MODEL OTHER.onnx --json` on ONNX files other converters wrote,
 //! listing the nodes that differ. Fixtures made by
-//! `python/make_audit_fixtures.py` (scikit-learn + skl2onnx, LightGBM and
+//! `python/fixtures/make_audit_fixtures.py` (scikit-learn + skl2onnx, LightGBM and
 //! XGBoost + onnxmltools, at the pinned versions); each NAME.json records
 //! how onnxruntime's labels compare with the library's on data rows.
 

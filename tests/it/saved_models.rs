@@ -2,7 +2,7 @@
 //! (the scikit-learn wrapper predicts with `best_iteration + 1` rounds, a
 //! `Booster` with all; `--rounds` overrides), and pickled XGBoost and
 //! LightGBM estimators read as data. Fixtures made by
-//! `python/make_rounds_fixtures.py` with the libraries' own predictions.
+//! `python/fixtures/make_rounds_fixtures.py` with the libraries' own predictions.
 
 use std::path::{Path, PathBuf};
 

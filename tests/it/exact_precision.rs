@@ -3,7 +3,7 @@
 //! (LightGBM, HistGradientBoosting) reproduces the library's own
 //! `predict`/`predict_proba` on float64 rows at, one float64 step around,
 //! and between the float32 neighbours of every threshold. Fixtures made by
-//! `python/make_exact_fixtures.py` with the pinned libraries.
+//! `python/fixtures/make_exact_fixtures.py` with the pinned libraries.
 
 use std::path::{Path, PathBuf};
 

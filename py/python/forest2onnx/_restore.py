@@ -233,16 +233,35 @@ def _forest_values(model: _Model, t: Dict[str, np.ndarray], n_classes: List[int]
     return values
 
 
-def _check_fractions(values: np.ndarray, name: str) -> None:
-    """Before 1.4 ``predict_proba`` divides leaf values by their sum: the
-    fractions the IR holds must come back unchanged."""
+#: Largest (weighted) leaf count tried when recovering class counts.
+_MAX_COUNT = 1 << 16
+
+
+def _as_counts(values: np.ndarray, name: str) -> np.ndarray:
+    """Before 1.4, ``predict_proba`` divides leaf values by their sum, and
+    leaves held class counts: the IR's fractions ``c / n`` must come back
+    unchanged. Fractions that already sum to 1 do; otherwise the integer
+    counts are recovered (the smallest ``n`` whose rounded counts ``c``
+    divide back to every fraction), which holds for every model trained
+    without fractional sample weights. Anything else is refused."""
+    out = values.copy()
     sums = values.sum(axis=2, keepdims=True)
     sums[sums == 0] = 1
-    if not np.array_equal(values / sums, values):
-        raise _refuse(
-            f"{name}: leaf class fractions that do not sum to exactly 1 (releases before 1.4 "
-            "normalise leaf values in predict_proba, and the original class counts are not kept)"
-        )
+    bad = np.nonzero(~(values / sums == values).all(axis=(1, 2)))[0]
+    n = np.arange(1, _MAX_COUNT + 1, dtype=np.float64)
+    for i in bad:
+        f = values[i].reshape(-1)
+        counts = np.rint(f[:, None] * n[None, :])
+        total = counts.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ok = (total == n) & (counts / total == f[:, None]).all(axis=0)
+        if not ok.any():
+            raise _refuse(
+                f"{name}: leaf class fractions {f.tolist()} that no integer class counts up to "
+                f"{_MAX_COUNT} give (releases before 1.4 normalise leaf values in predict_proba)"
+            )
+        out[i] = counts[:, ok.argmax()].reshape(values[i].shape)
+    return out
 
 
 def _tree_ensemble(model: _Model, cls: Any, ensemble: bool) -> Any:
@@ -262,7 +281,7 @@ def _tree_ensemble(model: _Model, cls: Any, ensemble: bool) -> Any:
     for t in model.trees:
         values = _forest_values(model, t, n_classes)
         if labels is not None and old:
-            _check_fractions(values, model.estimator)
+            values = _as_counts(values, model.estimator)
         tree = _sk_tree(t, model.n_features, n_classes, values)
         members.append(_member(member_template, tree))
     if ensemble:

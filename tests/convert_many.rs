@@ -214,3 +214,64 @@ fn a_missing_source_is_an_error() {
         "{stderr}"
     );
 }
+
+/// `inspect` shows the environment a native file recorded (the Python
+/// package's `dump` writes it; here the library writes it directly).
+#[test]
+fn inspect_shows_the_recorded_environment() {
+    use forest2onnx::store::{self, Environment, SaveOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let loaded = forest2onnx::load(fixtures().join("estimators-1.9.1/rfr.p4.pkl")).unwrap();
+    let path = tmp.path().join("rfr.forest");
+    let requirements = "numpy==2.4.6\nscikit-learn==1.9.1\n".to_string();
+    let env = Environment {
+        python: Some("CPython 3.11.7".into()),
+        platform: Some("Linux-6.1-x86_64".into()),
+        packages: [
+            ("numpy".into(), "2.4.6".into()),
+            ("scikit-learn".into(), "1.9.1".into()),
+        ]
+        .into(),
+        requirements_hash: Some("sha256:abc".into()),
+        requirements: Some(requirements),
+    };
+    let opts = SaveOptions {
+        environment: Some(env.clone()),
+        ..SaveOptions::default()
+    };
+    store::save(&loaded.forest, &path, &opts).unwrap();
+    let out = Command::cargo_bin("forest2onnx")
+        .unwrap()
+        .args(["inspect", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("environment: CPython 3.11.7, numpy 2.4.6, scikit-learn 1.9.1"),
+        "{text}"
+    );
+    assert!(text.contains("platform:    Linux-6.1-x86_64"), "{text}");
+    assert!(
+        text.contains("packages:    2 installed, sha256:abc"),
+        "{text}"
+    );
+    let json = Command::cargo_bin("forest2onnx")
+        .unwrap()
+        .args(["inspect", path.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let found = find_key(&v, "environment").expect("environment in inspect --json");
+    assert_eq!(found["packages"]["scikit-learn"], "1.9.1");
+    assert_eq!(found["requirements"], "numpy==2.4.6\nscikit-learn==1.9.1\n");
+}
+
+fn find_key<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => m
+            .get(key)
+            .or_else(|| m.values().find_map(|x| find_key(x, key))),
+        Value::Array(a) => a.iter().find_map(|x| find_key(x, key)),
+        _ => None,
+    }
+}

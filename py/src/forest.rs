@@ -333,9 +333,27 @@ fn in_pool<T: Send>(
     }
 }
 
+impl Forest {
+    /// The IR forest.
+    pub fn ir(&self) -> &forest2onnx::Forest {
+        &self.loaded.forest
+    }
+
+    /// The forest as a native file (the provenance of a native input kept).
+    pub fn native_bytes(&self) -> Result<Vec<u8>, Failure> {
+        let opts = self
+            .loaded
+            .provenance
+            .as_ref()
+            .map(SaveOptions::from_metadata)
+            .unwrap_or_default();
+        Ok(store::to_bytes(&self.loaded.forest, &opts)?)
+    }
+}
+
 /// Loads `onnx` in tract and runs [`validate_conversion`] on `data` (or no
 /// rows) plus the adversarial rows, as `forest2onnx validate` does.
-fn compare(
+pub(crate) fn compare(
     forest: &forest2onnx::Forest,
     onnx: &[u8],
     data: Option<Array2<f64>>,

@@ -7,6 +7,7 @@ mod arrays;
 mod errors;
 mod forest;
 mod ir_view;
+mod registry;
 mod report;
 
 use std::path::PathBuf;
@@ -89,6 +90,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<report::Report>()?;
     m.add_function(wrap_pyfunction!(write_atomic, m)?)?;
     m.add_function(wrap_pyfunction!(convert_many, m)?)?;
+    m.add_function(wrap_pyfunction!(registry::registry_push, m)?)?;
+    m.add_function(wrap_pyfunction!(registry::registry_pull, m)?)?;
+    m.add_function(wrap_pyfunction!(registry::registry_list, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -35,6 +35,7 @@ from ._errors import (
 )
 from ._forest import Forest, as_rows
 from ._models import SKLEARN_SUPPORTED, SUPPORTED_TEXT, model_bytes, params_json
+from . import registry  # noqa: E402  (forest2onnx.registry.push/pull/list)
 
 Report = _native.Report
 __version__ = _native.__version__
@@ -46,6 +47,7 @@ __all__ = [
     "dump",
     "load",
     "validate",
+    "registry",
     "Forest",
     "Report",
     "Error",
@@ -75,6 +77,9 @@ def _forest(model: Any) -> "tuple[Forest, Optional[dict]]":
         )
     data, params = model_bytes(model)
     return Forest(_native.Forest.from_bytes(data)), params
+
+
+_forest_of = _forest  # for forest2onnx.registry
 
 
 def _check_options(precision: Any, ml_opset: Any, zipmap: Any, validate: Any) -> None:

@@ -226,11 +226,9 @@ def _finish(est: Any, model: _Model) -> Any:
 # ----- trees and forests --------------------------------------------------
 
 
-def _forest_values(model: _Model, t: Dict[str, np.ndarray], n_classes: List[int]) -> np.ndarray:
-    n = len(t["feature"])
-    width = max(n_classes)
-    values = t["value"].reshape(n, len(n_classes), width)
-    return values
+def _forest_values(t: Dict[str, np.ndarray], n_classes: List[int]) -> np.ndarray:
+    """Leaf values as scikit-learn's (nodes, outputs, classes) array."""
+    return t["value"].reshape(len(t["feature"]), len(n_classes), max(n_classes))
 
 
 #: Largest (weighted) leaf count tried when recovering class counts.
@@ -279,7 +277,7 @@ def _tree_ensemble(model: _Model, cls: Any, ensemble: bool) -> Any:
     old = tuple(int(p) for p in sklearn.__version__.split(".")[:2]) < (1, 4)
     members = []
     for t in model.trees:
-        values = _forest_values(model, t, n_classes)
+        values = _forest_values(t, n_classes)
         if labels is not None and old:
             values = _as_counts(values, model.estimator)
         tree = _sk_tree(t, model.n_features, n_classes, values)

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
 use forest2onnx::load::ModelFile;
 use forest2onnx::registry::{LockFile, LockedModel, ModelRef, Registry, ONNX_FILE};
-use forest2onnx::{Format, Forest as IrForest};
+use forest2onnx::{Forest as IrForest, Format};
 use pyo3::prelude::*;
 use serde_json::json;
 

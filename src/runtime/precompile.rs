@@ -155,7 +155,12 @@ mod tests {
 
     fn small_onnx() -> Vec<u8> {
         let forest = crate::synth::forest(&crate::synth::SynthSpec::small());
-        crate::export::onnx::to_bytes(&forest, &Default::default()).unwrap()
+        // A float classifier: the tests read its TreeEnsembleClassifier node.
+        let options = crate::export::onnx::ExportOptions {
+            precision: crate::export::onnx::Precision::Float,
+            ..Default::default()
+        };
+        crate::export::onnx::to_bytes(&forest, &options).unwrap()
     }
 
     #[test]

@@ -21,7 +21,6 @@ with skl2onnx (no ZipMap) and its onnxruntime outputs are written too, under
 """
 
 import json
-import math
 import pathlib
 import sys
 
@@ -30,34 +29,7 @@ import onnx
 import onnx.checker
 import onnxruntime as ort
 
-
-def number(v):
-    """A JSON-safe scalar: Python numbers stay exact; non-finite become strings."""
-    if isinstance(v, (bytes, np.bytes_)):
-        return v.decode("utf-8")
-    if isinstance(v, (str, np.str_)):
-        return str(v)
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    v = float(v)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return v
-
-
-def plain(value):
-    """An output as nested JSON lists."""
-    if isinstance(value, list):  # ZipMap: one dict per row
-        return [[number(row[k]) for k in sorted(row.keys())] for row in value]
-
-    def walk(v):
-        return [walk(x) for x in v] if isinstance(v, list) else number(v)
-
-    return walk(np.asarray(value).tolist())
+from onnx_json import number, plain
 
 
 def run_session(path, x, threads):

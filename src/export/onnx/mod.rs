@@ -45,6 +45,7 @@ mod node;
 mod out;
 mod plan;
 mod stream;
+pub mod target;
 mod trees;
 
 #[cfg(test)]

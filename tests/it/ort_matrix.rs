@@ -17,11 +17,10 @@ mod runtimes;
 use std::collections::BTreeMap;
 
 use forest2onnx::export::onnx::target::TargetRuntime;
-use forest2onnx::export::onnx::{to_bytes, ExportOptions, Precision};
+use forest2onnx::export::onnx::Precision;
 use ndarray::{s, Array2};
 
-use crate::matrix::check::{compare, write_case, Tally, COMBINATIONS};
-use crate::matrix::rows::adversarial;
+use crate::matrix::check::{compare, export_case, Tally, COMBINATIONS};
 use corpus::{corpus, Entry};
 use runtimes::{Kind, Runtime};
 
@@ -69,7 +68,7 @@ fn reference_defect(case: &Case, error: Option<&str>) -> Option<&'static str> {
         );
     };
     if error.contains("KeyError") {
-        Some("it needs a weight entry for every leaf; we write only non-zero weights, as the specification allows")
+        Some("it needs a weight entry for every leaf (we write only non-zero weights, as the specification allows)")
     } else if error.contains("nodes_values[") {
         Some("it ignores nodes_values_as_tensor: double thresholds (opset 3) cannot run")
     } else if error.contains("nodes_missing_value_tracks_true[") {
@@ -106,24 +105,13 @@ fn every_runtime_release_runs_the_corpus_exactly() {
     for (e, Entry { name, forest, data }) in entries.iter().enumerate() {
         forest.check().unwrap_or_else(|err| panic!("{name}: {err}"));
         for (precision, opset) in COMBINATIONS {
-            let options = ExportOptions {
-                ml_opset: opset,
-                precision,
-                ..Default::default()
-            };
-            let onnx = to_bytes(forest, &options)
-                .unwrap_or_else(|err| panic!("{name} {precision:?} opset {opset}: {err}"));
-            let rows = adversarial(forest, data, precision, MAX_ROWS);
-            let case = format!("{name}_{}_ml{opset}", precision.name());
-            let float = precision == Precision::Float;
-            write_case(&cases_dir, &case, &onnx, rows.x.view(), float);
-            let x = if float {
-                rows.x.mapv(|v| f64::from(v as f32))
-            } else {
-                rows.x
+            let case = export_case(&cases_dir, name, forest, data, (precision, opset), MAX_ROWS);
+            let x = match precision {
+                Precision::Float => case.rows.x.mapv(|v| f64::from(v as f32)),
+                Precision::Double => case.rows.x,
             };
             cases.push(Case {
-                name: case,
+                name: case.name,
                 entry: e,
                 precision,
                 opset,
@@ -285,7 +273,14 @@ fn every_runtime_release_runs_the_corpus_exactly() {
         };
         let total = cell.exact + cell.wrong + cell.errors;
         let short = match (refused, cell.why.is_empty()) {
-            (Some(why), _) => format!("refused [{}]", footnote(&mut notes, why)),
+            (Some(why), _) if cell.errors == total => {
+                format!("refused [{}]: not loaded", footnote(&mut notes, why))
+            }
+            (Some(why), _) => format!(
+                "refused [{}]: {}/{total} wrong",
+                footnote(&mut notes, why),
+                cell.wrong
+            ),
             (None, true) => format!("{}/{total} exact", cell.exact),
             (None, false) => format!(
                 "{}/{total} exact [{}]",

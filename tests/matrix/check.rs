@@ -4,10 +4,12 @@
 
 use std::path::Path;
 
-use forest2onnx::export::onnx::{Precision, LABEL, RAW_SCORE};
+use forest2onnx::export::onnx::{to_bytes, ExportOptions, Precision, LABEL, RAW_SCORE};
 use forest2onnx::ir::{Aggregation, Forest, Labels, PostTransform, Task};
 use ndarray::{Array2, ArrayView2};
 use serde_json::Value;
+
+use super::rows::{adversarial, Rows};
 
 /// Every combination ONNX allows: opset 1 holds no doubles.
 pub const COMBINATIONS: [(Precision, i64); 5] = [
@@ -54,6 +56,48 @@ pub fn write_case(dir: &Path, name: &str, onnx: &[u8], x: ArrayView2<'_, f64>, f
     std::fs::write(dir.join(format!("{name}.input.{dtype}")), bytes).unwrap();
     let meta = serde_json::json!({"rows": x.nrows(), "cols": x.ncols(), "dtype": dtype});
     std::fs::write(dir.join(format!("{name}.json")), meta.to_string()).unwrap();
+}
+
+/// One model exported at one combination into a case folder.
+pub struct Exported {
+    /// `MODEL_<precision>_ml<opset>`.
+    pub name: String,
+    /// Size of the ONNX file.
+    pub bytes: usize,
+    pub rows: Rows,
+}
+
+/// Exports `forest` at `precision` and `opset` into `dir` with at most
+/// `max_rows` adversarial rows built on `data` (float32 for float models).
+pub fn export_case(
+    dir: &Path,
+    name: &str,
+    forest: &Forest,
+    data: &Array2<f64>,
+    (precision, opset): (Precision, i64),
+    max_rows: usize,
+) -> Exported {
+    let options = ExportOptions {
+        ml_opset: opset,
+        precision,
+        ..Default::default()
+    };
+    let onnx = to_bytes(forest, &options)
+        .unwrap_or_else(|e| panic!("{name} {precision:?} opset {opset}: {e}"));
+    let rows = adversarial(forest, data, precision, max_rows);
+    let name = format!("{name}_{}_ml{opset}", precision.name());
+    write_case(
+        dir,
+        &name,
+        &onnx,
+        rows.x.view(),
+        precision == Precision::Float,
+    );
+    Exported {
+        name,
+        bytes: onnx.len(),
+        rows,
+    }
 }
 
 pub fn number(v: &Value) -> f64 {

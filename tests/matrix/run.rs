@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use forest2onnx::export::onnx::{to_bytes, ExportError, ExportOptions, Precision};
 
-use super::check::{compare, write_case, Tally, COMBINATIONS};
+use super::check::{compare, export_case, write_case, Tally, COMBINATIONS};
 use super::models::{models, Model};
 use super::rows::{adversarial, Rows};
 
@@ -38,33 +38,24 @@ fn every_model_kind_precision_and_opset_passes_checker_and_onnxruntime() {
     for (m, Model { name, forest, data }) in models.iter().enumerate() {
         forest.check().unwrap_or_else(|e| panic!("{name}: {e}"));
         for (precision, opset) in COMBINATIONS {
-            let options = ExportOptions {
-                ml_opset: opset,
-                precision,
-                ..Default::default()
-            };
-            let onnx = to_bytes(forest, &options)
-                .unwrap_or_else(|e| panic!("{name} {precision:?} opset {opset}: {e}"));
-            let rows = adversarial(forest, data, precision, MAX_ROWS);
-            let case = format!("{name}_{}_ml{opset}", precision.name());
-            let f32_rows = precision == Precision::Float;
-            write_case(dir.path(), &case, &onnx, rows.x.view(), f32_rows);
+            let case = export_case(dir.path(), name, forest, data, (precision, opset), MAX_ROWS);
             cases.push(Case {
-                name: case,
+                name: case.name,
                 model: m,
                 precision,
                 opset,
-                bytes: onnx.len(),
-                rows,
-                fed_f32: f32_rows,
+                bytes: case.bytes,
+                rows: case.rows,
+                fed_f32: precision == Precision::Float,
                 misrouting_demo: false,
             });
             if precision == Precision::Double {
                 // The same rows through the float export: values float32
                 // cannot hold next to a threshold are misrouted there.
                 let float = ExportOptions {
+                    ml_opset: opset,
                     precision: Precision::Float,
-                    ..options
+                    ..Default::default()
                 };
                 let onnx = to_bytes(forest, &float).unwrap();
                 let rows = adversarial(forest, data, precision, MAX_ROWS);

@@ -20,6 +20,22 @@ fn convert(dir: &tempfile::TempDir, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `convert --target-runtime RELEASE --ml-opset OPSET --precision PRECISION`.
+fn convert_for(
+    dir: &tempfile::TempDir,
+    [release, opset, precision]: [&str; 3],
+) -> std::process::Output {
+    let args = [
+        "--target-runtime",
+        release,
+        "--ml-opset",
+        opset,
+        "--precision",
+        precision,
+    ];
+    convert(dir, &args)
+}
+
 #[test]
 fn refuses_opsets_a_release_mis_runs_and_names_what_works() {
     let dir = tempfile::tempdir().unwrap();
@@ -28,15 +44,7 @@ fn refuses_opsets_a_release_mis_runs_and_names_what_works() {
         ("onnxruntime==1.23.2", "5", "double", "--ml-opset 3"),
         ("onnxruntime==1.16", "3", "double", "--precision float"),
     ] {
-        let args = [
-            "--target-runtime",
-            release,
-            "--ml-opset",
-            opset,
-            "--precision",
-            precision,
-        ];
-        let o = convert(&dir, &args);
+        let o = convert_for(&dir, [release, opset, precision]);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{release} {opset}: {stderr}");
         assert!(
@@ -55,16 +63,7 @@ fn accepts_what_a_release_runs_exactly() {
         ["onnxruntime==1.17", "3", "double"],
         ["onnxruntime==1.24", "5", "double"],
     ] {
-        let [release, opset, precision] = args;
-        let args = [
-            "--target-runtime",
-            release,
-            "--ml-opset",
-            opset,
-            "--precision",
-            precision,
-        ];
-        let o = convert(&dir, &args);
+        let o = convert_for(&dir, args);
         assert!(
             o.status.success(),
             "{args:?}: {}",

@@ -2,7 +2,7 @@
 //
 //   node scripts/ort-matrix/run.mjs CASE_DIR OUT_JSON
 //
-// Same case layout and result file as python/ort_matrix.py (which see):
+// Same case layout and result file as python/oracles/ort_matrix.py (which see):
 // {"runtime": "onnxruntime-node", "version", "stride": 1, "cases": {NAME:
 // {"outputs": {name: nested lists}} | {"error": message}}}; numbers exact,
 // NaN and infinities as the strings "nan", "inf", "-inf"; int64 as numbers.

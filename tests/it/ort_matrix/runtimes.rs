@@ -16,7 +16,7 @@ const REFERENCE_STRIDE: usize = 5;
 
 /// How a runtime is run.
 pub enum Kind {
-    /// `python/ort_matrix.py` with this interpreter and runtime name.
+    /// `python/oracles/ort_matrix.py` with this interpreter and runtime name.
     Python(PathBuf, &'static str),
     /// `scripts/ort-matrix/run.mjs` with node.
     Node,
@@ -93,14 +93,14 @@ pub fn all(reference_python: PathBuf) -> Vec<Runtime> {
 }
 
 /// Runs every case of `cases` (a folder written by `check::write_case`) and
-/// returns the result document (see `python/ort_matrix.py`). `out` is a
+/// returns the result document (see `python/oracles/ort_matrix.py`). `out` is a
 /// scratch file outside `cases`.
 pub fn run(runtime: &Runtime, cases: &Path, out: &Path) -> Value {
     let mut command = match &runtime.kind {
         Kind::Tract => return run_tract(cases),
         Kind::Python(python, name) => {
             let mut c = Command::new(python);
-            c.arg(root().join("python/ort_matrix.py"))
+            c.arg(root().join("python/oracles/ort_matrix.py"))
                 .arg(cases)
                 .arg(*name)
                 .arg(out);
@@ -194,7 +194,7 @@ fn run_tract(cases: &Path) -> Value {
     json!({"runtime": "tract", "version": "forest2onnx", "stride": 1, "cases": results})
 }
 
-/// A number as `python/onnx_json.py` writes it.
+/// A number as `python/shared/jsonsafe.py` writes it.
 fn number(v: f64) -> Value {
     if v.is_nan() {
         json!("nan")

@@ -33,6 +33,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod atomic;
+pub mod bounded_read;
 #[cfg(feature = "smartcore")]
 pub mod datasets;
 pub mod export;

@@ -57,6 +57,9 @@ pub struct Listing {
     pub bad_entries: Vec<String>,
 }
 
+/// Model name to version to "has a manifest", as listed.
+type Found = BTreeMap<String, BTreeMap<u64, bool>>;
+
 /// What the store holds for one name, from one listing.
 #[derive(Debug, Default)]
 pub(crate) struct Versions {
@@ -405,9 +408,58 @@ impl Registry {
             Some(name) => self.layout.model(name),
             None => self.layout.root().clone(),
         };
-        let mut found: BTreeMap<String, BTreeMap<u64, bool>> = BTreeMap::new();
+        let mut found = Found::new();
         let mut bad_entries = Vec::new();
-        let mut stream = self.at.store.list(Some(&root));
+        self.scan_under(&root, only, &mut found, &mut bad_entries)
+            .await?;
+        if !bad_entries.is_empty() && only.is_none() && self.at.backend != Backend::Local {
+            // On a cloud store, one malformed key (`x//y`, `a/../b`) makes
+            // object_store drop the whole page of a listing. Listed model
+            // by model, only the page of the model holding it is lost.
+            if let Ok(listed) = self.at.store.list_with_delimiter(Some(&root)).await {
+                let (mut by_name, mut bad_by_name) = (Found::new(), Vec::new());
+                for prefix in &listed.common_prefixes {
+                    match prefix.filename() {
+                        Some(name) if check_name(name).is_ok() => {
+                            self.scan_under(prefix, Some(name), &mut by_name, &mut bad_by_name)
+                                .await?
+                        }
+                        _ => {}
+                    }
+                }
+                (found, bad_entries) = (by_name, bad_by_name);
+            }
+        }
+        let models = found
+            .into_iter()
+            .map(|(name, versions)| {
+                let mut v = Versions::default();
+                for (version, published) in versions {
+                    if published {
+                        v.published.push(version);
+                    } else {
+                        v.incomplete.push(version);
+                    }
+                }
+                (name, v)
+            })
+            .collect();
+        Ok(Scan {
+            models,
+            bad_entries,
+        })
+    }
+
+    /// Lists everything below `root` into `found` (only model `only`, if
+    /// given); entries that cannot be listed go to `bad_entries`.
+    async fn scan_under(
+        &self,
+        root: &Path,
+        only: Option<&str>,
+        found: &mut Found,
+        bad_entries: &mut Vec<String>,
+    ) -> Result<(), RegistryError> {
+        let mut stream = self.at.store.list(Some(root));
         while let Some(meta) = stream.next().await {
             let meta = match meta {
                 Ok(meta) => meta,
@@ -419,7 +471,7 @@ impl Registry {
                 Err(e) => match self.fail(&format!("listing {root}"))(e) {
                     // One unreadable entry does not hide the others.
                     RegistryError::Store { detail, .. } if bad_entries.len() < MAX_BAD_ENTRIES => {
-                        bad_entries.push(format!("{}: {}", self.describe(&root), detail));
+                        bad_entries.push(format!("{}: {}", self.describe(root), detail));
                         continue;
                     }
                     e => return Err(e),
@@ -447,24 +499,7 @@ impl Registry {
             // the manifest makes the version published.
             *published |= file == MANIFEST;
         }
-        let models = found
-            .into_iter()
-            .map(|(name, versions)| {
-                let mut v = Versions::default();
-                for (version, published) in versions {
-                    if published {
-                        v.published.push(version);
-                    } else {
-                        v.incomplete.push(version);
-                    }
-                }
-                (name, v)
-            })
-            .collect();
-        Ok(Scan {
-            models,
-            bad_entries,
-        })
+        Ok(())
     }
 
     /// In a folder registry, refuses `at` when it, or a folder it is in

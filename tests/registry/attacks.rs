@@ -262,6 +262,9 @@ fn bad_entries_do_not_hide_the_rest(backend: Backend) {
         .unwrap();
     if backend == Backend::Local {
         std::os::unix::fs::symlink("loop", Path::new(&c.url).join("loop")).unwrap();
+    } else {
+        // Keys object_store cannot parse, written with another client.
+        put_raw_s3_keys(&c.url, &["x//y", "a/../b"]);
     }
     let out = c.run(&["registry", "list", &c.url]);
     let (stdout, stderr) = (
@@ -280,6 +283,24 @@ fn bad_entries_do_not_hide_the_rest(backend: Backend) {
     );
     assert!(stdout.contains("2 versions, 1 files"), "{stdout}");
     c.ok(&["registry", "pull", &c.url, "good", "-o", "g"]);
+}
+
+/// Writes `keys` below the S3 registry `url` with boto3 (from the servers'
+/// virtualenv, which has it for moto): object_store refuses such keys.
+fn put_raw_s3_keys(url: &str, keys: &[&str]) {
+    let dvc = super::harness::servers().unwrap()["dvc"].as_str().unwrap();
+    let python = Path::new(dvc).with_file_name("python");
+    let (bucket, prefix) = url.strip_prefix("s3://").unwrap().split_once('/').unwrap();
+    let script = "import boto3, os, sys\n\
+        s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])\n\
+        for key in sys.argv[3:]:\n    \
+        s3.put_object(Bucket=sys.argv[1], Key=sys.argv[2] + '/' + key, Body=b'junk')\n";
+    let status = Command::new(python)
+        .args(["-c", script, bucket, prefix])
+        .args(keys)
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 macro_rules! suite {

@@ -1,6 +1,7 @@
 """Issue 31: the package's input checks as a careless caller meets them:
 thread counts, infinities, object arrays, and files that are not files."""
 
+import importlib
 import os
 
 import numpy as np
@@ -9,7 +10,9 @@ from conftest import N_FEATURES, fitted
 
 import forest2onnx
 from forest2onnx import InputError, LoadError
-from forest2onnx import _forest
+
+# The module, not the package's `_forest` helper function of the same name.
+_forest = importlib.import_module("forest2onnx._forest")
 
 
 @pytest.fixture(scope="module")

@@ -71,7 +71,7 @@ fn is_old_temporary(name: &str) -> bool {
 
 /// A staging folder in use, with its lock.
 pub(crate) struct Staging {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     lock: PathBuf,
     _held: File,
 }
@@ -83,13 +83,20 @@ impl Staging {
         let parent = crate::atomic::parent_dir(dest);
         let prefix = staging_prefix(dest);
         remove_stale(parent, &prefix);
-        let dir = tempfile::Builder::new()
+        // The lock first, then the folder: a folder without its lock file
+        // exists only while it is being deleted.
+        let (held, lock) = tempfile::Builder::new()
             .prefix(&prefix)
-            .tempdir_in(parent)
+            .suffix(".lock")
+            .tempfile_in(parent)
+            .and_then(|f| f.keep().map_err(|e| e.error))
             .map_err(RegistryError::io(parent))?;
-        let lock = lock_path(dir.path());
-        let held = File::create(&lock).map_err(RegistryError::io(&lock))?;
         held.lock().map_err(RegistryError::io(&lock))?;
+        let dir = folder_of(&lock);
+        if let Err(e) = std::fs::create_dir(&dir) {
+            let _ = std::fs::remove_file(&lock);
+            return Err(RegistryError::io(&dir)(e));
+        }
         Ok(Staging {
             dir,
             lock,
@@ -99,14 +106,14 @@ impl Staging {
 
     /// The staging folder.
     pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// Makes the staged version `dest`'s content in one step: a rename
     /// when `dest` is missing, else an atomic exchange (Linux), or two
     /// renames elsewhere. The previous content is then deleted.
     pub(crate) fn switch_into(self, dest: &Path) -> Result<(), RegistryError> {
-        let staged = self.dir.path();
+        let staged = self.dir.as_path();
         crate::atomic::sync_dir(staged);
         let exists = std::fs::symlink_metadata(dest).is_ok();
         if exists {
@@ -123,9 +130,9 @@ impl Staging {
 }
 
 impl Drop for Staging {
-    /// The lock file goes; the folder (whatever it holds now) goes with the
-    /// `TempDir` right after.
+    /// The folder goes (whatever it holds now), then its lock file.
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
         let _ = std::fs::remove_file(&self.lock);
     }
 }
@@ -141,6 +148,11 @@ fn lock_path(staged: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// `.NAME.pull-XXXXXX` of the lock file `.NAME.pull-XXXXXX.lock`.
+fn folder_of(lock: &Path) -> PathBuf {
+    lock.with_extension("")
+}
+
 /// Removes the staging folders (and lock files) of `prefix` in `parent`
 /// that no running pull holds. Best effort: a failure leaves a stray
 /// folder, never a wrong one.
@@ -150,25 +162,32 @@ fn remove_stale(parent: &Path, prefix: &str) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with(prefix) || name.ends_with(".lock") {
+        if !name.starts_with(prefix) {
             continue;
         }
-        let staged = entry.path();
-        let lock = lock_path(&staged);
-        let stale = match File::open(&lock) {
-            Ok(file) => file.try_lock().is_ok(),
-            Err(_) => entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > UNLOCKED_GRACE),
-        };
-        if stale {
-            let _ = std::fs::remove_dir_all(&staged);
-            let _ = std::fs::remove_file(&lock);
+        let path = entry.path();
+        if name.ends_with(".lock") {
+            // A lock nobody holds: its pull is gone, and so is its folder.
+            let free = File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
+            if free {
+                let _ = std::fs::remove_dir_all(folder_of(&path));
+                let _ = std::fs::remove_file(&path);
+            }
+        } else if !lock_path(&path).exists() && older_than(&entry, UNLOCKED_GRACE) {
+            // A folder whose lock file went first (a pull killed while it
+            // deleted them), or not ours.
+            let _ = std::fs::remove_dir_all(&path);
         }
     }
+}
+
+fn older_than(entry: &std::fs::DirEntry, age: Duration) -> bool {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|elapsed| elapsed > age)
 }
 
 /// Swaps the folders `a` and `b` atomically.

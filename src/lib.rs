@@ -40,10 +40,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod atomic;
+pub mod bounded_read;
 pub mod export;
 pub mod import;
 pub mod ir;
 pub mod load;
+#[cfg(feature = "tract")]
+pub mod migrate;
 pub mod onnx_proto;
 pub mod predict;
 #[cfg(feature = "registry")]

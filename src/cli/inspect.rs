@@ -146,15 +146,16 @@ pub fn run(_g: Global, args: Args) -> Result<Status> {
 
 /// The summary of a PMML file, or `None` when the file is not PMML.
 fn pmml_summary(path: &Path) -> Result<Option<pmml::PmmlSummary>> {
+    use forest2onnx::bounded_read::{self, MAX_MODEL_FILE_LEN};
     use std::io::Read as _;
-    let Ok(mut file) = std::fs::File::open(path) else {
+    let Ok((mut file, _)) = bounded_read::open(path, MAX_MODEL_FILE_LEN) else {
         return Ok(None); // read_model reports it
     };
     let mut head = Vec::with_capacity(4096);
     if file.by_ref().take(4096).read_to_end(&mut head).is_err() || !pmml::read::sniff(&head) {
         return Ok(None);
     }
-    let bytes = std::fs::read(path)
+    let bytes = bounded_read::read(path, MAX_MODEL_FILE_LEN)
         .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
     pmml::summarize(&bytes)
         .map(Some)
@@ -500,5 +501,22 @@ fn native_text(s: &mut String, m: &Metadata) {
     }
     for (k, v) in &m.tags {
         let _ = writeln!(s, "  tag:         {k} = {v}");
+    }
+    if let Some(e) = &m.environment {
+        environment_text(s, e);
+    }
+}
+
+/// The environment a native file recorded (`dump` in Python).
+fn environment_text(s: &mut String, e: &forest2onnx::store::Environment) {
+    let mut parts: Vec<String> = e.python.iter().cloned().collect();
+    parts.extend(e.packages.iter().map(|(k, v)| format!("{k} {v}")));
+    let _ = writeln!(s, "  environment: {}", parts.join(", "));
+    if let Some(p) = &e.platform {
+        let _ = writeln!(s, "  platform:    {p}");
+    }
+    if let Some(h) = &e.requirements_hash {
+        let n = e.requirements.as_deref().map_or(0, |r| r.lines().count());
+        let _ = writeln!(s, "  packages:    {n} installed, {h}");
     }
 }

@@ -7,6 +7,7 @@
 //! stderr and only to a terminal.
 
 mod convert;
+mod convert_many;
 mod csv_input;
 mod demo;
 mod inspect;
@@ -25,7 +26,7 @@ use clap::{Parser, Subcommand};
 use forest2onnx::load::{LoadError, ModelFile};
 use forest2onnx::Loaded;
 
-pub use output::is_broken_pipe;
+pub use output::{is_broken_pipe, to_stderr};
 
 /// How a command that ran to completion ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +123,7 @@ impl Global {
     /// Prints a note on stderr unless `--quiet`.
     pub fn note(&self, message: impl std::fmt::Display) {
         if !self.quiet {
-            eprintln!("{message}");
+            output::to_stderr(message);
         }
     }
 

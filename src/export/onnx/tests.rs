@@ -284,6 +284,10 @@ pub(crate) fn corpus() -> Vec<(&'static str, Forest)> {
             CategoryRule::TowardZero,
         ),
     ));
+    out.push((
+        "categorical_integral",
+        with_categories(base.clone(), CategoryRule::Integral),
+    ));
     // One-leaf trees.
     let mut stumps = base.clone();
     for tree in stumps.trees.iter_mut().step_by(3) {

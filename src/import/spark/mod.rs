@@ -298,7 +298,12 @@ pub(crate) fn tree_model(
         feature_names: None,
         input: InputRules {
             precision: Precision::F64,
-            categories: CategoryRule::Integral,
+            // Spark looks values up in sets of doubles: 1.5 is no category.
+            categories: if built.iter().any(|t| !t.categories.is_empty()) {
+                CategoryRule::Integral
+            } else {
+                CategoryRule::default()
+            },
             zero_as_missing: Vec::new(),
         },
         split_op: SplitOp::LessOrEqual,

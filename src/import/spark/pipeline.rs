@@ -81,6 +81,10 @@ pub(super) fn convert(files: &[(&str, &[u8])], meta: &Metadata) -> Result<Forest
         // Input columns that are vectors would each fill several features.
         if names.len() == forest.n_features {
             forest.feature_names = Some(names);
+            forest.source.details.insert(
+                "features".into(),
+                "the VectorAssembler's input columns".into(),
+            );
         } else {
             return Err(SparkError::Unsupported {
                 what: format!(

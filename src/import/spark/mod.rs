@@ -480,3 +480,41 @@ fn source(kind: Kind, meta: &Metadata, weights: &[f64]) -> Source {
         details,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The packed fixture folders of the fuzz seeds.
+    fn seeds() -> Vec<Vec<u8>> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/spark");
+        let mut out: Vec<Vec<u8>> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn seeds_convert_and_damaged_copies_are_refused_or_valid_never_a_panic() {
+        let seeds = seeds();
+        assert!(seeds.len() >= 10);
+        for seed in &seeds {
+            let forest = from_bytes(seed).unwrap();
+            forest.check().unwrap();
+            // A deterministic spread of byte flips and truncations.
+            for k in 0..200usize {
+                let at = folder::MAGIC.len() + (k * 7919) % (seed.len() - folder::MAGIC.len());
+                let mut bad = seed.clone();
+                bad[at] ^= 1 << (k % 8);
+                if let Ok(f) = from_bytes(&bad) {
+                    f.check().unwrap();
+                    let row = ndarray::Array2::<f64>::zeros((1, f.n_features));
+                    let _ = f.predict(row.view());
+                }
+                let _ = from_bytes(&seed[..at]);
+            }
+        }
+    }
+}

@@ -41,18 +41,47 @@ pub fn rows<'a>(
 ) -> Result<Vec<(&'a str, Row)>, SparkError> {
     let mut out = Vec::new();
     for (name, bytes) in files {
-        let reader = SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes))
-            .map_err(|e| SparkError::file(name, format!("not a Parquet file we can read: {e}")))?;
-        let iter = reader
-            .get_row_iter(None)
-            .map_err(|e| SparkError::file(name, e.to_string()))?;
-        for row in iter {
-            let row = row.map_err(|e| SparkError::file(name, e.to_string()))?;
-            if out.len() == limit {
-                return Err(SparkError::file(name, format!("more than {limit} rows")));
+        // The `parquet` crate's record reader panics on some malformed pages
+        // (e.g. dictionary-encoded data without a dictionary page, found by
+        // the fuzz seeds with flipped bits): contain it and report the file.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read_file(name, bytes, limit - out.len())
+        }));
+        match read {
+            Ok(rows) => out.extend(rows?.into_iter().map(|r| (name, r))),
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                return Err(SparkError::file(
+                    name,
+                    format!("the Parquet reader failed on malformed data: {why}"),
+                ));
             }
-            out.push((name, row));
         }
+    }
+    Ok(out)
+}
+
+/// The rows of one Parquet file, at most `limit`.
+fn read_file(name: &str, bytes: &[u8], limit: usize) -> Result<Vec<Row>, SparkError> {
+    let reader = SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes))
+        .map_err(|e| SparkError::file(name, format!("not a Parquet file we can read: {e}")))?;
+    let iter = reader
+        .get_row_iter(None)
+        .map_err(|e| SparkError::file(name, e.to_string()))?;
+    let mut out = Vec::new();
+    for row in iter {
+        let row = row.map_err(|e| SparkError::file(name, e.to_string()))?;
+        if out.len() == limit {
+            return Err(SparkError::file(
+                name,
+                format!("more than {limit} rows in all"),
+            ));
+        }
+        out.push(row);
     }
     Ok(out)
 }

@@ -174,10 +174,11 @@ impl ModelFile {
         if path.is_dir() {
             return read_folder(path);
         }
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::bounded_read::read(path, crate::bounded_read::MAX_MODEL_FILE_LEN)
+            .map_err(|source| LoadError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let format = detect(&bytes)?;
         Ok(ModelFile { bytes, format })
     }

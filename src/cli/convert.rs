@@ -395,11 +395,11 @@ fn to_onnx(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status
         print(&text)?;
     }
     if !passed {
-        eprintln!(
+        super::output::to_stderr(format!(
             "error: the ONNX model does not reproduce `{}`; `{}` was not written",
             args.model.display(),
             out.display()
-        );
+        ));
         return Ok(Status::Mismatch);
     }
     Ok(Status::Success)

@@ -317,8 +317,10 @@ fn input_rules(r: &InputRules) -> String {
         Precision::F32 => "float32 (values rounded to float32 before routing)".to_string(),
         Precision::F64 => "float64 (values compared as given)".to_string(),
     };
-    if r.categories == CategoryRule::TowardZero {
-        s += ", categories truncated toward zero";
+    match r.categories {
+        CategoryRule::TowardZero => s += ", categories truncated toward zero",
+        CategoryRule::Integral => s += ", categories are exact integers",
+        CategoryRule::NonNegative => {}
     }
     if !r.zero_as_missing.is_empty() {
         s += &format!(", zero is missing for {} features", r.zero_as_missing.len());

@@ -10,7 +10,9 @@ pub mod lightgbm;
 pub mod sklearn;
 #[cfg(feature = "smartcore")]
 pub mod smartcore;
-#[cfg(any(feature = "xgboost", feature = "lightgbm"))]
+#[cfg(feature = "spark")]
+pub mod spark;
+#[cfg(any(feature = "xgboost", feature = "lightgbm", feature = "spark"))]
 mod support;
 #[cfg(feature = "xgboost")]
 pub mod xgboost;

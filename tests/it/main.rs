@@ -36,6 +36,9 @@ mod sklearn;
 mod sklearn_cli;
 #[cfg(feature = "python")]
 mod sklearn_estimators;
+mod spark;
+#[cfg(feature = "python")]
+mod spark_onnx;
 mod store;
 mod store_bounds;
 mod store_format;

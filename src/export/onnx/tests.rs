@@ -300,6 +300,10 @@ pub(crate) fn corpus() -> Vec<(&'static str, Forest)> {
         tree.categories = splits;
     }
     out.push(("categorical_only", only_categorical));
+    out.push((
+        "categorical_integral",
+        with_categories(base.clone(), CategoryRule::Integral),
+    ));
     // One-leaf trees.
     let mut stumps = base.clone();
     for tree in stumps.trees.iter_mut().step_by(3) {

@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-python.sh
+# One venv per onnxruntime release, and onnxruntime-node, for the runtime
+# matrix (tests/it/ort_matrix.rs; idempotent, ~2-3 min on a fresh machine).
+bash scripts/setup-ort-matrix.sh
 export FOREST2ONNX_PYTHON="${FOREST2ONNX_PYTHON:-$PWD/.venv/bin/python}"
 
 servers_out=$(mktemp)

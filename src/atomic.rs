@@ -70,7 +70,7 @@ pub fn parent_dir(path: &Path) -> &Path {
 
 /// Flushes a rename. Best effort: some systems cannot open or sync a
 /// folder, and the data is already safe in the file.
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();

@@ -40,6 +40,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod atomic;
+pub mod bounded_read;
 pub mod export;
 pub mod import;
 pub mod ir;

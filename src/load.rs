@@ -56,6 +56,9 @@ pub enum Format {
     Xgboost,
     /// A LightGBM text model ([`crate::import::lightgbm`]).
     Lightgbm,
+    /// A Spark ML model folder ([`crate::import::spark`]), read as the
+    /// packed bytes of its files.
+    SparkMl,
 }
 
 impl Format {
@@ -116,7 +119,7 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The path is a folder.
-    #[error("`{}` is a folder; give a model file", .0.display())]
+    #[error("`{}` is a folder but not a saved Spark ML model; give a model file", .0.display())]
     Folder(PathBuf),
     /// The file is empty.
     #[error("the file is empty")]
@@ -169,12 +172,13 @@ impl ModelFile {
     pub fn read(path: impl AsRef<Path>) -> Result<ModelFile, LoadError> {
         let path = path.as_ref();
         if path.is_dir() {
-            return Err(LoadError::Folder(path.to_path_buf()));
+            return read_folder(path);
         }
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::bounded_read::read(path, crate::bounded_read::MAX_MODEL_FILE_LEN)
+            .map_err(|source| LoadError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let format = detect(&bytes)?;
         Ok(ModelFile { bytes, format })
     }
@@ -183,6 +187,30 @@ impl ModelFile {
     pub fn load(&self) -> Result<Loaded, LoadError> {
         read_as(self.format, &self.bytes)
     }
+}
+
+/// A model saved as a folder: its importer packs the folder's files into
+/// one byte string that the format's sniffer recognises.
+fn read_folder(path: &Path) -> Result<ModelFile, LoadError> {
+    #[cfg(feature = "spark")]
+    if crate::import::spark::is_model_folder(path) {
+        let bytes = crate::import::spark::folder::pack(path).map_err(|e| LoadError::Import {
+            format: Format::SparkMl,
+            source: Box::new(e),
+        })?;
+        return Ok(ModelFile {
+            bytes,
+            format: Format::SparkMl,
+        });
+    }
+    #[cfg(not(feature = "spark"))]
+    if path.join("metadata").is_dir() {
+        return Err(LoadError::FeatureDisabled {
+            format: Format::SparkMl,
+            feature: "spark",
+        });
+    }
+    Err(LoadError::Folder(path.to_path_buf()))
 }
 
 /// Reads the model file at `path`, whatever its format.
@@ -318,6 +346,12 @@ importer!(
     crate::import::lightgbm::from_bytes
 );
 importer!(
+    spark,
+    "spark",
+    crate::import::spark::sniff,
+    crate::import::spark::from_bytes
+);
+importer!(
     smartcore,
     "smartcore",
     super::looks_like_json_object,
@@ -353,6 +387,13 @@ const FORMATS: &[Spec] = &[
         extension: "txt",
         sniff: lightgbm::sniff,
         reader: lightgbm::READER,
+    },
+    Spec {
+        format: Format::SparkMl,
+        describe: "Spark ML model folder",
+        extension: "(folder)",
+        sniff: spark::sniff,
+        reader: spark::READER,
     },
     Spec {
         format: Format::SmartcoreJson,

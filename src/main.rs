@@ -40,7 +40,7 @@ fn report(e: &anyhow::Error) {
         }
         last = text;
     }
-    eprintln!("{}", lines.join("\n"));
+    cli::to_stderr(lines.join("\n"));
 }
 
 /// A panic is a bug; report it as one line like every other error instead of
@@ -57,8 +57,10 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!(
+        // Never eprintln! here: with stderr closed it panics, and a panic
+        // inside the panic hook aborts the process.
+        cli::to_stderr(format!(
             "error: internal error: {what}{at} (this is a bug in forest2onnx; please report it)"
-        );
+        ));
     }));
 }

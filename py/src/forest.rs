@@ -316,15 +316,22 @@ impl Forest {
     }
 }
 
-/// Runs `f` on a pool of `n` threads, or on rayon's global pool.
+/// Runs `f` on a pool of `n` threads (at most one per core: more only
+/// cost memory and start-up, and `10**6` would start threads until the
+/// system refuses), or on rayon's global pool.
 fn in_pool<T: Send>(
     n: Option<usize>,
     f: impl FnOnce() -> Result<T, Failure> + Send,
 ) -> Result<T, Failure> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     match n {
-        None | Some(0) => f(),
+        None => f(),
+        Some(0) => Err(Failure::new(
+            Kind::Input,
+            "n_threads must be a positive int or None, not 0",
+        )),
         Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
+            .num_threads(n.min(cores))
             .build()
             .map_err(|e| Failure::new(Kind::Error, format!("cannot start {n} threads: {e}")))?
             .install(f),

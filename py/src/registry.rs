@@ -111,7 +111,7 @@ pub fn registry_pull(
     let out = py.detach(|| {
         guard(|| {
             let reference: ModelRef = reference.parse().map_err(registry_error)?;
-            let mut lockfile = LockFile::load(&lock).map_err(registry_error)?;
+            let lockfile = LockFile::load(&lock).map_err(registry_error)?;
             let pin: Option<LockedModel> = if locked {
                 let pin = lockfile.get(&reference.name).cloned().ok_or_else(|| {
                     Failure::new(
@@ -128,13 +128,13 @@ pub fn registry_pull(
                 None
             };
             let registry = Registry::open(&url).map_err(registry_error)?;
-            let pulled = registry
-                .pull(&reference, &dir, pin.as_ref())
-                .map_err(registry_error)?;
-            if !locked {
-                lockfile.pin(LockedModel::of(&pulled.manifest, registry.url()));
-                lockfile.save(&lock).map_err(registry_error)?;
+            // Unlocked, the lock file is updated under an exclusive lock and
+            // before the folder is switched (Registry::pull_and_pin).
+            let pulled = match &pin {
+                Some(pin) => registry.pull(&reference, &dir, Some(pin)),
+                None => registry.pull_and_pin(&reference, &dir, &lock),
             }
+            .map_err(registry_error)?;
             let m = &pulled.manifest;
             Ok(json!({
                 "name": m.name,

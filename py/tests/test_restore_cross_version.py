@@ -45,19 +45,6 @@ def transcendental(record, output):
     return False
 
 
-def importer_base(record, output):
-    """Binary GradientBoostingClassifier pickled by 1.4 or later: the
-    importer computes the base score (scipy's ``logit`` of the prior) in
-    Rust, up to 4 ulps away from scipy (reported to the lead); the raw
-    score carries it."""
-    return (
-        record["estimator"] == "GradientBoostingClassifier"
-        and ("gbc_binary" in record["model"] or "gbc_exponential" in record["model"])
-        and tuple(int(p) for p in record["source"].split(".")[:2]) >= (1, 4)
-        and output in ("decision_function", "predict_proba")
-    )
-
-
 def within_bound(verdict):
     if verdict == "identical":
         return True
@@ -110,7 +97,7 @@ def classify(r):
     if all(v == "identical" for _, v in verdicts):
         return "identical"
     if all(
-        v == "identical" or ((transcendental(r, o) or importer_base(r, o)) and within_bound(v))
+        v == "identical" or (transcendental(r, o) and within_bound(v))
         for o, v in verdicts
     ):
         return "bounded"
@@ -156,7 +143,7 @@ def test_restored_models_predict_bit_for_bit(records):
     bad = []
     for r in records:
         for output, v in r.get("outputs", {}).items():
-            loose = transcendental(r, output) or importer_base(r, output)
+            loose = transcendental(r, output)
             if not (v == "identical" or (loose and within_bound(v))):
                 bad.append(f"{r['source']} -> {r['target']} {r['model']} {output}: {v}")
     assert not bad, "\n".join(bad)
@@ -172,7 +159,7 @@ def test_restored_models_equal_the_original_in_the_same_release(records):
         f"{r['model']} ({r['target']}) {output}: {v}"
         for r in same
         for output, v in r["vs_original"].items()
-        if v != "identical" and not importer_base(r, output)
+        if v != "identical"
     ]
     assert not bad, "\n".join(bad)
     applied = [r for r in same if "apply" in r["vs_original"]]

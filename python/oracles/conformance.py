@@ -30,18 +30,7 @@ import onnx.checker
 import onnxruntime as ort
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from shared.jsonsafe import number  # noqa: E402
-
-
-def plain(value):
-    """An output as nested JSON lists."""
-    if isinstance(value, list):  # ZipMap: one dict per row
-        return [[number(row[k]) for k in sorted(row.keys())] for row in value]
-
-    def walk(v):
-        return [walk(x) for x in v] if isinstance(v, list) else number(v)
-
-    return walk(np.asarray(value).tolist())
+from shared.jsonsafe import number, plain  # noqa: E402
 
 
 def run_session(path, x, threads):

@@ -22,3 +22,15 @@ def number(v):
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
     return v
+
+
+def plain(value):
+    """A model output as nested JSON lists (ZipMap outputs: one list of
+    values per row, in key order)."""
+    if isinstance(value, list):  # ZipMap: one dict per row
+        return [[number(row[k]) for k in sorted(row.keys())] for row in value]
+
+    def walk(v):
+        return [walk(x) for x in v] if isinstance(v, list) else number(v)
+
+    return walk(np.asarray(value).tolist())

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use forest2onnx::export::onnx::target::TargetRuntime;
 use forest2onnx::export::onnx::{choose, to_bytes, to_file, Choice, ExportOptions, Precision};
 use forest2onnx::export::pmml::{self, PmmlOptions};
 use forest2onnx::store::{self, Compression, SaveOptions};
@@ -113,6 +114,13 @@ pub struct Args {
     /// probability} map per row), as scikit-learn-onnx does.
     #[arg(long, help_heading = "ONNX output")]
     zipmap: bool,
+
+    /// The onnxruntime release the file is for, e.g. onnxruntime==1.18:
+    /// refuses an --ml-opset and --precision that release does not run
+    /// exactly (opset 5 before 1.24, double at opset 3 in 1.16; see the
+    /// README's onnxruntime matrix). ONNX only.
+    #[arg(long, value_name = "onnxruntime==X.Y", help_heading = "ONNX output")]
+    target_runtime: Option<TargetRuntime>,
 
     /// Graph name (ONNX) or model name (PMML) [default: the model file's
     /// name without extension].
@@ -341,6 +349,7 @@ fn refuse_foreign_options(args: &Args, format: OutputFormat) -> Result<()> {
             ("--ml-opset", args.ml_opset.is_some()),
             ("--precision", args.precision.is_some()),
             ("--zipmap", args.zipmap),
+            ("--target-runtime", args.target_runtime.is_some()),
             ("--name", args.name.is_some()),
             ("--doc", args.doc.is_some()),
             ("--data", args.data.is_some()),
@@ -351,6 +360,7 @@ fn refuse_foreign_options(args: &Args, format: OutputFormat) -> Result<()> {
             ("--ml-opset", args.ml_opset.is_some()),
             ("--precision", args.precision.is_some()),
             ("--zipmap", args.zipmap),
+            ("--target-runtime", args.target_runtime.is_some()),
             ("--data", args.data.is_some()),
         ],
     };
@@ -385,6 +395,9 @@ fn to_onnx(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status
     if let (Some(note), true) = (&choice.float_note, args.no_validate) {
         // Otherwise the validation report carries it.
         eprintln!("{}", note.to_text());
+    }
+    if let Some(target) = &args.target_runtime {
+        target.check(choice.ml_opset, choice.precision)?;
     }
     // Without validation the model is streamed to the file; validation
     // needs its bytes in memory first.
@@ -449,11 +462,11 @@ fn to_onnx(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status
         print(&text)?;
     }
     if !passed {
-        eprintln!(
+        super::output::to_stderr(format!(
             "error: the ONNX model does not reproduce `{}`; `{}` was not written",
             args.model.display(),
             out.display()
-        );
+        ));
         return Ok(Status::Mismatch);
     }
     Ok(Status::Success)

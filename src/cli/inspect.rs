@@ -149,15 +149,16 @@ pub fn run(_g: Global, args: Args) -> Result<Status> {
 
 /// The summary of a PMML file, or `None` when the file is not PMML.
 fn pmml_summary(path: &Path) -> Result<Option<pmml::PmmlSummary>> {
+    use forest2onnx::bounded_read::{self, MAX_MODEL_FILE_LEN};
     use std::io::Read as _;
-    let Ok(mut file) = std::fs::File::open(path) else {
+    let Ok((mut file, _)) = bounded_read::open(path, MAX_MODEL_FILE_LEN) else {
         return Ok(None); // read_model reports it
     };
     let mut head = Vec::with_capacity(4096);
     if file.by_ref().take(4096).read_to_end(&mut head).is_err() || !pmml::read::sniff(&head) {
         return Ok(None);
     }
-    let bytes = std::fs::read(path)
+    let bytes = bounded_read::read(path, MAX_MODEL_FILE_LEN)
         .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
     pmml::summarize(&bytes)
         .map(Some)
@@ -320,8 +321,10 @@ fn input_rules(r: &InputRules) -> String {
         Precision::F32 => "float32 (values rounded to float32 before routing)".to_string(),
         Precision::F64 => "float64 (values compared as given)".to_string(),
     };
-    if r.categories == CategoryRule::TowardZero {
-        s += ", categories truncated toward zero";
+    match r.categories {
+        CategoryRule::TowardZero => s += ", categories truncated toward zero",
+        CategoryRule::Integral => s += ", categories are exact integers",
+        CategoryRule::NonNegative => {}
     }
     if !r.zero_as_missing.is_empty() {
         s += &format!(", zero is missing for {} features", r.zero_as_missing.len());

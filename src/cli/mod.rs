@@ -26,7 +26,7 @@ use clap::{Parser, Subcommand};
 use forest2onnx::load::{LoadError, ModelFile};
 use forest2onnx::Loaded;
 
-pub use output::is_broken_pipe;
+pub use output::{is_broken_pipe, to_stderr};
 
 /// How a command that ran to completion ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,7 +123,7 @@ impl Global {
     /// Prints a note on stderr unless `--quiet`.
     pub fn note(&self, message: impl std::fmt::Display) {
         if !self.quiet {
-            eprintln!("{message}");
+            output::to_stderr(message);
         }
     }
 

@@ -51,6 +51,13 @@ pub fn print(text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Writes `message` and a newline on stderr. A closed or failing stderr
+/// (`2>&1 | head`) is ignored, unlike `eprintln!`, which panics, and
+/// panicking with a closed stderr aborts the process.
+pub fn to_stderr(message: impl std::fmt::Display) {
+    let _ = writeln!(io::stderr().lock(), "{message}");
+}
+
 /// Pretty JSON of `value` followed by a newline, on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;

@@ -7,15 +7,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
-use forest2onnx::registry::{
-    LockFile, LockedModel, ModelRef, Registry, VersionInfo, LOCK_FILE_NAME, ONNX_FILE,
-};
+use forest2onnx::registry::{LockFile, ModelRef, Registry, VersionInfo, LOCK_FILE_NAME, ONNX_FILE};
 use serde::Serialize;
 
 use forest2onnx::load::ModelFile;
 use forest2onnx::Format;
 
-use super::output::{human_duration, human_size, print, print_json};
+use super::output::{human_duration, human_size, print, print_json, to_stderr};
 use super::validate::compare;
 use super::{load_file, Global, Status};
 
@@ -209,7 +207,7 @@ fn push(g: Global, args: PushArgs) -> Result<Status> {
         let outcome = compare(g.progress(), &loaded.forest, &onnx, None)?;
         if !outcome.passed {
             print(&outcome.to_text())?;
-            eprintln!("error: the ONNX export does not reproduce the model; nothing was pushed");
+            to_stderr("error: the ONNX export does not reproduce the model; nothing was pushed");
             return Ok(Status::Mismatch);
         }
         extra.push((ONNX_FILE.to_string(), onnx));
@@ -246,14 +244,48 @@ fn push(g: Global, args: PushArgs) -> Result<Status> {
 
 fn list(args: ListArgs) -> Result<Status> {
     let registry = Registry::open(&args.url)?;
-    let versions = registry.list(args.name.as_deref())?;
+    let listing = registry.list_checked(args.name.as_deref())?;
     if args.json {
-        let manifests: Vec<_> = versions.iter().map(|v| &v.manifest).collect();
+        let manifests: Vec<_> = listing.versions.iter().map(|v| &v.manifest).collect();
         print_json(&manifests)?;
     } else {
-        print(&table(&versions))?;
+        print(&table(&listing.versions))?;
+    }
+    let mut unreadable = 0;
+    for p in &listing.problems {
+        to_stderr(format!(
+            "error: {} v{} {}: {}",
+            p.name,
+            p.version,
+            p.file,
+            escape(&p.error)
+        ));
+        unreadable += 1;
+    }
+    for entry in &listing.bad_entries {
+        to_stderr(format!("error: {}", escape(entry)));
+        unreadable += 1;
+    }
+    if unreadable > 0 {
+        bail!("{unreadable} entries of the registry could not be read; the rest is listed above");
     }
     Ok(Status::Success)
+}
+
+/// `text` with control characters (newlines, terminal escapes) and
+/// Unicode bidirectional controls escaped, so that a manifest's strings
+/// cannot forge rows or restyle the terminal.
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// One line per version: name, version, created, size, source, tags.
@@ -285,6 +317,7 @@ fn table(versions: &[VersionInfo]) -> String {
                 source,
                 tags,
             ]
+            .map(|cell| escape(&cell))
         })
         .collect();
     let header = ["NAME", "VERSION", "CREATED", "SIZE", "SOURCE", "TAGS"].map(String::from);
@@ -318,25 +351,26 @@ struct PulledJson<'a> {
 
 fn pull(g: Global, args: PullArgs) -> Result<Status> {
     let reference: ModelRef = args.reference.parse()?;
-    let mut lock = LockFile::load(&args.lock)?;
-    let pin: Option<LockedModel> = if args.locked {
-        let Some(pin) = lock.get(&reference.name) else {
+    let pin = if args.locked {
+        let lock = LockFile::load(&args.lock)?;
+        let Some(pin) = lock.get(&reference.name).cloned() else {
             bail!(
                 "--locked: `{}` pins no version of {} (pull once without --locked to pin one)",
                 args.lock.display(),
                 reference.name
             );
         };
-        Some(pin.clone())
+        Some(pin)
     } else {
         None
     };
     let registry = Registry::open(&args.url)?;
-    let pulled = registry.pull(&reference, &args.output, pin.as_ref())?;
-    if !args.locked {
-        lock.pin(LockedModel::of(&pulled.manifest, registry.url()));
-        lock.save(&args.lock)?;
-    }
+    let pulled = match &pin {
+        Some(pin) => registry.pull(&reference, &args.output, Some(pin))?,
+        // The lock is written before the folder is switched, under a lock
+        // of its own: see `Registry::pull_and_pin`.
+        None => registry.pull_and_pin(&reference, &args.output, &args.lock)?,
+    };
     let m = &pulled.manifest;
     if args.json {
         print_json(&PulledJson {
@@ -372,8 +406,14 @@ fn verify(args: VerifyArgs) -> Result<Status> {
         for p in &report.problems {
             text += &format!(
                 "MISMATCH {} v{} {}: {}\n",
-                p.name, p.version, p.file, p.error
+                p.name,
+                p.version,
+                p.file,
+                escape(&p.error)
             );
+        }
+        for entry in &report.bad_entries {
+            text += &format!("UNREADABLE {}\n", escape(entry));
         }
         for (name, version) in &report.incomplete {
             text += &format!("note: {name} v{version} has no manifest (an interrupted or running push; invisible)\n");
@@ -386,7 +426,10 @@ fn verify(args: VerifyArgs) -> Result<Status> {
             if report.passed() {
                 "all match their manifests".to_string()
             } else {
-                format!("{} problems", report.problems.len())
+                format!(
+                    "{} problems",
+                    report.problems.len() + report.bad_entries.len()
+                )
             }
         );
         print(&text)?;

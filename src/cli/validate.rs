@@ -133,12 +133,12 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
         ))?;
     }
     if !cmp.passed {
-        eprintln!(
+        super::output::to_stderr(format!(
             "error: `{}` does not reproduce `{}` ({} mismatches)",
             args.onnx.display(),
             args.model.display(),
             cmp.mismatches()
-        );
+        ));
         return Ok(Status::Mismatch);
     }
     Ok(Status::Success)

@@ -11,7 +11,9 @@ pub mod rounds;
 pub mod sklearn;
 #[cfg(feature = "smartcore")]
 pub mod smartcore;
-#[cfg(any(feature = "xgboost", feature = "lightgbm"))]
+#[cfg(feature = "spark")]
+pub mod spark;
+#[cfg(any(feature = "xgboost", feature = "lightgbm", feature = "spark"))]
 mod support;
 #[cfg(feature = "xgboost")]
 pub mod xgboost;

@@ -67,6 +67,10 @@ pub enum CategoryRule {
     /// only values at or below `-1` are negative (LightGBM's
     /// `static_cast<int>`).
     TowardZero,
+    /// Only non-negative integers are categories: `1.5` is no category
+    /// (Spark ML, which looks the value up in a set of doubles; `-0.0` is
+    /// category 0).
+    Integral,
 }
 
 /// How the source library reads a feature value before a split tests it.

@@ -259,12 +259,14 @@ pub fn read_inputs(rules: &InputRules, rows: &mut [f64], stride: usize) {
 }
 
 /// The category a categorical split reads from the non-NaN value `x`, or
-/// `None` when `x` is no category (negative, infinite, or beyond
-/// [`crate::ir::MAX_CATEGORY`]).
+/// `None` when `x` is no category (negative, infinite, beyond
+/// [`crate::ir::MAX_CATEGORY`], or fractional under
+/// [`CategoryRule::Integral`]).
 #[inline]
 pub fn category_of(x: f64, rule: CategoryRule) -> Option<u32> {
     let c = match rule {
         CategoryRule::NonNegative if x < 0.0 => return None,
+        CategoryRule::Integral if x.fract() != 0.0 => return None,
         _ => x.trunc(),
     };
     // -0.0 (from -0.5 under TowardZero) is category 0.

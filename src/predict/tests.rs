@@ -91,6 +91,8 @@ fn leaf_for(forest: &Forest, tree: &Tree, row: &[f64]) -> usize {
             let negative = match forest.input.categories {
                 CategoryRule::NonNegative => x < 0.0,
                 CategoryRule::TowardZero => c < 0.0,
+                // Fractional values are no category either.
+                CategoryRule::Integral => x < 0.0 || x != c,
             };
             !negative && c.is_finite() && set.iter().any(|&v| f64::from(v) == c)
         } else {
@@ -246,7 +248,11 @@ fn awkward_rows(n_features: usize) -> Array2<f64> {
 #[test]
 fn categorical_splits_precision_and_zero_band_match_row_by_row() {
     use crate::synth::{self, SynthSpec};
-    for rule in [CategoryRule::NonNegative, CategoryRule::TowardZero] {
+    for rule in [
+        CategoryRule::NonNegative,
+        CategoryRule::TowardZero,
+        CategoryRule::Integral,
+    ] {
         for spec in [SynthSpec::small(), SynthSpec::small().vote()] {
             let forest = with_everything(synth::forest(&spec), rule);
             forest.check().unwrap();
@@ -349,6 +355,9 @@ fn categories_are_read_by_the_forest_rule() {
     assert_eq!(f.predict(x.view()).classes, vec![0, 0, 1, 0, 0, 1, 1, 0, 1]);
     f.input.categories = CategoryRule::TowardZero;
     assert_eq!(f.predict(x.view()).classes, vec![0, 0, 0, 0, 0, 1, 1, 0, 1]);
+    // Integral (Spark): 3.7 is no category, -0.0 is 0.
+    f.input.categories = CategoryRule::Integral;
+    assert_eq!(f.predict(x.view()).classes, vec![0, 0, 1, 1, 0, 1, 1, 0, 1]);
 }
 
 #[test]

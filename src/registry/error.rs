@@ -175,6 +175,24 @@ pub enum RegistryError {
         /// Last version tried.
         last: u64,
     },
+    /// Every version number of a model is taken (the highest, v18446744073709551615, exists).
+    #[error(
+        "{name:?} has no free version number: v{max} is taken, and numbers are never reused",
+        max = u64::MAX
+    )]
+    VersionsExhausted {
+        /// The model name.
+        name: String,
+    },
+    /// An entry of the registry cannot be read (a malformed key, a symbolic
+    /// link, a loop); the rest of the registry is still listed.
+    #[error("{location}: {reason}")]
+    BadEntry {
+        /// Where it is.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The blocking API was called from inside an async runtime.
     #[error("forest2onnx::registry is blocking; call it outside an async runtime (e.g. in tokio::task::spawn_blocking)")]
     InsideAsyncRuntime,

@@ -41,8 +41,51 @@ pub struct Location {
     pub prefix: Path,
     /// The kind of store.
     pub backend: Backend,
-    /// The URL as given, for messages and lock files.
+    /// The URL, normalised ([`normalize_url`]), for messages and lock files.
     pub url: String,
+    /// A local folder's canonical path (for the symbolic-link checks).
+    pub root: Option<std::path::PathBuf>,
+}
+
+/// One spelling per registry, so lock files compare equal whatever the
+/// user typed: a folder (`reg`, `./reg/`, `file://reg`) becomes its
+/// canonical absolute path (lexically absolute when it does not exist);
+/// a cloud URL gets a lower-case scheme and its prefix without empty,
+/// leading or trailing `/`.
+pub fn normalize_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) if !scheme.eq_ignore_ascii_case("file") => {
+            let scheme = scheme.to_ascii_lowercase();
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let parts: Vec<&str> = prefix.split('/').filter(|p| !p.is_empty()).collect();
+            if parts.is_empty() {
+                format!("{scheme}://{bucket}")
+            } else {
+                format!("{scheme}://{bucket}/{}", parts.join("/"))
+            }
+        }
+        Some((_, path)) => normalize_folder(path),
+        None => normalize_folder(url),
+    }
+}
+
+fn normalize_folder(path: &str) -> String {
+    let path = std::path::Path::new(path);
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        return canonical.to_string_lossy().into_owned();
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut clean = std::path::PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    clean.to_string_lossy().into_owned()
 }
 
 /// Request timeout unless the environment sets one (`AWS_TIMEOUT`, ...):
@@ -102,7 +145,8 @@ pub fn open(url: &str, create_local: bool) -> Result<Location, RegistryError> {
         store,
         prefix,
         backend,
-        url: url.to_string(),
+        url: normalize_url(url),
+        root: None,
     })
 }
 
@@ -148,7 +192,8 @@ fn open_local(url: &str, path: &str, create: bool) -> Result<Location, RegistryE
             ),
         });
     }
-    let store = LocalFileSystem::new_with_prefix(&dir)
+    let root = std::fs::canonicalize(&dir).map_err(RegistryError::io(&dir))?;
+    let store = LocalFileSystem::new_with_prefix(&root)
         .map_err(|e| RegistryError::InvalidUrl {
             url: url.to_string(),
             reason: chain(&e),
@@ -158,7 +203,8 @@ fn open_local(url: &str, path: &str, create: bool) -> Result<Location, RegistryE
         store: Arc::new(store),
         prefix: Path::default(),
         backend: Backend::Local,
-        url: url.to_string(),
+        url: root.to_string_lossy().into_owned(),
+        root: Some(root),
     })
 }
 
@@ -322,6 +368,27 @@ mod tests {
         let at = open(&format!("file://{}", missing.display()), true).unwrap();
         assert_eq!(at.backend, Backend::Local);
         assert!(missing.is_dir());
+    }
+
+    /// Issue 31: lock files compare registry URLs in one spelling.
+    #[test]
+    fn urls_are_normalised() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = dir.path().join("reg");
+        std::fs::create_dir(&reg).unwrap();
+        let canonical = std::fs::canonicalize(&reg).unwrap();
+        let want = canonical.to_str().unwrap();
+        for spelling in [
+            format!("{}", reg.display()),
+            format!("{}/", reg.display()),
+            format!("{}/./reg/../reg", dir.path().display()),
+            format!("file://{}", reg.display()),
+        ] {
+            assert_eq!(normalize_url(&spelling), want, "{spelling}");
+        }
+        assert_eq!(normalize_url("S3://b//team/m/"), "s3://b/team/m");
+        assert_eq!(normalize_url("gs://b/"), "gs://b");
+        assert_eq!(open(want, false).unwrap().url, want);
     }
 
     #[test]

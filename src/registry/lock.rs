@@ -1,18 +1,21 @@
-//! `forest2onnx.lock`: the versions a project pulled, pinned by URL and by
-//! the SHA-256 of every file, as diff-friendly TOML (one `[[model]]` table
-//! per name, sorted; one `[[model.file]]` per file).
+//! `forest2onnx.lock`: the versions a project pulled, pinned by URL, by the
+//! SHA-256 of the manifest and by that of every file, as diff-friendly TOML
+//! (one `[[model]]` table per name, sorted; one `[[model.file]]` per file).
+//! Updates are read-modify-writes under an exclusive lock, so concurrent
+//! pulls sharing one lock file keep every pin.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::RegistryError;
+use super::location::normalize_url;
 use super::manifest::{FileEntry, Manifest};
 
 /// The lock file's usual name.
 pub const LOCK_FILE_NAME: &str = "forest2onnx.lock";
-/// The lock format version written.
-const LOCK_VERSION: u32 = 1;
+/// The lock format version written (2 adds the manifest's hash; 1 is read).
+const LOCK_VERSION: u32 = 2;
 /// Largest lock file read.
 const MAX_LOCK_LEN: u64 = 16 << 20;
 
@@ -39,8 +42,12 @@ pub struct LockedModel {
     pub name: String,
     /// Pinned version.
     pub version: u64,
-    /// Registry URL it was pulled from.
+    /// Registry URL it was pulled from ([`normalize_url`]d).
     pub url: String,
+    /// SHA-256 of the version's manifest ([`Manifest::sha256`]); missing in
+    /// lock files of format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
     /// Every file of the version.
     #[serde(rename = "file")]
     pub files: Vec<LockedFile>,
@@ -52,7 +59,8 @@ impl LockedModel {
         LockedModel {
             name: manifest.name.clone(),
             version: manifest.version,
-            url: url.to_string(),
+            url: normalize_url(url),
+            manifest_sha256: Some(manifest.sha256()),
             files: manifest.files.iter().map(LockedFile::from).collect(),
         }
     }
@@ -60,7 +68,7 @@ impl LockedModel {
     /// Why `manifest` (from `url`) is not what this pins, if it is not.
     pub fn mismatch(&self, manifest: &Manifest, url: &str) -> Option<String> {
         let what = format!("{} v{}", self.name, self.version);
-        if self.url != url {
+        if normalize_url(&self.url) != normalize_url(url) {
             return Some(format!("{what} is pinned to {}, not {url}", self.url));
         }
         if manifest.version != self.version {
@@ -82,10 +90,24 @@ impl LockedModel {
                 Some(_) => {}
             }
         }
-        pinned
+        if let Some(f) = pinned
             .iter()
             .find(|f| !self.files.iter().any(|p| p.path == f.path))
-            .map(|f| format!("{what}: {} is published but not pinned", f.path))
+        {
+            return Some(format!("{what}: {} is published but not pinned", f.path));
+        }
+        let now = manifest.sha256();
+        match &self.manifest_sha256 {
+            None => Some(format!(
+                "{what}: the lock file pins no manifest hash (an older lock format); \
+                 pull once without --locked to pin it"
+            )),
+            Some(pinned) if *pinned != now => Some(format!(
+                "{what}: the manifest is pinned with sha256 {pinned}, the registry now has \
+                 sha256 {now} (its task, features, classes or tags were changed)"
+            )),
+            Some(_) => None,
+        }
     }
 }
 
@@ -129,7 +151,8 @@ impl LockFile {
         if len > MAX_LOCK_LEN {
             return Err(bad(format!("{len} bytes, more than {MAX_LOCK_LEN}")));
         }
-        let text = std::fs::read_to_string(path).map_err(RegistryError::io(path))?;
+        let text = crate::bounded_read::read_to_string(path, MAX_LOCK_LEN)
+            .map_err(RegistryError::io(path))?;
         let lock: LockFile = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if lock.lock_version > LOCK_VERSION {
             return Err(bad(format!(
@@ -159,6 +182,26 @@ impl LockFile {
             .map_err(RegistryError::io(path))
     }
 
+    /// Reads the lock file at `path` (a missing one is empty), applies
+    /// `change` and writes it back, all under an exclusive lock of the lock
+    /// file's folder, so that concurrent updates never lose one another's
+    /// pins. Returns what `change` returned.
+    pub fn update<T>(
+        path: &Path,
+        change: impl FnOnce(&mut LockFile) -> T,
+    ) -> Result<T, RegistryError> {
+        let _held = exclusive(path)?;
+        let mut lock = LockFile::load(path)?;
+        let out = change(&mut lock);
+        lock.save(path)?;
+        Ok(out)
+    }
+
+    /// Removes the pin of `name`, if any.
+    pub fn unpin(&mut self, name: &str) {
+        self.models.retain(|m| m.name != name);
+    }
+
     /// The pin of `name`, if any.
     pub fn get(&self, name: &str) -> Option<&LockedModel> {
         self.models.iter().find(|m| m.name == name)
@@ -172,6 +215,20 @@ impl LockFile {
     }
 }
 
+/// An exclusive lock on the folder of the lock file at `path`, held until
+/// the returned file is dropped. The folder, not the file: the file is
+/// replaced by a rename on every save, and a lock on a replaced file would
+/// not exclude the next reader.
+fn exclusive(path: &Path) -> Result<Option<std::fs::File>, RegistryError> {
+    if !cfg!(unix) {
+        return Ok(None); // folders cannot be opened as files here
+    }
+    let dir = crate::atomic::parent_dir(path);
+    let held = std::fs::File::open(dir).map_err(RegistryError::io(dir))?;
+    held.lock().map_err(RegistryError::io(dir))?;
+    Ok(Some(held))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +238,7 @@ mod tests {
             name: name.into(),
             version,
             url: "s3://b/p".into(),
+            manifest_sha256: None,
             files: vec![LockedFile {
                 path: "model.forest".into(),
                 sha256: "ab".repeat(32),
@@ -208,6 +266,25 @@ mod tests {
         assert_eq!(back.get("iris").unwrap().version, 3);
     }
 
+    /// Issue 31, defect 6: concurrent read-modify-writes keep every pin.
+    #[test]
+    fn concurrent_updates_keep_every_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE_NAME);
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let path = &path;
+                s.spawn(move || {
+                    for round in 0..5 {
+                        LockFile::update(path, |l| l.pin(model(&format!("m{i}-{round}"), 1)))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(LockFile::load(&path).unwrap().models.len(), 40);
+    }
+
     #[test]
     fn refuses_damaged_lock_files() {
         let dir = tempfile::tempdir().unwrap();
@@ -215,6 +292,7 @@ mod tests {
         for bad in [
             "model = 3",
             "lock_version = 99",
+            "lock_version = 3",
             "[[model]]\nname = \"a\"",
             "[[model]]\nname=\"a\"\nversion=1\nurl=\"x\"\nfile=[]\n[[model]]\nname=\"a\"\nversion=2\nurl=\"x\"\nfile=[]",
         ] {

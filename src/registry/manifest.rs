@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::RegistryError;
-use super::names::{check_name, CLAIM, MANIFEST};
+use super::names::{check_name, MANIFEST};
 use crate::ir::{Forest, Source, Task};
 
 /// The `format` field of every manifest forest2onnx writes.
@@ -18,8 +18,18 @@ pub const MANIFEST_VERSION: u32 = 1;
 pub const MAX_MANIFEST_LEN: u64 = 16 << 20;
 /// Largest file a version may hold.
 pub const MAX_FILE_LEN: u64 = 64 << 30;
+/// The native file's name in a version (every version has one).
+pub const FOREST_FILE: &str = "model.forest";
+/// The ONNX file's name in a version (pushed with `--onnx`).
+pub const ONNX_FILE: &str = "model.onnx";
+/// The PMML file's name in a version.
+pub const PMML_FILE: &str = "model.pmml";
+/// Every file a version may hold, each under its fixed name, in the order a
+/// manifest lists them: the native model first, then the exports. Nothing
+/// else is ever written into a pull's folder.
+pub const FILE_ROLES: [&str; 3] = [FOREST_FILE, ONNX_FILE, PMML_FILE];
 /// Most files in one version.
-pub const MAX_FILES: usize = 64;
+pub const MAX_FILES: usize = FILE_ROLES.len();
 
 /// One file of a version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +128,58 @@ impl Manifest {
         bytes
     }
 
+    /// Lower-case hex SHA-256 of [`Manifest::to_json`]: the canonical form
+    /// of everything the manifest says, which a lock file pins. Formatting
+    /// of the stored file does not change it; any field's value does.
+    pub fn sha256(&self) -> String {
+        sha256_hex(&self.to_json())
+    }
+
+    /// [`Manifest::to_json`], checked against every rule its readers apply
+    /// (size limit included): a push must never publish a manifest that
+    /// `list`, `pull` or `verify` refuse.
+    pub fn to_checked_json(&self) -> Result<Vec<u8>, RegistryError> {
+        let bytes = self.to_json();
+        if bytes.len() as u64 > MAX_MANIFEST_LEN {
+            return Err(RegistryError::TooLarge {
+                what: format!(
+                    "the manifest of {} v{} (feature names, classes and tags)",
+                    self.name, self.version
+                ),
+                size: bytes.len() as u64,
+                limit: MAX_MANIFEST_LEN,
+            });
+        }
+        Manifest::parse(&bytes, MANIFEST, &self.name, self.version)?;
+        Ok(bytes)
+    }
+
+    /// Why this manifest does not describe `forest` (the model file it
+    /// lists), if it does not: every field taken from the model (task,
+    /// features, classes, trees, source) must be the model's own.
+    pub fn mismatch_with(&self, forest: &Forest) -> Option<String> {
+        let own = Manifest::describe(
+            forest,
+            &self.name,
+            self.version,
+            String::new(),
+            BTreeMap::new(),
+            Vec::new(),
+        );
+        let fields: [(&str, bool); 6] = [
+            ("task", own.task == self.task),
+            ("n_features", own.n_features == self.n_features),
+            ("feature_names", own.feature_names == self.feature_names),
+            ("classes", own.classes == self.classes),
+            ("n_trees", own.n_trees == self.n_trees),
+            ("source", own.source == self.source),
+        ];
+        fields
+            .iter()
+            .find(|(_, same)| !same)
+            .map(|(field, _)| format!("its {field} is not that of {FOREST_FILE}"))
+    }
+
     /// Parses and checks a stored manifest found at `location`, which must
     /// describe `name` `version`.
     pub fn parse(
@@ -157,7 +219,8 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// File entries must be safe to write anywhere: plain names, unique,
+    /// File entries must be safe to write anywhere: only the file roles we
+    /// define, under their fixed names, each once, the native model first,
     /// with a well-formed hash and a bounded size.
     fn check_files(&self) -> Result<(), String> {
         if self.files.is_empty() || self.files.len() > MAX_FILES {
@@ -185,22 +248,20 @@ impl Manifest {
                 ));
             }
         }
+        if self.files[0].path != FOREST_FILE {
+            return Err(format!("its first file is not {FOREST_FILE}"));
+        }
         Ok(())
     }
 }
 
-/// A file name a version may hold: `[A-Za-z0-9._-]+`, not starting with `.`,
-/// not the manifest's or the claim's name.
+/// A file name a version may hold: one of [`FILE_ROLES`].
 pub fn check_file_name(path: &str) -> Result<(), String> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if path.is_empty()
-        || path.len() > 128
-        || path.starts_with('.')
-        || !path.chars().all(ok)
-        || path == MANIFEST
-        || path == CLAIM
-    {
-        return Err(format!("{path:?} is not an acceptable file name"));
+    if !FILE_ROLES.contains(&path) {
+        return Err(format!(
+            "{path:?} is not an acceptable file name (a version holds only {})",
+            FILE_ROLES.join(", ")
+        ));
     }
     Ok(())
 }
@@ -278,7 +339,17 @@ mod tests {
             assert!(err.contains(expect), "{err}");
         }
         assert!(Manifest::parse(b"\x00\x01", "m", "iris", 2).is_err());
-        for evil in ["../../etc/passwd", "a/b", ".hidden", "manifest.json", ""] {
+        for evil in [
+            "../../etc/passwd",
+            "a/b",
+            ".hidden",
+            "manifest.json",
+            "claim.json",
+            "",
+            "Makefile",
+            "sitecustomize.py",
+            "model.forest.bak",
+        ] {
             let mut m = sample();
             m.files[0].path = evil.into();
             let err = Manifest::parse(&m.to_json(), "m", "iris", 2).unwrap_err();
@@ -293,6 +364,22 @@ mod tests {
         let mut m = sample();
         m.files.push(m.files[0].clone());
         assert!(Manifest::parse(&m.to_json(), "m", "iris", 2).is_err());
+        // Issue 31, defect 5: only the fixed roles, the native model first.
+        let mut m = sample();
+        m.files[0].path = ONNX_FILE.into();
+        let err = Manifest::parse(&m.to_json(), "m", "iris", 2).unwrap_err();
+        assert!(err.to_string().contains("first file"), "{err}");
+    }
+
+    /// Issue 31, defect 2: what a push would write is checked against the
+    /// readers' limit.
+    #[test]
+    fn oversized_manifests_are_refused_before_writing() {
+        let mut m = sample();
+        m.feature_names = Some(vec!["f".repeat(1000); (MAX_MANIFEST_LEN / 1000) as usize]);
+        let err = m.to_checked_json().unwrap_err();
+        assert!(matches!(err, RegistryError::TooLarge { .. }), "{err}");
+        assert!(sample().to_checked_json().is_ok());
     }
 
     #[test]

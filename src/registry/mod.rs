@@ -39,19 +39,22 @@ mod names;
 mod pull;
 mod push;
 mod read;
+mod staging;
 
 use std::future::Future;
 
 pub use error::RegistryError;
+pub use location::normalize_url;
 pub use location::Backend;
 pub use lock::{LockFile, LockedFile, LockedModel, LOCK_FILE_NAME};
 pub use manifest::{
-    sha256_hex, FileEntry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION, MAX_FILE_LEN,
+    sha256_hex, FileEntry, Manifest, FILE_ROLES, FOREST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION,
+    MAX_FILE_LEN, MAX_MANIFEST_LEN, ONNX_FILE, PMML_FILE,
 };
 pub use names::{check_name, parse_version, ModelRef, VersionRef, CLAIM, MANIFEST};
 pub use pull::Pulled;
-pub use push::{Pushed, FOREST_FILE, MAX_PUSH_FILE_LEN, ONNX_FILE};
-pub use read::{Problem, VerifyReport, VersionInfo};
+pub use push::{Pushed, MAX_PUSH_FILE_LEN};
+pub use read::{Listing, Problem, VerifyReport, VersionInfo};
 
 use location::Location;
 use names::Layout;

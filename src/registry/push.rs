@@ -10,14 +10,11 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::error::RegistryError;
-use super::manifest::{check_file_name, sha256_hex, FileEntry, Manifest, MAX_FILES, MAX_FILE_LEN};
+use super::manifest::{
+    check_file_name, sha256_hex, FileEntry, Manifest, FOREST_FILE, MAX_FILES, MAX_FILE_LEN,
+};
 use super::names::{check_name, parse_version, CLAIM, MANIFEST};
 use super::{Backend, Registry};
-
-/// The native file's name in a version.
-pub const FOREST_FILE: &str = "model.forest";
-/// The ONNX file's name in a version (pushed with `--onnx`).
-pub const ONNX_FILE: &str = "model.onnx";
 
 /// Largest file a push uploads: each file goes up in one request, and a
 /// single PUT is limited to 5 GiB on S3 and 5000 MiB on Azure (multipart
@@ -84,6 +81,18 @@ impl Registry {
             })
             .collect();
 
+        // What readers would refuse is refused before anything is written:
+        // the largest version number gives the longest manifest.
+        let worst = Manifest::describe(
+            &forest,
+            name,
+            u64::MAX,
+            now(),
+            tags.clone(),
+            entries.clone(),
+        );
+        worst.to_checked_json()?;
+
         self.block_on(async {
             self.check_exclusive_create().await?;
             let version = self.claim(name).await?;
@@ -91,6 +100,7 @@ impl Registry {
             for (path, bytes) in files {
                 progress(&format!("uploading {path} ({} bytes)", bytes.len()));
                 let at = self.layout.file(name, version, &path);
+                self.refuse_links(&at)?;
                 self.at
                     .store
                     .put_opts(&at, PutPayload::from(bytes), PutMode::Overwrite.into())
@@ -98,15 +108,13 @@ impl Registry {
                     .map_err(self.fail(&format!("uploading {at}")))?;
             }
             let manifest = Manifest::describe(&forest, name, version, now(), tags, entries);
+            let json = manifest.to_checked_json()?;
             progress("uploading manifest.json");
             let at = self.layout.file(name, version, MANIFEST);
+            self.refuse_links(&at)?;
             self.at
                 .store
-                .put_opts(
-                    &at,
-                    PutPayload::from(manifest.to_json()),
-                    PutMode::Create.into(),
-                )
+                .put_opts(&at, PutPayload::from(json), PutMode::Create.into())
                 .await
                 .map_err(self.fail(&format!("uploading {at}")))?;
             Ok(Pushed {
@@ -121,9 +129,17 @@ impl Registry {
     /// Takes the next free version of `name` by creating its claim
     /// exclusively; a number someone else took is skipped.
     async fn claim(&self, name: &str) -> Result<u64, RegistryError> {
-        let mut next = self.highest_taken(name).await? + 1;
+        let exhausted = || RegistryError::VersionsExhausted {
+            name: name.to_string(),
+        };
+        let mut next = self
+            .highest_taken(name)
+            .await?
+            .checked_add(1)
+            .ok_or_else(exhausted)?;
         for _ in 0..MAX_CLAIM_ATTEMPTS {
             let at = self.layout.file(name, next, CLAIM);
+            self.refuse_links(&at)?;
             let claim = serde_json::json!({
                 "format": "forest2onnx-registry-claim",
                 "name": name,
@@ -140,14 +156,16 @@ impl Registry {
             {
                 Ok(_) => return Ok(next),
                 Err(object_store::Error::AlreadyExists { .. })
-                | Err(object_store::Error::Precondition { .. }) => next += 1,
+                | Err(object_store::Error::Precondition { .. }) => {
+                    next = next.checked_add(1).ok_or_else(exhausted)?
+                }
                 Err(e) => return Err(self.fail(&format!("claiming {at}"))(e)),
             }
         }
         Err(RegistryError::AllocationGaveUp {
             name: name.to_string(),
             attempts: MAX_CLAIM_ATTEMPTS,
-            last: next - 1,
+            last: next.saturating_sub(1),
         })
     }
 

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::error::RegistryError;
-use super::manifest::{hex, FileEntry, Manifest, MAX_MANIFEST_LEN};
+use super::manifest::{hex, FileEntry, Manifest, FOREST_FILE, MAX_MANIFEST_LEN};
 use super::names::{check_name, parse_version, VersionRef, MANIFEST};
 use super::{Backend, Registry};
 
@@ -29,6 +29,36 @@ pub struct VersionInfo {
     /// Its manifest.
     pub manifest: Manifest,
 }
+
+/// Entries of the store that could not be read are reported and skipped;
+/// after this many, the listing stops (a store that fails on every entry).
+const MAX_BAD_ENTRIES: usize = 1000;
+
+/// What one listing of the store found: the versions of each model name,
+/// and the entries that could not be listed (a malformed key, a symbolic
+/// link, a loop).
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    /// Model name to its versions.
+    pub models: BTreeMap<String, Versions>,
+    /// Entries that could not be listed, each as `where: why`.
+    pub bad_entries: Vec<String>,
+}
+
+/// The result of [`Registry::list_checked`]: every version that could be
+/// read, and what could not.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Listing {
+    /// Published versions with a readable manifest, by name then version.
+    pub versions: Vec<VersionInfo>,
+    /// Published versions whose manifest could not be read or is refused.
+    pub problems: Vec<Problem>,
+    /// Entries of the store that could not be listed.
+    pub bad_entries: Vec<String>,
+}
+
+/// Model name to version to "has a manifest", as listed.
+type Found = BTreeMap<String, BTreeMap<u64, bool>>;
 
 /// What the store holds for one name, from one listing.
 #[derive(Debug, Default)]
@@ -66,45 +96,76 @@ pub struct VerifyReport {
     /// `NAME vN` taken without a manifest: pushes that were interrupted
     /// (or are running). Invisible to `list` and `pull`; not an error.
     pub incomplete: Vec<(String, u64)>,
+    /// Entries of the store that could not be listed (see [`Listing`]).
+    pub bad_entries: Vec<String>,
 }
 
 impl VerifyReport {
     /// True when no problem was found.
     pub fn passed(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.bad_entries.is_empty()
     }
 }
 
 impl Registry {
-    /// Every published version, of every model or only of `name`, with its
-    /// manifest, sorted by name then version.
+    /// Every published version with a readable manifest, of every model or
+    /// only of `name`, sorted by name then version. Versions and entries
+    /// that cannot be read are left out: [`Registry::list_checked`] reports
+    /// them.
     pub fn list(&self, name: Option<&str>) -> Result<Vec<VersionInfo>, RegistryError> {
+        self.list_checked(name).map(|listing| listing.versions)
+    }
+
+    /// Every published version, of every model or only of `name`, with its
+    /// manifest, sorted by name then version; a version whose manifest is
+    /// refused, and an entry that cannot be listed, is reported in the
+    /// [`Listing`] and the rest is still listed. Only failures of the store
+    /// itself (unreachable, credentials, missing bucket) are errors.
+    pub fn list_checked(&self, name: Option<&str>) -> Result<Listing, RegistryError> {
         if let Some(name) = name {
             check_name(name)?;
         }
         self.block_on(async {
-            let all = self.scan(name).await?;
+            let scan = self.scan(name).await?;
             if let Some(name) = name {
-                if !all.contains_key(name) {
+                if !scan.models.contains_key(name) {
                     return Err(self.no_such_model(name));
                 }
             }
-            let wanted: Vec<(String, u64)> = all
+            let wanted: Vec<(String, u64)> = scan
+                .models
                 .iter()
                 .flat_map(|(n, v)| v.published.iter().map(move |&k| (n.clone(), k)))
                 .collect();
-            futures_util::stream::iter(wanted)
+            let read: Vec<_> = futures_util::stream::iter(wanted)
                 .map(|(name, version)| async move {
-                    let manifest = self.manifest(&name, version).await?;
-                    Ok(VersionInfo {
+                    let manifest = self.manifest(&name, version).await;
+                    (name, version, manifest)
+                })
+                .buffered(CONCURRENT_READS)
+                .collect()
+                .await;
+            let mut listing = Listing {
+                bad_entries: scan.bad_entries,
+                ..Listing::default()
+            };
+            for (name, version, manifest) in read {
+                match manifest {
+                    Ok(manifest) => listing.versions.push(VersionInfo {
                         name,
                         version,
                         manifest,
-                    })
-                })
-                .buffered(CONCURRENT_READS)
-                .try_collect()
-                .await
+                    }),
+                    Err(e) if is_entry_problem(&e) => listing.problems.push(Problem {
+                        name,
+                        version,
+                        file: MANIFEST.into(),
+                        error: e.to_string(),
+                    }),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(listing)
         })
     }
 
@@ -123,6 +184,7 @@ impl Registry {
         let versions = self
             .scan(Some(name))
             .await?
+            .models
             .remove(name)
             .unwrap_or_default();
         let chosen = match version {
@@ -146,6 +208,7 @@ impl Registry {
         version: u64,
     ) -> Result<Manifest, RegistryError> {
         let at = self.layout.file(name, version, MANIFEST);
+        self.refuse_links(&at)?;
         let mut bytes = Vec::new();
         self.read_bounded(&at, MAX_MANIFEST_LEN, &mut bytes).await?;
         Manifest::parse(&bytes, &self.describe(&at), name, version)
@@ -197,6 +260,7 @@ impl Registry {
         sink: &mut dyn Write,
     ) -> Result<(), RegistryError> {
         let at = self.layout.file(name, version, &entry.path);
+        self.refuse_links(&at)?;
         let location = self.describe(&at);
         let size_error = |actual: u64| RegistryError::SizeMismatch {
             location: location.clone(),
@@ -251,14 +315,17 @@ impl Registry {
             check_name(name)?;
         }
         self.block_on(async {
-            let all = self.scan(name).await?;
+            let scan = self.scan(name).await?;
             if let Some(name) = name {
-                if !all.contains_key(name) {
+                if !scan.models.contains_key(name) {
                     return Err(self.no_such_model(name));
                 }
             }
-            let mut report = VerifyReport::default();
-            for (name, versions) in &all {
+            let mut report = VerifyReport {
+                bad_entries: scan.bad_entries,
+                ..VerifyReport::default()
+            };
+            for (name, versions) in &scan.models {
                 report
                     .incomplete
                     .extend(versions.incomplete.iter().map(|&v| (name.clone(), v)));
@@ -285,8 +352,7 @@ impl Registry {
         };
         let manifest = match self.manifest(name, version).await {
             Ok(m) => m,
-            Err(e @ RegistryError::ForeignManifest { .. })
-            | Err(e @ RegistryError::TooLarge { .. }) => {
+            Err(e) if is_entry_problem(&e) => {
                 report.problems.push(problem(MANIFEST, e));
                 return Ok(());
             }
@@ -294,13 +360,30 @@ impl Registry {
         };
         for entry in &manifest.files {
             report.files += 1;
-            match self
-                .fetch_checked(name, version, entry, &mut std::io::sink())
-                .await
-            {
-                Ok(()) => report.bytes += entry.size,
+            // The native file is kept to check that the manifest describes it.
+            let (mut model, mut discard) = (Vec::new(), std::io::sink());
+            let sink: &mut dyn Write = if entry.path == FOREST_FILE {
+                &mut model
+            } else {
+                &mut discard
+            };
+            match self.fetch_checked(name, version, entry, sink).await {
+                Ok(()) => {
+                    report.bytes += entry.size;
+                    if entry.path == FOREST_FILE {
+                        if let Err(e) = check_describes(
+                            &manifest,
+                            &model,
+                            &self.describe(&self.layout.file(name, version, MANIFEST)),
+                        ) {
+                            report.problems.push(problem(MANIFEST, e));
+                        }
+                    }
+                }
                 Err(
-                    e @ (RegistryError::HashMismatch { .. } | RegistryError::SizeMismatch { .. }),
+                    e @ (RegistryError::HashMismatch { .. }
+                    | RegistryError::SizeMismatch { .. }
+                    | RegistryError::BadEntry { .. }),
                 ) => report.problems.push(problem(&entry.path, e)),
                 Err(RegistryError::Store { detail, .. }) if is_not_found(&detail) => {
                     report.problems.push(problem(
@@ -320,16 +403,63 @@ impl Registry {
 
     /// One listing of the store: for each model name (or only `only`), the
     /// versions published and those taken without a manifest.
-    pub(crate) async fn scan(
-        &self,
-        only: Option<&str>,
-    ) -> Result<BTreeMap<String, Versions>, RegistryError> {
+    pub(crate) async fn scan(&self, only: Option<&str>) -> Result<Scan, RegistryError> {
         let root = match only {
             Some(name) => self.layout.model(name),
             None => self.layout.root().clone(),
         };
-        let mut found: BTreeMap<String, BTreeMap<u64, bool>> = BTreeMap::new();
-        let mut stream = self.at.store.list(Some(&root));
+        let mut found = Found::new();
+        let mut bad_entries = Vec::new();
+        self.scan_under(&root, only, &mut found, &mut bad_entries)
+            .await?;
+        if !bad_entries.is_empty() && only.is_none() && self.at.backend != Backend::Local {
+            // On a cloud store, one malformed key (`x//y`, `a/../b`) makes
+            // object_store drop the whole page of a listing. Listed model
+            // by model, only the page of the model holding it is lost.
+            if let Ok(listed) = self.at.store.list_with_delimiter(Some(&root)).await {
+                let (mut by_name, mut bad_by_name) = (Found::new(), Vec::new());
+                for prefix in &listed.common_prefixes {
+                    match prefix.filename() {
+                        Some(name) if check_name(name).is_ok() => {
+                            self.scan_under(prefix, Some(name), &mut by_name, &mut bad_by_name)
+                                .await?
+                        }
+                        _ => {}
+                    }
+                }
+                (found, bad_entries) = (by_name, bad_by_name);
+            }
+        }
+        let models = found
+            .into_iter()
+            .map(|(name, versions)| {
+                let mut v = Versions::default();
+                for (version, published) in versions {
+                    if published {
+                        v.published.push(version);
+                    } else {
+                        v.incomplete.push(version);
+                    }
+                }
+                (name, v)
+            })
+            .collect();
+        Ok(Scan {
+            models,
+            bad_entries,
+        })
+    }
+
+    /// Lists everything below `root` into `found` (only model `only`, if
+    /// given); entries that cannot be listed go to `bad_entries`.
+    async fn scan_under(
+        &self,
+        root: &Path,
+        only: Option<&str>,
+        found: &mut Found,
+        bad_entries: &mut Vec<String>,
+    ) -> Result<(), RegistryError> {
+        let mut stream = self.at.store.list(Some(root));
         while let Some(meta) = stream.next().await {
             let meta = match meta {
                 Ok(meta) => meta,
@@ -338,7 +468,14 @@ impl Registry {
                 Err(object_store::Error::NotFound { .. }) if self.at.backend == Backend::Local => {
                     break
                 }
-                Err(e) => return Err(self.fail(&format!("listing {root}"))(e)),
+                Err(e) => match self.fail(&format!("listing {root}"))(e) {
+                    // One unreadable entry does not hide the others.
+                    RegistryError::Store { detail, .. } if bad_entries.len() < MAX_BAD_ENTRIES => {
+                        bad_entries.push(format!("{}: {}", self.describe(root), detail));
+                        continue;
+                    }
+                    e => return Err(e),
+                },
             };
             let Some(parts) = self.layout.relative(&meta.location) else {
                 continue;
@@ -362,20 +499,33 @@ impl Registry {
             // the manifest makes the version published.
             *published |= file == MANIFEST;
         }
-        Ok(found
-            .into_iter()
-            .map(|(name, versions)| {
-                let mut v = Versions::default();
-                for (version, published) in versions {
-                    if published {
-                        v.published.push(version);
-                    } else {
-                        v.incomplete.push(version);
-                    }
+        Ok(())
+    }
+
+    /// In a folder registry, refuses `at` when it, or a folder it is in
+    /// below the registry's root, is a symbolic link: a link may point out
+    /// of the registry, to a file of the reader's or writer's machine.
+    pub(crate) fn refuse_links(&self, at: &Path) -> Result<(), RegistryError> {
+        let Some(root) = &self.at.root else {
+            return Ok(());
+        };
+        let mut path = root.clone();
+        for part in at.parts() {
+            path.push(part.as_ref());
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(RegistryError::BadEntry {
+                        location: path.display().to_string(),
+                        reason: "is a symbolic link; a folder registry refuses links, \
+                                 which may point out of it"
+                            .into(),
+                    })
                 }
-                (name, v)
-            })
-            .collect())
+                Ok(_) => {}
+                Err(_) => break, // nothing further exists
+            }
+        }
+        Ok(())
     }
 
     /// `URL/PATH-BELOW-PREFIX` for messages.
@@ -418,6 +568,44 @@ impl Registry {
             url: self.at.url.clone(),
             available,
         }
+    }
+}
+
+/// Errors that concern one entry of the registry (its manifest or a file),
+/// not the store: reported, and the rest is still read.
+fn is_entry_problem(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::ForeignManifest { .. }
+        | RegistryError::TooLarge { .. }
+        | RegistryError::BadEntry { .. } => true,
+        RegistryError::Store { detail, .. } => !is_transient(detail),
+        _ => false,
+    }
+}
+
+/// Whether a store failure may be the store's rather than the entry's.
+fn is_transient(detail: &str) -> bool {
+    let lower = detail.to_ascii_lowercase();
+    lower.contains("timed out") || lower.contains("connection") || lower.contains("status code: 5")
+}
+
+/// Checks that `manifest` (at `location`) describes the native file
+/// `model`: a manifest whose task, features, classes, trees or source were
+/// rewritten is refused even when every file hash matches.
+pub(crate) fn check_describes(
+    manifest: &Manifest,
+    model: &[u8],
+    location: &str,
+) -> Result<(), RegistryError> {
+    let foreign = |reason: String| RegistryError::ForeignManifest {
+        location: location.to_string(),
+        reason,
+    };
+    let forest = crate::store::from_bytes(model)
+        .map_err(|e| foreign(format!("{FOREST_FILE} cannot be read: {e}")))?;
+    match manifest.mismatch_with(&forest) {
+        Some(why) => Err(foreign(why)),
+        None => Ok(()),
     }
 }
 

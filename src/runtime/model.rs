@@ -216,10 +216,11 @@ impl OnnxModel {
 
     /// Loads and optimises an ONNX model from a file.
     pub fn load(path: &Path) -> Result<Self, RuntimeError> {
-        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let bytes = crate::bounded_read::read(path, crate::bounded_read::MAX_MODEL_FILE_LEN)
+            .map_err(|source| RuntimeError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
         Self::from_bytes(&bytes)
     }
 

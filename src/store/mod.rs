@@ -109,7 +109,8 @@ pub fn load(path: impl AsRef<Path>) -> Result<Forest, StoreError> {
 /// Loads the forest saved at `path` together with its metadata.
 pub fn load_with_metadata(path: impl AsRef<Path>) -> Result<(Forest, Metadata), StoreError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(StoreError::io(path))?;
+    let bytes = crate::bounded_read::read(path, crate::bounded_read::MAX_MODEL_FILE_LEN)
+        .map_err(StoreError::io(path))?;
     decode::decode(&bytes)
 }
 

@@ -14,27 +14,23 @@
 
 use crate::common::python;
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
 
 #[test]
 fn every_fixture_matches_its_library_in_onnxruntime_and_tract() {
     let py = python::python(&["onnx", "onnxruntime", "lightgbm", "numpy"]);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(py)
-        .arg(root.join("python/oracles/booster_ours.py"))
-        .arg(root.join("tests/fixtures"))
-        .arg(env!("CARGO_BIN_EXE_forest2onnx"))
-        .args(["--check", "--jobs", "2", "--by-objective"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "booster_ours.py --check failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let fixtures = root.join("tests/fixtures");
+    let args: [&OsStr; 6] = [
+        fixtures.as_os_str(),
+        env!("CARGO_BIN_EXE_forest2onnx").as_ref(),
+        "--check".as_ref(),
+        "--jobs".as_ref(),
+        "2".as_ref(),
+        "--by-objective".as_ref(),
+    ];
+    let stdout = python::run_script(&py, "oracles/booster_ours.py", &args);
     // The check must have covered every fixture model and every refusal.
     assert!(models(&stdout, "xgboost") >= 250, "{stdout}");
     assert!(models(&stdout, "lightgbm") >= 45, "{stdout}");

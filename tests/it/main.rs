@@ -26,6 +26,8 @@ mod lightgbm;
 #[cfg(feature = "python")]
 mod matrix;
 #[cfg(feature = "python")]
+mod ort_matrix;
+#[cfg(feature = "python")]
 mod pmml;
 mod pmml_cli;
 mod proptest_roundtrip;
@@ -37,9 +39,13 @@ mod sklearn;
 mod sklearn_cli;
 #[cfg(feature = "python")]
 mod sklearn_estimators;
+mod spark;
+#[cfg(feature = "python")]
+mod spark_onnx;
 mod store;
 mod store_bounds;
 mod store_format;
+mod target_runtime;
 mod tract_builtin;
 mod tract_op_attributes;
 mod xgboost;

@@ -177,6 +177,40 @@ impl Ctx {
         Registry::open(&self.url).expect("the registry opens")
     }
 
+    /// Runs every command line of `all` at once; their outputs, in order,
+    /// each checked to have succeeded.
+    pub fn ok_at_once(&self, all: &[Vec<&str>]) -> Vec<String> {
+        let children: Vec<_> = all
+            .iter()
+            .map(|args| {
+                self.command(args)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|child| {
+                let out = child.wait_with_output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            })
+            .collect()
+    }
+
+    /// Expects `push MODEL --to URL --name NAME` to fail with `needle`.
+    pub fn push_fails(&self, model: &Path, name: &str, needle: &str) {
+        let model = model.to_str().unwrap();
+        let args = ["registry", "push", model, "--to", &self.url, "--name", name];
+        self.fails(&args, 1, needle);
+    }
+
     pub fn push(&self, model: &Path, name: &str) -> u64 {
         let out = self.ok(&[
             "registry",
@@ -189,6 +223,16 @@ impl Ctx {
         ]);
         pushed_version(&out, name)
     }
+}
+
+/// The names in `dir`, sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// `N` from `pushed NAME vN sha256:HEX`.

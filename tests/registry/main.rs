@@ -6,7 +6,9 @@
 //! (FOREST2ONNX_REQUIRE_SERVERS=1) and say they were skipped elsewhere.
 #![cfg(feature = "registry")]
 
+mod attacks;
 mod harness;
+mod proptests;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -160,34 +162,12 @@ fn concurrent_pushes(backend: Backend) {
         return;
     };
     let model = c.model("m.forest");
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            c.command(&[
-                "registry",
-                "push",
-                model.to_str().unwrap(),
-                "--to",
-                &c.url,
-                "--name",
-                "race",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-        })
-        .collect();
-    let mut versions: Vec<u64> = children
-        .into_iter()
-        .map(|child| {
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            pushed_version(&String::from_utf8_lossy(&out.stdout), "race")
-        })
+    let m = model.to_str().unwrap();
+    let push = vec!["registry", "push", m, "--to", &c.url, "--name", "race"];
+    let mut versions: Vec<u64> = c
+        .ok_at_once(&vec![push; 8])
+        .iter()
+        .map(|out| pushed_version(out, "race"))
         .collect();
     versions.sort_unstable();
     assert_eq!(versions, (1..=8).collect::<Vec<_>>(), "{backend:?}");

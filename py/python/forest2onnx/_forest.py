@@ -4,6 +4,8 @@ estimator it came from."""
 from __future__ import annotations
 
 import json
+import numbers
+import os
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -42,10 +44,16 @@ def as_rows(X: Any, feature_names: Optional[list], n_features: int) -> np.ndarra
         if X.dtype.kind in "iub" or (X.dtype.kind == "f"):
             X = X.astype(np.float64)
         elif X.dtype.kind == "O":
-            try:
-                X = X.astype(np.float64)
-            except (TypeError, ValueError) as e:
-                raise _errors.InputError(f"X must hold numbers: {e}") from None
+            # As strict as for string arrays: no text and no None turned
+            # into numbers behind the caller's back (np.nan marks a missing
+            # value).
+            for v in X.flat:
+                if not isinstance(v, numbers.Real):
+                    raise _errors.InputError(
+                        f"X must hold numbers; it holds {v!r} ({type(v).__name__}) "
+                        "(encode categories as numbers first; use np.nan for missing values)"
+                    )
+            X = X.astype(np.float64)
         else:
             raise _errors.InputError(
                 f"X must hold numbers; it has dtype {X.dtype} "
@@ -61,6 +69,27 @@ def as_rows(X: Any, feature_names: Optional[list], n_features: int) -> np.ndarra
             f"the model takes {n_features} features; the input has {X.shape[1]}"
         )
     return X
+
+
+def threads(n_threads: Any) -> Optional[int]:
+    """``n_threads`` checked: None (all cores) or a positive int (not a
+    bool), capped at the number of cores this process may use."""
+    if n_threads is None:
+        return None
+    if (
+        isinstance(n_threads, bool)
+        or not isinstance(n_threads, numbers.Integral)
+        or n_threads < 1
+    ):
+        raise _errors.InputError(f"n_threads must be a positive int or None, not {n_threads!r}")
+    return min(int(n_threads), _cores())
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class Forest:
@@ -152,17 +181,22 @@ class Forest:
     # ----- predictions --------------------------------------------------
 
     def _predict(self, X: Any, n_threads: Optional[int]):
-        if n_threads is not None and (not isinstance(n_threads, int) or n_threads < 0):
-            raise _errors.InputError(f"n_threads must be a positive int or None, not {n_threads!r}")
         rows = as_rows(X, self._native.feature_names, self._native.n_features)
-        return self._native.predict(rows, n_threads)
+        return self._native.predict(rows, threads(n_threads))
 
     def predict(self, X: Any, *, n_threads: Optional[int] = None) -> np.ndarray:
         """Predicted labels (classifiers), values (regressors: ``(n,)``, or
         ``(n, n_targets)`` for several targets) or -1/1 (isolation forests),
         equal to the estimator's ``predict``.
 
-        ``n_threads``: threads to use (None: all cores).
+        ``n_threads``: threads to use (None: all cores; more than the
+        cores this process may use is capped at that number).
+
+        ``X`` holds numbers: NaN is a missing value, routed as the model
+        routes missing values. ``inf`` and ``-inf`` are accepted (unlike
+        scikit-learn's ``predict``, which refuses them) and compared with
+        the thresholds like any other number, as ONNX runtimes do: ``inf``
+        takes the path of the largest finite values.
         """
         classes, values, _ = self._predict(X, n_threads)
         if classes is not None:

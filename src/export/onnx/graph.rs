@@ -236,6 +236,17 @@ fn read_inputs(b: &mut Builder, forest: &Forest, layout: &Layout) -> String {
                 let floor = b.op("Floor", &[&abs], "categorical_floor");
                 b.op("Where", &[&negative, &none, &floor], "categories")
             }
+            CategoryRule::Integral => {
+                // No category: negative, or fractional (`⌊x⌋ < x`; false
+                // for NaN, which stays NaN, and for the infinities, which
+                // match no category anyway).
+                let zero = b.real("category_zero", &[], &[0.0]);
+                let negative = b.op("Less", &[&values, &zero], "categorical_negative");
+                let floor = b.op("Floor", &[&values], "categorical_floor");
+                let fractional = b.op("Less", &[&floor, &values], "categorical_fractional");
+                let no_category = b.op("Or", &[&negative, &fractional], "categorical_none");
+                b.op("Where", &[&no_category, &none, &floor], "categories")
+            }
         };
         x = b.op_with(
             "Concat",

@@ -46,6 +46,7 @@ mod node;
 mod out;
 mod plan;
 mod stream;
+pub mod target;
 mod trees;
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use super::graph::{self, Facts, Shell};
 use super::layout::{Layout, Op};
 use super::messages::*;
 use super::node::{Attr, NodeFacts};
-use super::trees::{leaf_ranks, Source, View};
+use super::trees::{leaf_ranks, only_categorical_splits, Source, View};
 use super::{fast, is_small, ExportError, ExportOptions, MAX_ONNX_BYTES};
 use crate::wire::{encode_key, encode_varint, varint_len, LEN, VARINT};
 
@@ -97,12 +97,20 @@ impl<'f> Plan<'f> {
     pub fn new(forest: &'f Forest, options: &ExportOptions) -> Result<Plan<'f>, ExportError> {
         let layout = Layout::new(forest, options)?;
         let sequential = is_small(forest);
+        let no_lone_eq = only_categorical_splits(forest);
         let sources: Vec<Source<'f>> = forest
             .trees
             .iter()
             .map(|t| {
                 let columns = &layout.categorical_features;
-                Source::new(forest, t, layout.ml_opset, layout.precision, columns)
+                Source::new(
+                    forest,
+                    t,
+                    layout.ml_opset,
+                    layout.precision,
+                    columns,
+                    no_lone_eq,
+                )
             })
             .collect();
         let copies = layout.copies as u32;

@@ -284,6 +284,26 @@ pub(crate) fn corpus() -> Vec<(&'static str, Forest)> {
             CategoryRule::TowardZero,
         ),
     ));
+    // Every split categorical: single categories and empty sets are written
+    // without BRANCH_EQ at opsets 1/3 (`trees::only_categorical_splits`).
+    let mut only_categorical = base.clone();
+    only_categorical.input.categories = CategoryRule::NonNegative;
+    let sets: [&[u32]; 4] = [&[4], &[], &[0, 2, 7], &[1, 2, 3]];
+    for tree in &mut only_categorical.trees {
+        let mut splits = CategorySplits::default();
+        for i in 0..tree.n_nodes() {
+            if !tree.is_leaf(i) {
+                tree.feature[i] = 1 + 2 * (i as u32 % 2);
+                splits.push(i as u32, sets[i % 4].iter().copied());
+            }
+        }
+        tree.categories = splits;
+    }
+    out.push(("categorical_only", only_categorical));
+    out.push((
+        "categorical_integral",
+        with_categories(base.clone(), CategoryRule::Integral),
+    ));
     // One-leaf trees.
     let mut stumps = base.clone();
     for tree in stumps.trees.iter_mut().step_by(3) {

@@ -133,12 +133,18 @@ impl<'f> Source<'f> {
     /// Tree `tree` of `forest` (checked when it has categorical splits),
     /// with categorical splits rewritten for `opset` and `precision`.
     /// `columns` are the categorical features ([`super::layout::Layout`]).
+    ///
+    /// `no_lone_eq` (see [`only_categorical_splits`]) writes single
+    /// categories as `BRANCH_LT c`, `BRANCH_LEQ c` pairs instead of
+    /// `BRANCH_EQ c`, and empty sets as `BRANCH_LT -1.5`, so that no
+    /// ensemble is made of `BRANCH_EQ` nodes only.
     pub fn new(
         forest: &Forest,
         tree: &'f Tree,
         opset: i64,
         precision: Precision,
         columns: &[u32],
+        no_lone_eq: bool,
     ) -> Source<'f> {
         if tree.categories.is_empty() {
             return Source::Ir(tree);
@@ -161,10 +167,22 @@ impl<'f> Source<'f> {
         for (node, set) in tree.categories.iter() {
             let i = node as usize;
             t.feature[i] = column(tree.feature[i]);
-            let tests = category_tests(set, precision);
+            let mut tests = category_tests(set, precision);
+            if no_lone_eq && opset != 5 {
+                for test in &mut tests {
+                    if let Test::Eq(c) = *test {
+                        *test = Test::Range(c, c);
+                    }
+                }
+            }
             if tests.is_empty() {
-                t.modes[i] = Mode::Eq;
-                t.threshold[i] = -0.5;
+                // Category columns hold −1 and up, or NaN: neither mode
+                // ever holds for a number.
+                (t.modes[i], t.threshold[i]) = if no_lone_eq && opset != 5 {
+                    (Mode::Lt, -1.5)
+                } else {
+                    (Mode::Eq, -0.5)
+                };
             } else if opset == 5 {
                 t.modes[i] = Mode::Member;
                 t.threshold[i] = 0.0;
@@ -225,6 +243,18 @@ impl<'f> Source<'f> {
     }
 }
 
+/// Whether every split of `forest` is categorical. onnxruntime 1.21 and
+/// 1.22 mis-run an ensemble whose nodes are all `BRANCH_EQ`: they fuse
+/// `BRANCH_EQ` chains into sets but keep the fast path for ensembles of one
+/// node mode (microsoft/onnxruntime#24636, fixed in 1.23). One node of
+/// another mode avoids it: see `no_lone_eq` of [`Source::new`].
+pub(super) fn only_categorical_splits(forest: &Forest) -> bool {
+    forest
+        .trees
+        .iter()
+        .all(|t| (0..t.n_nodes()).all(|i| t.is_leaf(i) || t.categories.of(i as u32).is_some()))
+}
+
 /// The next category after `c` that `precision` represents.
 fn next_category(c: f64, precision: Precision) -> f64 {
     match precision {
@@ -240,7 +270,8 @@ fn next_category(c: f64, precision: Precision) -> f64 {
 enum Test {
     /// The category is `c`.
     Eq(f64),
-    /// The category is in `a..=b` (`a < b`).
+    /// The category is in `a..=b` (`a < b`, or `a == b` for a single
+    /// category written without `BRANCH_EQ`).
     Range(f64, f64),
 }
 
@@ -386,6 +417,58 @@ mod tests {
             [Test::Range(1.0, 3.0), Test::Eq(7.0), Test::Range(9.0, 10.0)]
         );
         assert!(category_tests(&[], Precision::Float).is_empty());
+    }
+
+    /// Modes of the nodes written for `forest`'s first tree at `opset`.
+    fn modes(forest: &Forest, opset: i64) -> Vec<Mode> {
+        let no_lone_eq = only_categorical_splits(forest);
+        let source = Source::new(
+            forest,
+            &forest.trees[0],
+            opset,
+            Precision::Float,
+            &[1],
+            no_lone_eq,
+        );
+        let view = source.view(forest.split_op);
+        (0..view.n_nodes())
+            .filter(|&i| !view.is_leaf(i))
+            .map(|i| view.mode(i))
+            .collect()
+    }
+
+    #[test]
+    fn no_ensemble_is_made_of_branch_eq_only() {
+        let tree = |sets: &[&[u32]]| {
+            let mut t = Tree {
+                categories: Default::default(),
+                feature: vec![1, 1, 0, 0, 0],
+                threshold: vec![0.0, 0.0, 0.0, 0.0, 0.0],
+                true_child: vec![1, 3, LEAF, LEAF, LEAF],
+                false_child: vec![2, 4, LEAF, LEAF, LEAF],
+                missing_true: vec![false; 5],
+                value: vec![0.0, 0.0, 1.0, 2.0, 3.0],
+            };
+            t.categories.push(0, sets[0].iter().copied());
+            t.categories.push(1, sets[1].iter().copied());
+            t
+        };
+        let mut forest = crate::synth::forest(&crate::synth::SynthSpec::small());
+        forest.trees = vec![tree(&[&[4, 9], &[]])];
+        assert!(only_categorical_splits(&forest));
+        // 4 | 9 | empty: LT/LEQ pairs and LT -1.5, no BRANCH_EQ at opsets 1/3.
+        assert_eq!(
+            modes(&forest, 3),
+            [Mode::Lt, Mode::Lt, Mode::Leq, Mode::Lt, Mode::Leq]
+        );
+        assert_eq!(modes(&forest, 5), [Mode::Member, Mode::Eq]);
+        // A numeric split anywhere keeps BRANCH_EQ.
+        let mut numeric = tree(&[&[4, 9], &[]]);
+        numeric.categories = Default::default();
+        numeric.categories.push(0, [4, 9]);
+        forest.trees.push(numeric);
+        assert!(!only_categorical_splits(&forest));
+        assert_eq!(modes(&forest, 3), [Mode::Eq, Mode::Eq, Mode::Eq]);
     }
 
     #[test]

@@ -233,6 +233,17 @@ impl Reading {
                 b += 1;
             }
             i += 1;
+            if self.categories == CategoryRule::Integral {
+                // Only the integers themselves: one point per category.
+                for c in a..=b {
+                    let c = f64::from(c);
+                    runs.push((
+                        Cut::new(SplitOp::Less, c, self.precision),
+                        Cut::new(SplitOp::LessOrEqual, c, self.precision),
+                    ));
+                }
+                continue;
+            }
             let lo = if a == 0 && self.categories == CategoryRule::TowardZero {
                 Cut::new(SplitOp::LessOrEqual, -1.0, self.precision)
             } else {
@@ -404,7 +415,11 @@ mod tests {
             &[crate::ir::MAX_CATEGORY - 1, crate::ir::MAX_CATEGORY],
         ];
         for precision in [Precision::F32, Precision::F64] {
-            for rule in [CategoryRule::NonNegative, CategoryRule::TowardZero] {
+            for rule in [
+                CategoryRule::NonNegative,
+                CategoryRule::TowardZero,
+                CategoryRule::Integral,
+            ] {
                 let r = Reading {
                     precision,
                     categories: rule,

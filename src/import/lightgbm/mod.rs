@@ -65,7 +65,7 @@ pub fn read_file(path: &Path) -> Result<Forest, LightgbmError> {
             "the file has {len} bytes; the limit is {MAX_FILE_BYTES}"
         )));
     }
-    from_bytes(&std::fs::read(path)?)
+    from_bytes(&crate::bounded_read::read(path, MAX_FILE_BYTES)?)
 }
 
 /// Converts a LightGBM text model given as bytes.

@@ -349,6 +349,20 @@ fn first_max(v: &[f64]) -> usize {
     best
 }
 
+/// `scipy.special.logit`, which `sklearn._loss` calls from 1.4 on: the
+/// plain `log(p / (1 - p))` away from 1/2, and `log1p(s) - log1p(-s)` with
+/// `s = 2 (p - 1/2)` on [0.3, 0.65], where the plain formula loses bits.
+/// Both sides call the platform's libm, so the result is scipy's to the
+/// bit (checked on 100,000 random probabilities against scipy 1.17).
+fn scipy_logit(p: f64) -> f64 {
+    if (0.3..=0.65).contains(&p) {
+        let s = 2.0 * (p - 0.5);
+        s.ln_1p() - (-s).ln_1p()
+    } else {
+        (p / (1.0 - p)).ln()
+    }
+}
+
 /// Class probabilities → raw scores, as the loss's init code computes them.
 fn link(proba: &[f64], loss: Loss, era: Era) -> Vec<f64> {
     let eps = match era {
@@ -359,7 +373,10 @@ fn link(proba: &[f64], loss: Loss, era: Era) -> Vec<f64> {
     match loss {
         Loss::Binomial | Loss::Exponential => {
             let p = clip(proba[1]);
-            let logit = (p / (1.0 - p)).ln();
+            let logit = match era {
+                Era::GbLosses => (p / (1.0 - p)).ln(),
+                Era::CommonLoss => scipy_logit(p),
+            };
             if loss == Loss::Exponential {
                 vec![0.5 * logit]
             } else {
@@ -386,6 +403,19 @@ fn link(proba: &[f64], loss: Loss, era: Era) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_logit_is_scipys_to_the_bit() {
+        // scipy.special.logit(p).hex() with scipy 1.17.1; the plain
+        // log(p / (1 - p)) is one ulp off for both (the restore tests saw
+        // the raw scores of binary GradientBoosting pickled by 1.4 and
+        // later differ from scikit-learn's by up to 4 ulp before).
+        assert_eq!(scipy_logit(0.55).to_bits(), 0x3fc9_af93_cd23_4418);
+        assert_eq!(scipy_logit(0.61).to_bits(), 0x3fdc_a0c3_6ce6_521b);
+        assert_ne!((0.55f64 / 0.45).ln().to_bits(), 0x3fc9_af93_cd23_4418);
+        // Outside [0.3, 0.65] it is the plain formula.
+        assert_eq!(scipy_logit(0.9), (0.9f64 / (1.0 - 0.9)).ln());
+    }
 
     #[test]
     fn links_clip_and_centre() {

@@ -86,18 +86,35 @@ pub(crate) fn detect(head: &[u8]) -> Result<Container, SklearnError> {
     })
 }
 
-/// Decompresses the whole stream, refusing to produce more than `limit` bytes.
+/// Largest ratio of decompressed to compressed size accepted, as in the
+/// native format: real forests compress 4–20×, while a decompression bomb
+/// (a few MB of zeros expanding to gigabytes) goes far beyond.
+pub const MAX_COMPRESSION_RATIO: u64 = crate::store::MAX_COMPRESSION_RATIO;
+
+/// Decompresses the whole stream of `compressed_len` bytes, refusing to
+/// produce more than `limit` bytes or more than [`MAX_COMPRESSION_RATIO`]
+/// times `compressed_len`. Memory is reserved fallibly: running out of it
+/// is an error, not an abort.
 pub(crate) fn decompress<R: Read>(
     container: Container,
     reader: R,
     limit: u64,
-    size_hint: usize,
+    compressed_len: u64,
 ) -> Result<Vec<u8>, SklearnError> {
-    let mut out = LimitedWriter {
-        buf: Vec::with_capacity(size_hint),
-        limit,
-        hit: false,
+    let ratio_limit = if container == Container::Pickle {
+        compressed_len
+    } else {
+        compressed_len.saturating_mul(MAX_COMPRESSION_RATIO)
     };
+    let mut out = LimitedWriter {
+        buf: Vec::new(),
+        limit: limit.min(ratio_limit),
+        hit: false,
+        out_of_memory: false,
+    };
+    // Forests compress about 4–6×: start there (best effort) and grow.
+    let hint = compressed_len.saturating_mul(if container == Container::Pickle { 1 } else { 4 });
+    let _ = out.buf.try_reserve(hint.min(out.limit) as usize);
     let result = match container {
         Container::Pickle => copy(reader, &mut out),
         Container::Zlib => copy(flate2::read::ZlibDecoder::new(reader), &mut out),
@@ -113,6 +130,13 @@ pub(crate) fn decompress<R: Read>(
     };
     match result {
         Ok(()) => Ok(out.buf),
+        Err(_) if out.out_of_memory => Err(SklearnError::OutOfMemory {
+            size: out.buf.len() as u64,
+        }),
+        Err(_) if out.hit && out.limit < limit => Err(SklearnError::CompressionRatio {
+            compressed: compressed_len,
+            limit: out.limit,
+        }),
         Err(_) if out.hit => Err(SklearnError::TooLarge { limit }),
         Err(e) if container == Container::Pickle => Err(SklearnError::Io(e)),
         Err(e) => Err(SklearnError::Decompress {
@@ -137,6 +161,8 @@ struct LimitedWriter {
     limit: u64,
     /// Set once a write went past the limit.
     hit: bool,
+    /// Set once memory for the output could not be reserved.
+    out_of_memory: bool,
 }
 
 impl Write for LimitedWriter {
@@ -145,6 +171,10 @@ impl Write for LimitedWriter {
         if data.len() as u64 > room {
             self.hit = true;
             return Err(io::Error::other("decompressed size limit exceeded"));
+        }
+        if self.buf.try_reserve(data.len()).is_err() {
+            self.out_of_memory = true;
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
         }
         self.buf.extend_from_slice(data);
         Ok(data.len())
@@ -194,18 +224,11 @@ fn read_prefix<R: Read>(mut r: R, buf: &mut [u8]) -> usize {
 
 /// Reads a pickle/joblib file into memory, decompressing it as needed.
 pub(crate) fn read_path(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, SklearnError> {
-    let file = std::fs::File::open(path)?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let (file, size) = crate::bounded_read::open(path, limit)?;
+    let mut reader = BufReader::with_capacity(1 << 20, file.take(size));
     let head = reader.fill_buf()?.to_vec();
     let container = detect(&head)?;
-    let hint = if container == Container::Pickle {
-        size.min(limit) as usize
-    } else {
-        // Forests compress about 4–6×; start there and let the Vec grow.
-        (size.saturating_mul(4)).min(limit) as usize
-    };
-    decompress(container, reader, limit, hint)
+    decompress(container, reader, limit, size)
 }
 
 #[cfg(test)]
@@ -239,15 +262,43 @@ mod tests {
         enc.write_all(&vec![b'N'; 100_000]).unwrap();
         let z = enc.finish().unwrap();
         assert!(looks_like_pickle(&z));
+        let n = z.len() as u64;
         assert_eq!(
-            decompress(Container::Zlib, &z[..], 200_000, 0)
+            decompress(Container::Zlib, &z[..], 200_000, n)
                 .unwrap()
                 .len(),
             100_002
         );
         assert!(matches!(
-            decompress(Container::Zlib, &z[..], 1000, 0),
+            decompress(Container::Zlib, &z[..], 1000, n),
             Err(SklearnError::TooLarge { limit: 1000 })
         ));
+    }
+
+    /// Issue 31, defect 9: a small compressed file may not expand more than
+    /// the native format allows (1024×), whatever the absolute limit.
+    #[test]
+    fn decompression_bombs_are_refused_by_ratio() {
+        use flate2::{write::ZlibEncoder, Compression};
+        let mut enc = ZlibEncoder::new(Vec::new(), Compression::best());
+        enc.write_all(&[0x80, 4]).unwrap();
+        enc.write_all(&vec![0u8; 8 << 20]).unwrap();
+        let z = enc.finish().unwrap();
+        let n = z.len() as u64;
+        assert!(n * MAX_COMPRESSION_RATIO < 8 << 20, "{n} bytes compressed");
+        let err = decompress(Container::Zlib, &z[..], 16 << 30, n).unwrap_err();
+        assert!(
+            matches!(err, SklearnError::CompressionRatio { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("1024"), "{err}");
+        let mut b = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+        b.write_all(&vec![0u8; 8 << 20]).unwrap();
+        let bz = b.finish().unwrap();
+        let err = decompress(Container::Bz2, &bz[..], 16 << 30, bz.len() as u64).unwrap_err();
+        assert!(
+            matches!(err, SklearnError::CompressionRatio { .. }),
+            "{err}"
+        );
     }
 }

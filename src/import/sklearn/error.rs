@@ -26,6 +26,24 @@ pub enum SklearnError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The compressed stream expands more than the format allows.
+    #[error(
+        "the compressed stream of {compressed} bytes expands past {limit} bytes, more than \
+         {ratio}× its size: refusing a likely decompression bomb",
+        ratio = super::container::MAX_COMPRESSION_RATIO
+    )]
+    CompressionRatio {
+        /// Size of the compressed stream.
+        compressed: u64,
+        /// The decompressed size allowed for it.
+        limit: u64,
+    },
+    /// Memory for the decompressed stream could not be reserved.
+    #[error("not enough memory to decompress the pickle (at {size} bytes)")]
+    OutOfMemory {
+        /// Bytes decompressed when memory ran out.
+        size: u64,
+    },
     /// The pickle was refused or could not be decoded.
     #[error(transparent)]
     Pickle(#[from] PickleError),

@@ -77,7 +77,7 @@ pub fn from_bytes_with(bytes: &[u8], limits: &Limits) -> Result<Forest, SklearnE
         // Decode in place: array payloads are borrowed, not copied.
         Container::Pickle => forest_from_pickle(bytes, limits),
         c => {
-            let raw = container::decompress(c, bytes, limits.max_decompressed, bytes.len() * 4)?;
+            let raw = container::decompress(c, bytes, limits.max_decompressed, bytes.len() as u64)?;
             forest_from_pickle(&raw, limits)
         }
     }
@@ -104,7 +104,7 @@ pub fn from_bytes_with_rounds(bytes: &[u8], rounds: Rounds) -> Result<Forest, Sk
     match container::detect(bytes)? {
         Container::Pickle => forest_from_pickle_with(bytes, &limits, rounds),
         c => {
-            let raw = container::decompress(c, bytes, limits.max_decompressed, bytes.len() * 4)?;
+            let raw = container::decompress(c, bytes, limits.max_decompressed, bytes.len() as u64)?;
             forest_from_pickle_with(&raw, &limits, rounds)
         }
     }
@@ -123,7 +123,7 @@ pub fn inspect_globals_with(bytes: &[u8], limits: &Limits) -> Result<Vec<GlobalR
     let globals = match container::detect(bytes)? {
         Container::Pickle => pickle::inspect(bytes, limits)?,
         c => {
-            let raw = container::decompress(c, bytes, limits.max_decompressed, bytes.len() * 4)?;
+            let raw = container::decompress(c, bytes, limits.max_decompressed, bytes.len() as u64)?;
             pickle::inspect(&raw, limits)?
         }
     };

@@ -86,7 +86,7 @@ pub fn read_file(path: &Path) -> Result<Forest, XgboostError> {
             "the file has {len} bytes; the limit is {MAX_FILE_BYTES}"
         )));
     }
-    from_bytes(&std::fs::read(path)?)
+    from_bytes(&crate::bounded_read::read(path, MAX_FILE_BYTES)?)
 }
 
 /// Converts an XGBoost model saved as JSON or UBJSON (detected from the

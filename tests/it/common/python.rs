@@ -1,6 +1,7 @@
 //! Locating the Python interpreter used by cross-checks.
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The interpreter: `$FOREST2ONNX_PYTHON`, else `.venv/bin/python` in the
@@ -25,4 +26,24 @@ pub fn python(modules: &[&str]) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Runs the script `python/<script>` of the crate with `args` under the
+/// interpreter `py`, prints its stdout and returns it; panics with both
+/// outputs when it fails.
+pub fn run_script(py: &Path, script: &str, args: &[&OsStr]) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(py)
+        .arg(root.join("python").join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }

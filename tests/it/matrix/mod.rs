@@ -1,5 +1,6 @@
 //! The precision × opset × model-kind matrix (see `run.rs`).
 
-mod models;
-mod rows;
+pub mod check;
+pub mod models;
+pub mod rows;
 mod run;

@@ -1,0 +1,71 @@
+// Runs the onnxruntime compatibility matrix's cases in onnxruntime-node.
+//
+//   node scripts/ort-matrix/run.mjs CASE_DIR OUT_JSON
+//
+// Same case layout and result file as python/oracles/ort_matrix.py (which see):
+// {"runtime": "onnxruntime-node", "version", "stride": 1, "cases": {NAME:
+// {"outputs": {name: nested lists}} | {"error": message}}}; numbers exact,
+// NaN and infinities as the strings "nan", "inf", "-inf"; int64 as numbers.
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const ort = require('onnxruntime-node');
+const { version } = require('onnxruntime-node/package.json');
+
+function number(v) {
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v !== 'number') return v;
+  if (Number.isNaN(v)) return 'nan';
+  if (v === Infinity) return 'inf';
+  if (v === -Infinity) return '-inf';
+  return v;
+}
+
+// A tensor as nested lists, row-major.
+function plain(tensor) {
+  const data = Array.from(tensor.data, number);
+  const dims = tensor.dims.map(Number);
+  const nest = (offset, axis) => {
+    if (axis === dims.length) return data[offset];
+    const stride = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+    return Array.from({ length: dims[axis] }, (_, i) => nest(offset + i * stride, axis + 1));
+  };
+  return nest(0, 0);
+}
+
+async function runCase(dir, name) {
+  const meta = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8'));
+  const raw = readFileSync(join(dir, `${name}.input.${meta.dtype}`));
+  const buffer = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+  const [type, values] =
+    meta.dtype === 'f64' ? ['float64', new Float64Array(buffer)] : ['float32', new Float32Array(buffer)];
+  const session = await ort.InferenceSession.create(join(dir, `${name}.onnx`), {
+    intraOpNumThreads: 1,
+    executionProviders: ['cpu'],
+  });
+  const feeds = { [session.inputNames[0]]: new ort.Tensor(type, values, [meta.rows, meta.cols]) };
+  const results = await session.run(feeds);
+  const outputs = {};
+  for (const key of session.outputNames) outputs[key] = plain(results[key]);
+  await session.release();
+  return { outputs };
+}
+
+const [dir, out] = process.argv.slice(2);
+const cases = {};
+const names = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.slice(0, -'.json'.length))
+  .sort();
+for (const name of names) {
+  try {
+    cases[name] = await runCase(dir, name);
+  } catch (e) {
+    cases[name] = { error: String(e && e.message ? e.message : e) };
+  }
+}
+writeFileSync(out, JSON.stringify({ runtime: 'onnxruntime-node', version, stride: 1, cases }));
+const errors = Object.values(cases).filter((c) => c.error).length;
+console.log(`run.mjs: onnxruntime-node ${version}: ${names.length} cases, ${errors} errors`);

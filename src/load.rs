@@ -55,6 +55,8 @@ pub enum Format {
     Xgboost,
     /// A LightGBM text model ([`crate::import::lightgbm`]).
     Lightgbm,
+    /// A CatBoost model saved as `.cbm` or JSON ([`crate::import::catboost`]).
+    Catboost,
 }
 
 impl Format {
@@ -317,6 +319,12 @@ importer!(
     crate::import::lightgbm::from_bytes
 );
 importer!(
+    catboost,
+    "catboost",
+    crate::import::catboost::sniff,
+    crate::import::catboost::from_bytes
+);
+importer!(
     smartcore,
     "smartcore",
     super::looks_like_json_object,
@@ -352,6 +360,13 @@ const FORMATS: &[Spec] = &[
         extension: "txt",
         sniff: lightgbm::sniff,
         reader: lightgbm::READER,
+    },
+    Spec {
+        format: Format::Catboost,
+        describe: "CatBoost model",
+        extension: "cbm",
+        sniff: catboost::sniff,
+        reader: catboost::READER,
     },
     Spec {
         format: Format::SmartcoreJson,

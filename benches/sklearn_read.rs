@@ -1,11 +1,11 @@
 //! Times reading a scikit-learn forest file into the IR.
 //!
 //! ```text
-//! python python/sklearn_bench.py train /tmp/bench          # rf.joblib + expected outputs
+//! python benches/python/sklearn_bench.py train /tmp/bench          # rf.joblib + expected outputs
 //! cargo bench --no-run --bench sklearn_read     # prints the binary's path
 //! /usr/bin/time -v target/release/deps/sklearn_read-HASH /tmp/bench/rf.joblib
 //! cargo bench --bench sklearn_read -- /tmp/bench/rf.joblib --phases
-//! /usr/bin/time -v python python/sklearn_bench.py load /tmp/bench/rf.joblib
+//! /usr/bin/time -v python benches/python/sklearn_bench.py load /tmp/bench/rf.joblib
 //! ```
 //!
 //! With `--phases` it also times decompression and decoding separately
@@ -14,6 +14,9 @@
 //! from `sklearn_bench.py`, the converted forest's predictions are checked
 //! against scikit-learn's.
 
+mod args;
+
+use args::bench_args;
 use std::path::Path;
 use std::time::Instant;
 
@@ -25,7 +28,7 @@ use forest2onnx::ir::{Forest, Labels};
 mod fixture_check;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = bench_args().collect();
     let path = args
         .iter()
         .find(|a| !a.starts_with("--"))

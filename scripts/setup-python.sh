@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv"
 python=${PYTHON:-python3}
-# The PMML evaluators (tests/pmml.rs) need a Java runtime.
+# The PMML evaluators (tests/it/pmml/) need a Java runtime.
 bash "$root/scripts/setup-java.sh"
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"

@@ -21,20 +21,25 @@
 //!
 //! # Cargo features
 //!
-//! * `cli` (default): the `forest2onnx` binary; turns on every feature below.
-//! * `smartcore`: [`import::smartcore`], [`train`], [`datasets`].
+//! * `cli` (default): the `forest2onnx` binary (clap, csv, progress bars);
+//!   turns on every importer and `tract`, but not `registry`.
+//! * `registry` (default): [`registry`], versioned models on a folder, S3,
+//!   GCS or Azure (object_store, with its HTTP and TLS stack), and the
+//!   binary's `registry` command.
+//! * `smartcore`: [`import::smartcore`], [`train`] (and its built-in datasets).
 //! * `sklearn`: [`import::sklearn`] (pickle and joblib files, read as data).
+//! * `xgboost`: [`import::xgboost`] (JSON and UBJSON models).
+//! * `lightgbm`: [`import::lightgbm`] (text models).
 //! * `tract`: [`runtime`] and [`validate`].
+//! * `python`: no code; turns on the test suites that need Python.
 //!
 //! Without them (`default-features = false`) the crate is the IR,
 //! [`predict`], [`store`], [`load`] (which then names the missing feature
-//! for formats it cannot read) and the ONNX exporter.
-#![warn(missing_docs)]
+//! for formats it cannot read) and the ONNX and PMML exporters.
+#![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod atomic;
-#[cfg(feature = "smartcore")]
-pub mod datasets;
 pub mod export;
 pub mod import;
 pub mod ir;
@@ -43,16 +48,18 @@ pub mod onnx_proto;
 pub mod predict;
 #[cfg(feature = "registry")]
 pub mod registry;
+pub mod rng;
 #[cfg(feature = "tract")]
 pub mod runtime;
 pub mod store;
 #[doc(hidden)]
 pub mod synth;
-pub mod thresholds;
+pub mod text;
 #[cfg(feature = "smartcore")]
 pub mod train;
 #[cfg(feature = "tract")]
 pub mod validate;
+mod wire;
 
 pub use export::onnx::{ExportError, ExportOptions};
 pub use ir::{Forest, ForestError, Labels};

@@ -22,6 +22,7 @@
 //!    magic bytes first, then specific JSON/text sniffers, then smartcore's
 //!    generic JSON object, then ONNX (protobuf has no magic).
 
+use crate::wire::{Fields, Value};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -456,54 +457,24 @@ fn smartcore_from_json(bytes: &[u8]) -> Result<Forest, crate::import::smartcore:
 /// on large models; protobuf has no magic bytes, and random bytes almost
 /// never pass.
 pub(crate) fn looks_like_onnx(bytes: &[u8]) -> bool {
-    let mut rest = bytes;
     let (mut graph, mut opset) = (false, false);
-    while !rest.is_empty() {
-        let Some(key) = varint(&mut rest) else {
+    for field in Fields::new(bytes, 0) {
+        let Some(field) = field else {
             return false;
         };
-        let (field, wire) = (key >> 3, key & 7);
         // ModelProto: 1 ir_version, 5 model_version (varints); 2, 3, 4, 6
         // strings; 7 graph; 8 opset_import; 14 metadata_props;
         // 20 training_info; 25 functions; 26 configuration.
-        let expected = match field {
-            1 | 5 => 0,
-            2 | 3 | 4 | 6 | 7 | 8 | 14 | 20 | 25 | 26 => 2,
-            _ => return false,
-        };
-        if wire != expected {
-            return false;
-        }
-        if wire == 0 {
-            if varint(&mut rest).is_none() {
-                return false;
+        match (field.number, field.value) {
+            (1 | 5, Value::Scalar { wire_type: 0 }) => {}
+            (2 | 3 | 4 | 6 | 7 | 8 | 14 | 20 | 25 | 26, Value::Len(start, end)) => {
+                graph |= field.number == 7 && end > start;
+                opset |= field.number == 8;
             }
-            continue;
+            _ => return false,
         }
-        let Some(len) = varint(&mut rest).and_then(|n| usize::try_from(n).ok()) else {
-            return false;
-        };
-        if len > rest.len() {
-            return false;
-        }
-        graph |= field == 7 && len > 0;
-        opset |= field == 8;
-        rest = &rest[len..];
     }
     graph && opset
-}
-
-/// Reads a protobuf varint (at most 10 bytes) from the front of `buf`.
-fn varint(buf: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for (i, &b) in buf.iter().enumerate().take(10) {
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            *buf = &buf[i + 1..];
-            return Some(value);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! cargo-fuzz builds with `--cfg fuzzing`, under which the loader skips
 //! checksum comparisons so the fuzzer reaches the parsing behind them.
-//! Seeds: `cargo test --test store -- --ignored write_fuzz_seeds`, then
+//! Seeds: `cargo test --test it store:: -- --ignored write_fuzz_seeds`, then
 //! `cargo fuzz run load fuzz/corpus/load fuzz/seeds/load`.
 
 #![no_main]

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::Array2;
 
-use super::output::brief;
 use super::progress::Progress;
+use forest2onnx::text::quoted;
 
 /// What a feature cell may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +110,7 @@ impl Table {
             [] => Err(anyhow!(
                 "`{}` has no column {}; its columns are {}",
                 self.name(),
-                brief(name),
+                quoted(name),
                 list(&self.header)
             )),
             _ => Err(anyhow!(
@@ -152,20 +152,20 @@ impl Table {
                 "`{}`: {}, column {}",
                 self.name(),
                 self.locate(row),
-                brief(&self.header[col])
+                quoted(&self.header[col])
             )
         };
         let value = if text.is_empty() {
             f64::NAN
         } else {
             text.parse::<f64>()
-                .map_err(|_| anyhow!("{}: {} is not a number", at(), brief(text)))?
+                .map_err(|_| anyhow!("{}: {} is not a number", at(), quoted(text)))?
         };
         if cells == Cells::Finite && !value.is_finite() {
             let what = if text.is_empty() {
                 "the cell is empty".to_string()
             } else {
-                format!("{} is not a finite number", brief(text))
+                format!("{} is not a finite number", quoted(text))
             };
             bail!(
                 "{}: {what}; training needs a finite number in every feature cell (remove or fill in missing values)",
@@ -225,7 +225,7 @@ impl Table {
 
 /// `"a", "b", "c"` (at most 12 names).
 pub fn list(names: &[String]) -> String {
-    let mut shown: Vec<String> = names.iter().take(12).map(|n| brief(n)).collect();
+    let mut shown: Vec<String> = names.iter().take(12).map(|n| quoted(n)).collect();
     if names.len() > 12 {
         shown.push(format!("… ({} in all)", names.len()));
     }

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use forest2onnx::datasets::Builtin;
 use forest2onnx::export::onnx::{to_bytes, ExportOptions};
 use forest2onnx::runtime::ElementType;
 use forest2onnx::store::{self, DataFingerprint, SaveOptions};
+use forest2onnx::train::datasets::Builtin;
 use forest2onnx::train::{self as lib, Targets, TrainParams, TrainingData};
 use forest2onnx::validate::with_adversarial_rows;
 use serde::Serialize;
@@ -349,13 +349,42 @@ fn text(s: &Summary, t: &Timings, dir: &Path) -> String {
     );
     let onnx = dir.join("iris.onnx");
     let csv = dir.join("iris.csv");
+    let me = this_command();
     let _ = writeln!(o, "next:");
-    let _ = writeln!(o, "  forest2onnx inspect {}", onnx.display());
+    let _ = writeln!(o, "  {me} inspect {}", onnx.display());
     let _ = writeln!(
         o,
-        "  forest2onnx predict {} --data {}",
+        "  {me} predict {} --data {}",
         onnx.display(),
         csv.display()
     );
     o
+}
+
+/// How to run this binary again from the current folder: `forest2onnx`
+/// when that name on the PATH is this binary, else its path (after `cargo
+/// run` nothing is installed on the PATH), relative to the current folder
+/// when it lies below it.
+fn this_command() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(|p| p.canonicalize()) else {
+        return "forest2onnx".into();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            dir.join("forest2onnx")
+                .canonicalize()
+                .is_ok_and(|found| found == exe)
+        })
+    });
+    if on_path {
+        return "forest2onnx".into();
+    }
+    let cwd = std::env::current_dir().and_then(|d| d.canonicalize());
+    match cwd
+        .ok()
+        .and_then(|cwd| exe.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+    {
+        Some(relative) => relative.display().to_string(),
+        None => exe.display().to_string(),
+    }
 }

@@ -66,18 +66,6 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Longest piece of input text quoted in a message, in characters.
-const QUOTE_LIMIT: usize = 40;
-
-/// `text` as a quoted string, cut to [`QUOTE_LIMIT`] characters: a cell or
-/// column name from a hostile file must not flood the message.
-pub fn brief(text: &str) -> String {
-    match text.char_indices().nth(QUOTE_LIMIT) {
-        None => format!("{text:?}"),
-        Some((cut, _)) => format!("{:?}… ({} characters)", &text[..cut], text.chars().count()),
-    }
-}
-
 /// `1.5 KiB`-style sizes.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
@@ -120,16 +108,6 @@ pub fn millis(d: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn long_text_is_quoted_briefly() {
-        assert_eq!(brief("abc"), "\"abc\"");
-        let long = "9".repeat(301);
-        assert_eq!(
-            brief(&long),
-            format!("{:?}… (301 characters)", "9".repeat(40))
-        );
-    }
 
     #[test]
     fn sizes() {

@@ -59,7 +59,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE.csv")]
     data: PathBuf,
 
-    /// Write the predictions here instead of stdout.
+    /// Write the predictions here instead of stdout (`-` is stdout).
     #[arg(short, long, value_name = "OUT.csv")]
     output: Option<PathBuf>,
 }
@@ -74,7 +74,10 @@ struct Predictions {
     labelled: bool,
 }
 
-pub fn run(g: Global, args: Args) -> Result<Status> {
+pub fn run(g: Global, mut args: Args) -> Result<Status> {
+    if args.output.as_deref() == Some(std::path::Path::new("-")) {
+        args.output = None;
+    }
     if let Some(out) = &args.output {
         output::check_output_path(out)?;
     }

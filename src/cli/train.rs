@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use forest2onnx::datasets::Builtin;
 use forest2onnx::store::{self, DataFingerprint, SaveOptions};
+use forest2onnx::train::datasets::Builtin;
 use forest2onnx::train::{
     self as lib, Criterion, ModelKind, RegressionData, Targets, TrainParams, Trained, TrainingData,
 };

@@ -2,4 +2,3 @@
 
 pub mod onnx;
 pub mod pmml;
-pub mod zipmap;

@@ -29,15 +29,3 @@ pub(crate) fn push_split(
     t.missing_true.push(missing_true);
     t.value.push(0.0);
 }
-
-/// `s` quoted for an error message, cut to 40 characters: a hostile file
-/// cannot make a message arbitrarily long.
-pub(crate) fn quote_text(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
-        format!("{s:?}")
-    } else {
-        let head: String = s.chars().take(MAX).collect();
-        format!("{head:?}…")
-    }
-}

@@ -15,6 +15,7 @@
 
 mod check;
 mod labels;
+pub mod thresholds;
 
 use serde::{Deserialize, Serialize};
 

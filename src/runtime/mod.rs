@@ -19,6 +19,7 @@ mod error;
 mod model;
 mod onnx_file;
 mod op;
+mod parse;
 mod precompile;
 mod summary;
 
@@ -48,7 +49,7 @@ pub fn tract() -> tract_onnx::Onnx {
         "TreeEnsembleRegressor",
         "TreeEnsemble",
     ] {
-        onnx.op_register.insert(op, op::parse);
+        onnx.op_register.insert(op, parse::parse);
     }
     onnx
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use tract_onnx::pb::NodeProto;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::*;
 
@@ -12,7 +11,6 @@ use crate::predict::traverse::rows_per_task;
 
 use super::attributes::{self, Operator};
 use super::ensemble::CompiledEnsemble;
-use super::precompile;
 
 /// forest2onnx's tree-ensemble operator for tract: `TreeEnsembleClassifier`
 /// (label and float scores), `TreeEnsembleRegressor` (float scores) or
@@ -29,33 +27,6 @@ impl PartialEq for TreeEnsembleOp {
     }
 }
 impl Eq for TreeEnsembleOp {}
-
-/// tract's parser entry point for the three tree-ensemble operators.
-pub fn parse(
-    _ctx: &tract_onnx::model::ParsingContext,
-    node: &NodeProto,
-) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let marker = node.attribute.iter().find(|a| a.name == precompile::MARKER);
-    let op = match marker {
-        // Compiled by `precompile::split` before tract saw the file.
-        Some(a) => precompile::take(a.i).unwrap_or(Err(super::AttributeError::Reserved {
-            attribute: precompile::MARKER,
-        })),
-        None => TreeEnsembleOp::from_node(node),
-    };
-    let op = op.with_context(|| {
-        format!(
-            "ai.onnx.ml {} node {:?}",
-            node.op_type,
-            if node.name.is_empty() {
-                node.output.first().map_or("", String::as_str)
-            } else {
-                &node.name
-            }
-        )
-    })?;
-    Ok((expand(op), vec![]))
-}
 
 impl TreeEnsembleOp {
     /// Reads and compiles a tree-ensemble node.

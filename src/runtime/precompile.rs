@@ -7,7 +7,7 @@
 //! graph. Each of those is decoded alone with forest2onnx's binding (strings
 //! as slices of one shared buffer) and compiled; tract then gets the node
 //! without its attributes, plus one [`MARKER`] attribute naming the compiled
-//! operator, which [`super::op::parse`] takes from [`Precompiled`].
+//! operator, which [`super::parse`] takes from [`Precompiled`].
 //!
 //! Anything the walk does not expect (a malformed field, a group) leaves the
 //! file as it was: tract's own decoder then reports it as before.
@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use super::error::AttributeError;
 use super::op::TreeEnsembleOp;
 use crate::onnx_proto::{attribute_proto::AttributeType, AttributeProto, NodeProto};
+use crate::wire::{put_len_field, Fields, Value};
 
 /// Name of the attribute that stands for a precompiled operator; its `i` is
 /// the operator's index in [`Precompiled`].
@@ -32,8 +33,6 @@ const MODEL_GRAPH: u32 = 7;
 const GRAPH_NODE: u32 = 1;
 const NODE_OP_TYPE: u32 = 4;
 const NODE_ATTRIBUTE: u32 = 5;
-
-const LEN: u8 = 2;
 
 /// Each tree-ensemble node of a file, compiled (or why it cannot be).
 pub(super) type Compiled = Vec<Option<Result<TreeEnsembleOp, AttributeError>>>;
@@ -150,132 +149,9 @@ fn is_ensemble(buf: &[u8], start: usize) -> Option<bool> {
     ))
 }
 
-fn put_len_field(out: &mut Vec<u8>, number: u32, payload: &[u8]) {
-    put_varint(out, (u64::from(number) << 3) | u64::from(LEN));
-    put_varint(out, payload.len() as u64);
-    out.extend_from_slice(payload);
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// One field of a message: its number, its value and the bytes it spans
-/// (key included), as absolute offsets.
-struct Field {
-    number: u32,
-    value: Value,
-    span: (usize, usize),
-}
-
-enum Value {
-    Scalar,
-    /// A length-delimited payload at `start..end`.
-    Len(usize, usize),
-}
-
-/// The fields of the message `buf[start..]`; an item is `None` where the
-/// bytes are not a well-formed field.
-struct Fields<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Fields<'a> {
-    fn new(buf: &'a [u8], start: usize) -> Self {
-        Fields { buf, pos: start }
-    }
-
-    fn varint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = *self.buf.get(self.pos)?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Some(v);
-            }
-        }
-        None
-    }
-
-    fn skip(&mut self, n: usize) -> Option<usize> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len())?;
-        self.pos = end;
-        Some(end)
-    }
-}
-
-impl Iterator for Fields<'_> {
-    type Item = Option<Field>;
-
-    fn next(&mut self) -> Option<Option<Field>> {
-        if self.pos >= self.buf.len() {
-            return None;
-        }
-        let begin = self.pos;
-        let field = (|| {
-            let key = self.varint()?;
-            let number = u32::try_from(key >> 3).ok().filter(|&n| n > 0)?;
-            let value = match key & 7 {
-                0 => self.varint().map(|_| Value::Scalar)?,
-                1 => self.skip(8).map(|_| Value::Scalar)?,
-                5 => self.skip(4).map(|_| Value::Scalar)?,
-                2 => {
-                    let len = usize::try_from(self.varint()?).ok()?;
-                    let start = self.pos;
-                    Value::Len(start, self.skip(len)?)
-                }
-                _ => return None,
-            };
-            Some(Field {
-                number,
-                value,
-                span: (begin, self.pos),
-            })
-        })();
-        if field.is_none() {
-            // Stop after a malformed field: the caller gives up on the walk.
-            self.pos = self.buf.len();
-        }
-        Some(field)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fields(buf: &[u8]) -> Vec<Option<(u32, usize, usize)>> {
-        Fields::new(buf, 0)
-            .map(|f| f.map(|f| (f.number, f.span.0, f.span.1)))
-            .collect()
-    }
-
-    #[test]
-    fn walks_every_wire_type_and_stops_at_malformed_bytes() {
-        // 1: varint 300, 2: fixed64, 3: "ab", 4: fixed32.
-        let mut buf = vec![0x08, 0xac, 0x02, 0x11];
-        buf.extend([0; 8]);
-        buf.extend([0x1a, 2, b'a', b'b', 0x25, 0, 0, 0, 0]);
-        assert_eq!(
-            fields(&buf),
-            vec![
-                Some((1, 0, 3)),
-                Some((2, 3, 12)),
-                Some((3, 12, 16)),
-                Some((4, 16, 21))
-            ]
-        );
-        // A length past the end, a group, field number 0, a truncated varint.
-        for bad in [&[0x1a, 5, 1][..], &[0x0b], &[0x00, 1], &[0x08, 0x80]] {
-            assert_eq!(fields(bad), vec![None], "{bad:?}");
-        }
-    }
 
     fn small_onnx() -> Vec<u8> {
         let forest = crate::synth::forest(&crate::synth::SynthSpec::small());
@@ -345,14 +221,5 @@ mod tests {
         let err = crate::runtime::OnnxModel::from_bytes(&proto.encode_to_vec()).unwrap_err();
         // (read as the file's own, attribute-less node).
         assert!(err.to_string().contains("classlabels_int64s"), "{err}");
-    }
-
-    #[test]
-    fn varints_round_trip() {
-        for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
-            let mut buf = Vec::new();
-            put_varint(&mut buf, v);
-            assert_eq!(Fields::new(&buf, 0).varint(), Some(v));
-        }
     }
 }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use prost::Message;
 use serde::Serialize;
 
-use crate::export::zipmap::{ModelSignature, ValueInfo};
 use crate::onnx_proto::{ModelProto, NodeProto};
+use crate::onnx_proto::{ModelSignature, ValueInfoProto as ValueInfo};
 
 use super::attributes::{self, Aggregate, Mode, PostTransform, Precision};
 use super::ensemble::CompiledEnsemble;

@@ -6,11 +6,11 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::error::StoreError;
-use super::frames::{self, FrameEntry, Framing, Spans, Unit};
+use super::frames::{self, Framing, Spans, Unit};
 use super::layout::{
-    seal, writer_version, Header, Preamble, COMPRESSION_NONE, COMPRESSION_ZSTD, FORMAT_1_MINOR,
-    FORMAT_2_MINOR, FORMAT_MAJOR, FORMAT_MINOR, MAX_COMPRESSION_RATIO, MAX_HEADER_LEN,
-    MAX_PAYLOAD_LEN, PREAMBLE_LEN,
+    seal, writer_version, FrameEntry, Header, Preamble, COMPRESSION_NONE, COMPRESSION_ZSTD,
+    FORMAT_1_MINOR, FORMAT_2_MINOR, FORMAT_MAJOR, FORMAT_MINOR, MAX_COMPRESSION_RATIO,
+    MAX_HEADER_LEN, MAX_PAYLOAD_LEN, PREAMBLE_LEN,
 };
 use super::metadata::{Compression, FormatVersion, Metadata, SaveOptions};
 use super::sections::{put, Counts, Layout, Section};
@@ -120,7 +120,7 @@ fn check_options(opts: &SaveOptions) -> Result<(), StoreError> {
         None | Some(serde_json::Value::Object(_)) => Ok(()),
         Some(other) => Err(StoreError::InvalidOptions(format!(
             "training parameters must be a JSON object, not {}",
-            super::error::brief(&other.to_string())
+            crate::text::quoted(&other.to_string())
         ))),
     }
 }

@@ -68,18 +68,6 @@ pub enum StoreError {
     InvalidOptions(String),
 }
 
-/// Longest piece of file content quoted in a message, in characters.
-const QUOTE_LIMIT: usize = 60;
-
-/// `text` cut to [`QUOTE_LIMIT`] characters, with the length of what was
-/// cut: file content quoted in a message must not flood it.
-pub(crate) fn brief(text: &str) -> String {
-    match text.char_indices().nth(QUOTE_LIMIT) {
-        None => text.to_string(),
-        Some((cut, _)) => format!("{}… ({} more bytes)", &text[..cut], text.len() - cut),
-    }
-}
-
 impl StoreError {
     /// A [`StoreError::Corrupt`] with the given description.
     pub(crate) fn corrupt(what: impl Into<String>) -> Self {

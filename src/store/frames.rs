@@ -12,11 +12,11 @@
 use std::io::Read;
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use super::decode::{offsets, window_log, zstd_error, Payload, Source};
 use super::error::StoreError;
-use super::sections::{Layout, LeNumber, Section};
+use super::layout::FrameEntry;
+use super::payload::{offsets, window_log, zstd_error, Payload, Source};
+use super::sections::{Array, Layout, LeNumber, Section};
 
 /// When a compressed payload is framed, and how large its frames are.
 #[derive(Clone, Copy, Debug)]
@@ -34,15 +34,6 @@ impl Default for Framing {
             target: 4 << 20,
         }
     }
-}
-
-/// One frame of the header's frame table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct FrameEntry {
-    /// Bytes of payload it decompresses to.
-    pub raw: u64,
-    /// Bytes it takes in the file.
-    pub stored: u64,
 }
 
 /// Where each tree's arrays start, beyond what the counts say: the
@@ -203,14 +194,6 @@ where
         stored.extend_from_slice(&frame);
     }
     Ok((stored, table))
-}
-
-/// One decoded array, typed by its section.
-pub(crate) enum Array {
-    U8(Vec<u8>),
-    U32(Vec<u32>),
-    U64(Vec<u64>),
-    F64(Vec<f64>),
 }
 
 /// Decodes a framed payload: the offsets sections first (they size every

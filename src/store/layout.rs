@@ -291,5 +291,14 @@ pub(crate) struct Header {
     pub sections: Vec<SectionEntry>,
     /// Format 3: the zstd frames of the payload, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub frames: Vec<super::frames::FrameEntry>,
+    pub frames: Vec<FrameEntry>,
+}
+
+/// One frame of the header's frame table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FrameEntry {
+    /// Bytes of payload it decompresses to.
+    pub raw: u64,
+    /// Bytes it takes in the file.
+    pub stored: u64,
 }

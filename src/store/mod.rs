@@ -26,6 +26,7 @@ mod frames;
 mod layout;
 mod mapped;
 mod metadata;
+mod payload;
 mod sections;
 mod versioned;
 

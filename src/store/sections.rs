@@ -11,7 +11,6 @@
 use std::ops::Range;
 
 use super::error::StoreError;
-use super::frames::Array;
 use super::layout::{Dtype, SectionEntry, ALIGN};
 use super::metadata::Metadata;
 use crate::ir::{Aggregation, Forest};
@@ -250,8 +249,8 @@ impl Layout {
         let expected = self.table();
         let describe = |e: &SectionEntry| {
             format!(
-                "{:?} ({} × {:?} at offset {})",
-                super::error::brief(&e.name),
+                "{} ({} × {:?} at offset {})",
+                crate::text::quoted(&e.name),
                 e.count,
                 e.dtype,
                 e.offset
@@ -363,6 +362,14 @@ pub(crate) fn view<T: LeNumber>(bytes: &[u8]) -> Option<&[T]> {
     } else {
         None
     }
+}
+
+/// One decoded array, typed by its section.
+pub(crate) enum Array {
+    U8(Vec<u8>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+    F64(Vec<f64>),
 }
 
 #[cfg(test)]

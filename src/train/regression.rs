@@ -167,7 +167,7 @@ impl TrainedRegressor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::SplitMix;
+    use crate::rng::SplitMix;
 
     fn data(rows: usize) -> RegressionData {
         let mut rng = SplitMix(7);

@@ -13,13 +13,14 @@
 //! rows is the longest feature's list, not the number of splits. Features
 //! whose list is exhausted take the values of the base rows.
 
+use crate::ir::thresholds::{f32_at_or_above, f32_at_or_below};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
 use crate::ir::{CategoryRule, Forest, MAX_CATEGORY, ZERO_THRESHOLD};
 use crate::predict::ShapeError;
+use crate::rng::SplitMix;
 use crate::runtime::ElementType;
-use crate::synth::SplitMix;
 
 /// Probe values per feature, and how many thresholds they cover.
 #[derive(Clone, Debug, Default)]
@@ -169,19 +170,7 @@ impl Probes {
 /// Probes of a threshold `t` for float32 inputs: the float32 values either
 /// side of `t` and one float32 step beyond each.
 fn float_probes(t: f64, out: &mut Vec<f64>) {
-    let below = {
-        let x = t as f32;
-        if f64::from(x) > t {
-            x.next_down()
-        } else {
-            x
-        }
-    };
-    let above = if f64::from(below) == t {
-        below
-    } else {
-        below.next_up()
-    };
+    let (below, above) = (f32_at_or_below(t), f32_at_or_above(t));
     for v in [below.next_down(), below, above, above.next_up()] {
         out.push(f64::from(v));
     }

@@ -11,9 +11,10 @@ use crate::ir::LEAF;
 use crate::onnx_proto::tensor_proto::DataType;
 
 use super::layout::Entries;
-use super::out::{varint_len, Out};
+use super::out::Out;
 use super::plan::{Block, Plan};
 use super::trees::{Mode, View};
+use crate::wire::varint_len;
 
 /// A column: one attribute's (or the leaf table's) elements over the trees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,14 +7,15 @@
 //! element-by-element definition in `columns.rs` takes over, and the tests
 //! check that both write the same bytes.
 
+use crate::ir::thresholds::{f32_at_or_above_fast, f32_at_or_below_fast, select_f32};
 use crate::ir::LEAF;
-use crate::thresholds::{f32_at_or_above_fast, f32_at_or_below_fast, select_f32};
 
 use super::columns::{entries_per_node, entry, for_each_entry, Column, Lens, KEY_STRINGS};
 use super::layout::{Entries, Op};
-use super::out::{varint_len, Out};
+use super::out::Out;
 use super::plan::{Block, Plan};
 use super::trees::{Mode, Source, View};
+use crate::wire::varint_len;
 
 /// The `nodes_modes` entry of a leaf: key, length, `LEAF`.
 const LEAF_MODE: &[u8] = &[KEY_STRINGS, 4, b'L', b'E', b'A', b'F'];

@@ -1,33 +1,6 @@
-//! Protobuf varints and the writer the streaming encoder fills slices with.
+//! The writer the streaming encoder fills slices with.
 
-/// Bytes of the varint encoding of `v`.
-#[inline]
-pub(super) fn varint_len(v: u64) -> u64 {
-    // 1 byte per started group of 7 significant bits, at least one:
-    // ceil(bits / 7) == (9 * bits + 64) / 64 for bits in 1..=64, without a
-    // division.
-    let bits = u64::from(64 - (v | 1).leading_zeros());
-    (9 * bits + 64) / 64
-}
-
-/// Appends `v` as a varint to `out`.
-pub(super) fn encode_varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Appends a protobuf key (field number and wire type).
-pub(super) fn encode_key(field: u32, wire_type: u8, out: &mut Vec<u8>) {
-    encode_varint(u64::from(field) << 3 | u64::from(wire_type), out);
-}
-
-/// Length-delimited wire type.
-pub(super) const LEN: u8 = 2;
-/// Varint wire type.
-pub(super) const VARINT: u8 = 0;
+use crate::wire::{encode_varint, varint_len};
 
 /// Writes into a slice sized exactly for what is written.
 ///

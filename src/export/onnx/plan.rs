@@ -28,9 +28,9 @@ use super::graph::{self, Facts, Shell};
 use super::layout::{Layout, Op};
 use super::messages::*;
 use super::node::{Attr, NodeFacts};
-use super::out::{encode_key, encode_varint, varint_len, LEN, VARINT};
 use super::trees::{leaf_ranks, Source, View};
 use super::{fast, is_small, ExportError, ExportOptions, MAX_ONNX_BYTES};
+use crate::wire::{encode_key, encode_varint, varint_len, LEN, VARINT};
 
 /// Most nodes in one block: the unit of parallel sizing and encoding.
 pub(super) const BLOCK_NODES: usize = 1 << 15;

@@ -22,8 +22,8 @@
 //!
 //! [`CategoryRule::NonNegative`]: crate::ir::CategoryRule::NonNegative
 
+use crate::ir::thresholds::{f32_at_or_above, f32_at_or_below};
 use crate::ir::{Forest, SplitOp, Tree, LEAF};
-use crate::thresholds::{f32_at_or_above, f32_at_or_below};
 
 use super::Precision;
 

@@ -285,7 +285,7 @@ pub(crate) fn eval(p: &Pred, row: &[f64]) -> bool {
 mod tests {
     use super::*;
     use crate::predict::category_of;
-    use crate::synth::SplitMix;
+    use crate::rng::SplitMix;
 
     fn read(x: f64, precision: Precision) -> f64 {
         match precision {

@@ -34,9 +34,10 @@ use std::path::Path;
 use crate::ir::{
     Aggregation, CategoryRule, Forest, InputRules, Labels, Precision, Source, SplitOp, Task,
 };
+use crate::text::quoted as quote;
 pub use error::LightgbmError;
 use objective::Objective;
-use text::{quote, Line, Sections};
+use text::{Line, Sections};
 
 /// Largest model file read (4 GiB).
 pub const MAX_FILE_BYTES: u64 = 4 << 30;

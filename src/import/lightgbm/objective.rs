@@ -3,8 +3,8 @@
 //! `src/objective/`).
 
 use super::error::LightgbmError;
-use super::text::quote;
 use crate::ir::PostTransform;
+use crate::text::quoted as quote;
 
 /// What a LightGBM objective means for the converted forest.
 #[derive(Clone, Debug, PartialEq)]

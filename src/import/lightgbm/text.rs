@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use super::error::LightgbmError;
+use crate::text::quoted as quote;
 
 /// A value with the line it came from.
 #[derive(Clone, Copy, Debug)]
@@ -139,8 +140,6 @@ pub fn split(text: &str) -> Result<Sections<'_>, LightgbmError> {
         pandas_categorical,
     })
 }
-
-pub(crate) use super::super::support::quote_text as quote;
 
 #[cfg(test)]
 mod tests {

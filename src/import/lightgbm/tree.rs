@@ -28,8 +28,9 @@
 use std::collections::VecDeque;
 
 use super::super::support::{push_leaf, push_split};
-use super::text::{quote, Block};
+use super::text::Block;
 use crate::ir::{Tree, MAX_CATEGORY, ZERO_THRESHOLD};
+use crate::text::quoted as quote;
 
 /// Missing type of a numeric split, from `decision_type` bits 2–3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

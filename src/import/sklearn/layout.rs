@@ -136,7 +136,7 @@ pub(crate) fn match_layout<'l>(
     let why = best.map_or_else(String::new, |(_, w)| format!("; {w}"));
     Err(format!(
         "{what} has the record dtype {}, which no supported scikit-learn version writes{why}",
-        shorten(&dtype.describe())
+        crate::text::quoted(&dtype.describe())
     ))
 }
 
@@ -163,8 +163,8 @@ fn compare(dtype: &Dtype, layout: &Layout) -> Result<(), (usize, String)> {
             return Err((
                 agreeing,
                 format!(
-                    "field {i} is {:?}, expected {name:?}{hint}",
-                    shorten(&f.name)
+                    "field {i} is {}, expected {name:?}{hint}",
+                    crate::text::quoted(&f.name)
                 ),
             ));
         }
@@ -174,7 +174,7 @@ fn compare(dtype: &Dtype, layout: &Layout) -> Result<(), (usize, String)> {
                 agreeing,
                 format!(
                     "field {name:?} is {}, expected {want}",
-                    shorten(&f.dtype.describe())
+                    crate::text::quoted(&f.dtype.describe())
                 ),
             ));
         }
@@ -193,10 +193,10 @@ fn compare(dtype: &Dtype, layout: &Layout) -> Result<(), (usize, String)> {
         return Err((
             agreeing,
             format!(
-                "the record has {} fields, expected {} (extra field {:?})",
+                "the record has {} fields, expected {} (extra field {})",
                 dtype.fields.len(),
                 layout.fields.len(),
-                shorten(&dtype.fields[layout.fields.len()].name)
+                crate::text::quoted(&dtype.fields[layout.fields.len()].name)
             ),
         ));
     }
@@ -220,17 +220,6 @@ fn describe(kind: Kind, size: usize) -> String {
         _ => '?',
     };
     format!("{code}{size}")
-}
-
-/// Hostile names and dtype descriptions can be long: quote at most 120
-/// characters.
-fn shorten(s: &str) -> String {
-    if s.chars().count() <= 120 {
-        s.to_string()
-    } else {
-        let head: String = s.chars().take(117).collect();
-        format!("{head}...")
-    }
 }
 
 #[cfg(test)]
@@ -286,7 +275,10 @@ mod tests {
         let mut narrow = l.fields.to_vec();
         narrow[2].2 = 4;
         let e = match_layout(&dtype(&narrow, 64), TREE_NODES, "nodes").unwrap_err();
-        assert!(e.contains("field \"feature\" is <i4, expected i8"), "{e}");
+        assert!(
+            e.contains("field \"feature\" is \"<i4\", expected i8"),
+            "{e}"
+        );
 
         let e = match_layout(&dtype(l.fields, 72), TREE_NODES, "nodes").unwrap_err();
         assert!(e.contains("records are 72 bytes"), "{e}");

@@ -7,6 +7,7 @@
 //! ulp). Numeric arrays are kept as flat vectors: a 1,000-round model has
 //! millions of numbers, and one enum per number would multiply its memory.
 
+use crate::text::quoted;
 use std::collections::BTreeMap;
 
 use super::error::XgboostError;
@@ -250,7 +251,7 @@ impl<'a> Node<'a> {
             Value::Str(s) => s
                 .trim()
                 .parse()
-                .map_err(|_| self.error(format!("{} is not an integer", quote_text(s)))),
+                .map_err(|_| self.error(format!("{} is not an integer", quoted(s)))),
             _ => Err(self.expected("an integer or a string holding one")),
         }
     }
@@ -309,8 +310,6 @@ impl<'a> Node<'a> {
         }
     }
 }
-
-pub(crate) use super::super::support::quote_text;
 
 #[cfg(test)]
 mod tests {

@@ -103,7 +103,7 @@ impl Reader<'_> {
                 self.pos = start;
                 return Err(self.error(format!(
                     "the key {} appears twice in one object",
-                    super::document::quote_text(&key)
+                    crate::text::quoted(&key)
                 )));
             }
             map.insert(key, value);
@@ -199,7 +199,7 @@ impl Reader<'_> {
             text.parse::<i64>().map(Value::Int).map_err(|_| {
                 self.error(format!(
                     "the integer {} does not fit in 64 bits",
-                    super::document::quote_text(text)
+                    crate::text::quoted(text)
                 ))
             })
         }

@@ -178,7 +178,7 @@ fn from_document(doc: &Value, encoding: Encoding) -> Result<Forest, XgboostError
         other => {
             return Err(booster.at("name")?.error(format!(
                 "unknown booster {}; expected gbtree or dart",
-                document::quote_text(other)
+                crate::text::quoted(other)
             )))
         }
     };

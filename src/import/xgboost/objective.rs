@@ -79,7 +79,7 @@ impl Objective {
             }
             other => {
                 return Err(XgboostError::Unsupported {
-                    what: format!("objective {}", super::document::quote_text(other)),
+                    what: format!("objective {}", crate::text::quoted(other)),
                     hint: "Supported: binary:logistic, binary:logitraw, reg:logistic, \
                            multi:softprob, multi:softmax, reg:squarederror, reg:linear, \
                            reg:squaredlogerror, reg:absoluteerror, reg:pseudohubererror, \
@@ -154,7 +154,7 @@ pub fn parse_base_score(text: &str) -> Result<Vec<f32>, String> {
 }
 
 fn quote(s: &str) -> String {
-    super::document::quote_text(s)
+    crate::text::quoted(s)
 }
 
 #[cfg(test)]

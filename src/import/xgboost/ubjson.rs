@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 
 #[cfg(test)]
 use super::document::MAX_DEPTH;
-use super::document::{quote_text, ArrayBuilder, Value};
+use super::document::{ArrayBuilder, Value};
 use super::error::XgboostError;
+use crate::text::quoted;
 
 /// Parses a whole UBJSON document.
 pub fn parse(bytes: &[u8]) -> Result<Value, XgboostError> {
@@ -280,7 +281,7 @@ impl Reader<'_> {
                 self.pos = start;
                 return Err(self.error(format!(
                     "the key {} appears twice in one object",
-                    quote_text(&key)
+                    quoted(&key)
                 )));
             }
             map.insert(key, value);

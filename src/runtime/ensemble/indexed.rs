@@ -24,6 +24,36 @@ enum Child {
 }
 
 pub(super) fn compile(a: &IndexedNodes<'_>, n_outputs: usize) -> Result<Layout, AttributeError> {
+    let (n, m) = check_lengths(a)?;
+    let (children, missing, weight_target) = check_entries(a, n, m, n_outputs)?;
+    let (members, set_of) = membership_sets(a)?;
+    let placed = lay_out(a, &children)?;
+    Ok(Layout {
+        nodes: pack(a, &children, &missing, &set_of, &placed),
+        trees: placed.trees,
+        members,
+        weight_target,
+        weight_value: a.leaf_weights.to_vec(),
+    })
+}
+
+/// The nodes reachable from the roots, in layout order, and where each
+/// node and leaf was placed.
+struct Placed {
+    /// Layout order: `Ok(node index)` or `Err(leaf index)`.
+    laid_out: Vec<Result<usize, usize>>,
+    node_pos: Vec<u32>,
+    leaf_pos: Vec<u32>,
+    trees: Vec<Root>,
+}
+
+/// A node's (true, false) children, its missing-value flags (empty when
+/// the attribute is absent) and each leaf's checked target.
+type Entries = (Vec<(Child, Child)>, Vec<bool>, Vec<u32>);
+
+/// Checks that the node and leaf attributes have matching lengths and fit
+/// 32-bit positions; returns the node and leaf counts.
+fn check_lengths(a: &IndexedNodes<'_>) -> Result<(usize, usize), AttributeError> {
     let n = a.feature_ids.len();
     for (name, len) in [
         ("nodes_modes", a.modes.len()),
@@ -58,8 +88,17 @@ pub(super) fn compile(a: &IndexedNodes<'_>, n_outputs: usize) -> Result<Layout, 
             limit: u32::MAX as u64 - 1,
         });
     }
+    Ok((n, m))
+}
 
-    // Every entry is checked, reachable or not.
+/// Checks every node and leaf entry, reachable or not: child references in
+/// range, flags 0 or 1, feature ids and leaf weights valid.
+fn check_entries(
+    a: &IndexedNodes<'_>,
+    n: usize,
+    m: usize,
+    n_outputs: usize,
+) -> Result<Entries, AttributeError> {
     let flag =
         |attribute: &'static str, values: &[i64], i: usize| -> Result<bool, AttributeError> {
             match values.get(i) {
@@ -121,9 +160,14 @@ pub(super) fn compile(a: &IndexedNodes<'_>, n_outputs: usize) -> Result<Layout, 
             n_outputs,
         )?);
     }
-    let (members, set_of) = membership_sets(a)?;
+    Ok((children, missing, weight_target))
+}
 
-    // Depth-first layout from each root.
+/// Lays out the nodes reachable from each root depth first, tree after
+/// tree, each node and leaf once; a node met again on its own path is a
+/// cycle.
+fn lay_out(a: &IndexedNodes<'_>, children: &[(Child, Child)]) -> Result<Placed, AttributeError> {
+    let (n, m) = (children.len(), a.leaf_targets.len());
     let mut node_pos = vec![UNSEEN; n];
     let mut leaf_pos = vec![UNSEEN; m];
     // Nodes in layout order: Ok(node index) or Err(leaf index).
@@ -205,12 +249,33 @@ pub(super) fn compile(a: &IndexedNodes<'_>, n_outputs: usize) -> Result<Layout, 
             small: laid_out.len() - start <= SMALL_TREE,
         });
     }
+    Ok(Placed {
+        laid_out,
+        node_pos,
+        leaf_pos,
+        trees,
+    })
+}
 
+/// The packed nodes in layout order, children as layout positions.
+fn pack(
+    a: &IndexedNodes<'_>,
+    children: &[(Child, Child)],
+    missing: &[bool],
+    set_of: &[u32],
+    placed: &Placed,
+) -> Vec<PackedNode> {
+    let Placed {
+        laid_out,
+        node_pos,
+        leaf_pos,
+        ..
+    } = placed;
     let position = |c: Child| match c {
         Child::Node(i) => node_pos[i],
         Child::Leaf(l) => leaf_pos[l],
     };
-    let nodes = laid_out
+    laid_out
         .iter()
         .map(|&entry| match entry {
             Err(l) => leaf(l as u32..l as u32 + 1),
@@ -231,14 +296,7 @@ pub(super) fn compile(a: &IndexedNodes<'_>, n_outputs: usize) -> Result<Layout, 
                 }
             }
         })
-        .collect();
-    Ok(Layout {
-        nodes,
-        trees,
-        members,
-        weight_target,
-        weight_value: a.leaf_weights.to_vec(),
-    })
+        .collect()
 }
 
 /// The NaN-terminated sets of `membership_values`, one per

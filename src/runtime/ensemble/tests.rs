@@ -298,7 +298,7 @@ fn any_node_order_and_ids_compile_to_the_same_ensemble() {
     let ordered = forest_nodes(&spec);
     // Shuffle nodes and weights, and make ids sparse and non-zero-based:
     // the general path (sort, binary search, cycle search).
-    let mut rng = crate::synth::SplitMix(9);
+    let mut rng = crate::rng::SplitMix(9);
     let n = ordered.node_ids.len();
     let perm: Vec<usize> = {
         let mut p: Vec<usize> = (0..n).collect();

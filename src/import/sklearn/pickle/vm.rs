@@ -65,7 +65,27 @@ impl<'a, 'm> Machine<'a, 'm> {
         }
     }
 
+    /// Executes one opcode (the one at `self.at`).
     pub(super) fn step(&mut self, code: u8) -> Result<()> {
+        let known = self.control(code)?
+            || self.scalar(code)?
+            || self.text(code)?
+            || self.container(code)?
+            || self.memo_op(code)?
+            || self.object(code)?
+            || self.refused(code)?;
+        if known {
+            Ok(())
+        } else {
+            Err(PickleError::UnknownOpcode {
+                opcode: code,
+                offset: self.at,
+            })
+        }
+    }
+
+    /// Stack and framing opcodes: protocol, frames, marks, pops. `Ok(false)` for any other opcode.
+    fn control(&mut self, code: u8) -> Result<bool> {
         match code {
             op::PROTO => {
                 let protocol = self.input.u8("PROTO")?;
@@ -110,7 +130,14 @@ impl<'a, 'm> Machine<'a, 'm> {
                 let top = self.top()?.clone();
                 self.push(top)?;
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 
+    /// Numbers, booleans and `None`. `Ok(false)` for any other opcode.
+    fn scalar(&mut self, code: u8) -> Result<bool> {
+        match code {
             op::NONE => self.push(Slot::None)?,
             op::NEWTRUE => self.push(Slot::Bool(true))?,
             op::NEWFALSE => self.push(Slot::Bool(false))?,
@@ -165,7 +192,14 @@ impl<'a, 'm> Machine<'a, 'm> {
                     .ok_or_else(|| self.malformed("FLOAT is not a number"))?;
                 self.push(Slot::Float(v))?
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 
+    /// Strings and bytes of every protocol. `Ok(false)` for any other opcode.
+    fn text(&mut self, code: u8) -> Result<bool> {
+        match code {
             op::BINUNICODE => {
                 let n = u32::from_le_bytes(self.input.array("BINUNICODE length")?);
                 self.unicode(n as u64, "BINUNICODE")?
@@ -221,7 +255,14 @@ impl<'a, 'm> Machine<'a, 'm> {
                     Err(e) => Slot::Bytes(Data::Shared(e.into_bytes().into())),
                 })?
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 
+    /// Tuples, lists, dicts and sets, and adding to them. `Ok(false)` for any other opcode.
+    fn container(&mut self, code: u8) -> Result<bool> {
+        match code {
             op::EMPTY_TUPLE => self.new_node(Node::Tuple(Vec::new()))?,
             op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
                 let n = (code - op::TUPLE1 + 1) as usize;
@@ -275,7 +316,14 @@ impl<'a, 'm> Machine<'a, 'm> {
                     .ok_or_else(|| self.malformed("SETITEMS with an odd number of items"))?;
                 self.set_items(pairs)?
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 
+    /// The memo: storing and fetching objects by index. `Ok(false)` for any other opcode.
+    fn memo_op(&mut self, code: u8) -> Result<bool> {
+        match code {
             op::PUT => {
                 let line = self.input.line("PUT")?;
                 let i = self.decimal(line, "PUT")?;
@@ -308,7 +356,14 @@ impl<'a, 'm> Machine<'a, 'm> {
                 let i = u32::from_le_bytes(self.input.array("LONG_BINGET")?);
                 self.memo_get(i as u64)?
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 
+    /// Globals (checked against the allowlist), calls and `BUILD`. `Ok(false)` for any other opcode.
+    fn object(&mut self, code: u8) -> Result<bool> {
+        match code {
             op::GLOBAL => {
                 let module = self.input.line("GLOBAL module")?;
                 let name = self.input.line("GLOBAL name")?;
@@ -370,7 +425,14 @@ impl<'a, 'm> Machine<'a, 'm> {
                 let target = self.top()?.clone();
                 self.build(target, state)?
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 
+    /// Opcodes that reach outside the pickle: refused with the reason. `Ok(false)` for any other opcode.
+    fn refused(&mut self, code: u8) -> Result<bool> {
+        match code {
             op::EXT1 | op::EXT2 | op::EXT4 => {
                 let n = match code {
                     op::EXT1 => 1,
@@ -408,14 +470,9 @@ impl<'a, 'm> Machine<'a, 'm> {
                 "out-of-band buffers are not part of the file",
                 "out-of-band buffer".into(),
             )?,
-            _ => {
-                return Err(PickleError::UnknownOpcode {
-                    opcode: code,
-                    offset: self.at,
-                })
-            }
+            _ => return Ok(false),
         }
-        Ok(())
+        Ok(true)
     }
 
     // ----- errors -------------------------------------------------------

@@ -1,9 +1,9 @@
-//! Checks a directory written by `python/sklearn_estimators.py` against
+//! Checks a directory written by `python/fixtures/sklearn_estimators.py` against
 //! forest2onnx: every saved file must convert, describe the same model, and
 //! `Forest::predict` must reproduce scikit-learn's outputs (probabilities,
 //! predictions, anomaly scores), raw scores and labels on every row.
 //!
-//! Shared by the Python-driven tests (`tests/sklearn_estimators.rs`, via
+//! Shared by the Python-driven tests (`tests/it/sklearn_estimators.rs`, via
 //! `#[path]`) and the committed fixtures (unit tests); the including module
 //! provides `sklearn` (the importer module), `Forest` and `Task`.
 

@@ -1,8 +1,8 @@
-//! Checks a directory written by `python/sklearn_fixtures.py` against
+//! Checks a directory written by `python/fixtures/sklearn_fixtures.py` against
 //! forest2onnx: every saved file must convert, describe the same model and
 //! predict scikit-learn's labels exactly and its probabilities within 1e-12.
 //!
-//! Shared by the Python-driven tests (`tests/sklearn.rs`, via `#[path]`) and
+//! Shared by the Python-driven tests (`tests/it/sklearn.rs`, via `#[path]`) and
 //! the committed legacy fixtures (unit tests); the including module provides
 //! `sklearn` (the importer module) and the IR types named below.
 

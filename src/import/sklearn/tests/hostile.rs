@@ -241,7 +241,7 @@ fn cases() -> Vec<Case> {
         &[(nodes, &|v| {
             with_dtype(v, |d| d.fields[3].dtype.kind = sklearn::numpy::Kind::Int)
         })],
-        "field \"threshold\" is <i8",
+        "field \"threshold\" is \"<i8\"",
     );
     add(
         new,

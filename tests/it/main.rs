@@ -14,6 +14,7 @@ mod store_support;
 
 #[cfg(feature = "python")]
 mod booster_onnx;
+mod catboost;
 mod cli;
 mod cli_runtime;
 #[cfg(feature = "python")]

@@ -1,6 +1,7 @@
 """CatBoost's own ONNX export against CatBoost's predict, and forest2onnx's.
 
     python catboost_onnx_reference.py FIXTURE_DIR [--ours PATH_TO_forest2onnx]
+        [--no-catboost] [--check]
 
 For every ``NAME.cbm`` with ``NAME.expected.json`` in FIXTURE_DIR (made by
 ``make_catboost_fixtures.py``): save it with ``save_model(format="onnx")``
@@ -8,7 +9,10 @@ For every ``NAME.cbm`` with ``NAME.expected.json`` in FIXTURE_DIR (made by
 float32 and compare with CatBoost's own outputs; with ``--ours``, do the
 same for ``forest2onnx convert NAME.cbm``. Prints a Markdown table: label
 mismatches and the largest relative deviation of the outputs CatBoost's
-``predict``/``predict_proba`` return.
+``predict``/``predict_proba`` return. ``--no-catboost`` leaves CatBoost's
+export out (no CatBoost needed: the expected outputs are the fixture's);
+``--check`` exits 1 unless every model converts with 0 label mismatches
+and every output within 1e-5 relative (1e-6 absolute near zero).
 """
 
 import json
@@ -20,9 +24,9 @@ import tempfile
 import numpy as np
 import onnxruntime as ort
 
-from catboost import CatBoost
-
 ort.set_default_logger_severity(3)
+
+TOLERANCE = 1e-5
 
 
 def load_expected(path):
@@ -53,9 +57,10 @@ def run(path, rows):
 
 
 def rel(a, b):
+    """Largest |a - b| / max(|b|, 0.1): relative, absolute near zero."""
     a = np.asarray(a, dtype=float).reshape(b.shape)
     d = np.abs(a - b)
-    return float(np.max(d / np.maximum(np.abs(b), 1e-3))) if d.size else 0.0
+    return float(np.max(d / np.maximum(np.abs(b), 0.1))) if d.size else 0.0
 
 
 def compare(outs, doc):
@@ -81,6 +86,8 @@ def compare(outs, doc):
 
 
 def theirs(cbm, rows, doc):
+    from catboost import CatBoost
+
     model = CatBoost()
     model.load_model(cbm)
     with tempfile.TemporaryDirectory() as d:
@@ -111,20 +118,42 @@ def fmt(r):
     return "%.1e" % value, "-" if mism is None else str(mism)
 
 
+def cases(root):
+    """(version, case, directory) of every fixture under ROOT/VERSION/."""
+    for version in sorted(os.listdir(root)):
+        d = os.path.join(root, version)
+        if os.path.isdir(d):
+            for name in sorted(os.listdir(d)):
+                if name.endswith(".expected.json"):
+                    yield version, name[: -len(".expected.json")], d
+
+
 def main():
     root = sys.argv[1]
     binary = sys.argv[sys.argv.index("--ours") + 1] if "--ours" in sys.argv else None
-    print("| model | rows | CatBoost ONNX max rel | labels ≠ | forest2onnx max rel | labels ≠ |")
-    print("|---|---|---|---|---|---|")
-    for name in sorted(os.listdir(root)):
-        if not name.endswith(".expected.json"):
-            continue
-        case = name[: -len(".expected.json")]
-        cbm = os.path.join(root, case + ".cbm")
-        doc, rows = load_expected(os.path.join(root, name))
-        t = fmt(theirs(cbm, rows, doc))
-        o = fmt(ours(binary, cbm, rows, doc)) if binary else ("", "")
-        print(f"| {case} | {len(rows)} | {t[0]} | {t[1]} | {o[0]} | {o[1]} |")
+    with_catboost = "--no-catboost" not in sys.argv
+    failures, models, rows_total = [], 0, 0
+    print("| version | model | rows | CatBoost ONNX max rel | labels ≠ | forest2onnx max rel | labels ≠ |")
+    print("|---|---|---|---|---|---|---|")
+    for version, case, d in cases(root):
+        cbm = os.path.join(d, case + ".cbm")
+        doc, rows = load_expected(os.path.join(d, case + ".expected.json"))
+        t = fmt(theirs(cbm, rows, doc)) if with_catboost else ("", "")
+        o = ("", "")
+        if binary:
+            result = ours(binary, cbm, rows, doc)
+            o = fmt(result)
+            value, mism = result
+            models += 1
+            rows_total += len(rows)
+            if isinstance(value, str) or value > TOLERANCE or (mism or 0) > 0:
+                failures.append(f"{version} {case}: {o}")
+        print(f"| {version} | {case} | {len(rows)} | {t[0]} | {t[1]} | {o[0]} | {o[1]} |")
+    if binary:
+        print(f"forest2onnx: {models} models, {rows_total} rows, {len(failures)} failures")
+    if "--check" in sys.argv and failures:
+        print("\n".join(failures))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -387,10 +387,12 @@ fn read_trees(buf: &Buf, t: Table, info: BTreeMap<String, serde_json::Value>) ->
             format!("{} entries for {} trees", starts.len(), sizes.len()),
         ));
     }
+    // CTR borders come last; their splits are only named (and refused).
     let bin = |tree: usize, k: i32| -> Result<Split> {
-        usize::try_from(k)
-            .ok()
-            .and_then(|k| bins.get(k).cloned())
+        let index = usize::try_from(k).ok();
+        index
+            .and_then(|i| bins.get(i).cloned())
+            .or_else(|| (index.is_some() && ctr_features > 0).then_some(Split::Ctr))
             .ok_or_else(|| CatboostError::Tree {
                 tree,
                 problem: format!("split index {k} of {} binary features", bins.len()),

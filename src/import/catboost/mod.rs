@@ -275,7 +275,7 @@ fn source(
         ),
         Trees::NonSymmetric(_) => ("non-symmetric (Depthwise/Lossguide)", 0),
     };
-    details.insert("trees".into(), format!("{} {layout}", model.trees.len()));
+    details.insert("tree_layout".into(), layout.into());
     if depth > 0 {
         details.insert("depth".into(), depth.to_string());
     }
@@ -291,8 +291,9 @@ fn source(
         details.insert(
             "categorical_input".into(),
             format!(
-                "integer codes as trained (CatBoost hashes their decimal text); {} one-hot \
-                 values matched by {found} integers in -2^24..=2^24",
+                "integer codes as trained (CatBoost hashes their decimal text; {} one-hot \
+                 values matched by {found} integers in -2^24..=2^24); x >= 0 reads as \
+                 trunc(x), NaN and other negatives as no category",
                 preimages.len()
             ),
         );

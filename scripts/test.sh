@@ -15,7 +15,7 @@ servers_out=$(mktemp)
 bash scripts/servers.sh start > "$servers_out" &
 servers_pid=$!
 trap 'wait "$servers_pid" 2>/dev/null || true; bash scripts/servers.sh stop; rm -f "$servers_out"' EXIT
-cargo test --features python --no-run "$@"
+cargo test --no-run "$@"
 if ! wait "$servers_pid"; then
   echo "error: the registry test servers did not start (see above)" >&2
   exit 1
@@ -23,5 +23,5 @@ fi
 eval "$(cat "$servers_out")"
 # Under this command, tests that need a server fail when it is missing.
 export FOREST2ONNX_REQUIRE_SERVERS=1
-cargo test --features python "$@"
+cargo test "$@"
 bash scripts/test-python-package.sh

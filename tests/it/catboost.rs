@@ -368,3 +368,44 @@ fn a_grid_trained_now_matches_catboost() {
     );
     check_all(dir.path(), 25);
 }
+
+/// `forest2onnx convert` on a `.cbm` and a JSON export writes a validated
+/// ONNX file, a PMML file and a native file; `inspect` says how categorical
+/// inputs are read; a CTR model exits non-zero naming CTR.
+#[test]
+fn the_command_line_converts_catboost_files_to_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let cb = fixtures("catboost/1.2.10");
+    for (model, out) in [
+        ("onehot_logloss.cbm", "m.onnx"),
+        ("lossguide_logloss.json", "l.onnx"),
+        ("onehot_multiclass.cbm", "m.pmml"),
+        ("onehot_rmse_depthwise.json", "m.forest"),
+    ] {
+        assert_cmd::Command::cargo_bin("forest2onnx")
+            .unwrap()
+            .arg("convert")
+            .arg(cb.join(model))
+            .arg("-o")
+            .arg(dir.path().join(out))
+            .assert()
+            .success();
+        assert!(dir.path().join(out).exists(), "{model} -> {out}");
+    }
+    assert_cmd::Command::cargo_bin("forest2onnx")
+        .unwrap()
+        .arg("inspect")
+        .arg(cb.join("onehot_logloss.cbm"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("integer codes as trained"));
+    assert_cmd::Command::cargo_bin("forest2onnx")
+        .unwrap()
+        .arg("convert")
+        .arg(cb.join("ctr.cbm"))
+        .arg("-o")
+        .arg(dir.path().join("ctr.onnx"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("CTR features"));
+}

@@ -155,7 +155,7 @@ impl<'a> Buf<'a> {
             .filter(|&v| v < self.bytes.len())
             .ok_or_else(|| self.err(pos, "vtable offset out of the buffer"))?;
         let vtable_len = self.u16(vtable)? as usize;
-        if vtable_len < 4 || vtable_len % 2 != 0 {
+        if vtable_len < 4 || !vtable_len.is_multiple_of(2) {
             return Err(self.err(vtable, format!("vtable of {vtable_len} bytes")));
         }
         self.slice(vtable, vtable_len)?;
@@ -312,9 +312,9 @@ fn read_trees(buf: &Buf, t: Table, info: BTreeMap<String, serde_json::Value>) ->
             ));
         }
         let nan = match buf.u8_field(f, float_feature::NAN_TREATMENT, 0)? {
-            0 => NanTreatment::AsIs,
-            1 => NanTreatment::AsFalse,
-            2 => NanTreatment::AsTrue,
+            0 => NanTreatment::Forbidden,
+            1 => NanTreatment::Min,
+            2 => NanTreatment::Max,
             other => {
                 return Err(CatboostError::field(
                     format!("{at}.NanValueTreatment"),

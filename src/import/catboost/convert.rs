@@ -154,7 +154,7 @@ impl Build<'_, '_> {
                     f.flat,
                     f64::from(border),
                     (t, e),
-                    f.nan != NanTreatment::AsTrue,
+                    f.nan != NanTreatment::Max,
                 );
                 Ok(id)
             }

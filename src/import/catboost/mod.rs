@@ -22,8 +22,9 @@
 //! category's decimal text and the model stores only the hashes, so each
 //! one-hot split is inverted over the integers `-2^24..=2^24` (those float32
 //! inputs hold exactly): every integer in that range routes as in CatBoost,
-//! hash collisions included. A non-integer `x >= 0` reads as `trunc(x)`,
-//! NaN and non-integer negatives as no category (CatBoost refuses them).
+//! hash collisions included. CatBoost refuses non-integer and NaN
+//! categories; here a non-integer reads as `trunc(x)`, except that
+//! `-1 < x < 0` and NaN are no category.
 //!
 //! **Precision.** CatBoost compares `float32(x)` with float32 borders: the
 //! forest declares [`Precision::F32`], so float32 ONNX graphs are exact.
@@ -292,8 +293,8 @@ fn source(
             "categorical_input".into(),
             format!(
                 "integer codes as trained (CatBoost hashes their decimal text; {} one-hot \
-                 values matched by {found} integers in -2^24..=2^24); x >= 0 reads as \
-                 trunc(x), NaN and other negatives as no category",
+                 values matched by {found} integers in -2^24..=2^24); a non-integer reads as \
+                 trunc(x), except -1 < x < 0 and NaN: no category",
                 preimages.len()
             ),
         );

@@ -8,22 +8,22 @@ use std::collections::BTreeMap;
 /// How a float feature's NaN is routed (`nan_mode` at training).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NanTreatment {
-    /// `nan_mode` Forbidden: no NaN was seen; CatBoost's `NaN > border` is
-    /// false, so NaN takes the `<=` side.
-    AsIs,
-    /// `nan_mode` Min: NaN is below every border.
-    AsFalse,
-    /// `nan_mode` Max: NaN is above every border.
-    AsTrue,
+    /// `AsIs` (`nan_mode` Forbidden): no NaN was seen; CatBoost's
+    /// `NaN > border` is false, so NaN takes the `<=` side.
+    Forbidden,
+    /// `AsFalse` (`nan_mode` Min): NaN is below every border.
+    Min,
+    /// `AsTrue` (`nan_mode` Max): NaN is above every border.
+    Max,
 }
 
 impl NanTreatment {
     /// The name CatBoost's JSON export gives it.
     pub(crate) fn from_name(name: &str) -> Option<NanTreatment> {
         match name {
-            "AsIs" => Some(NanTreatment::AsIs),
-            "AsFalse" => Some(NanTreatment::AsFalse),
-            "AsTrue" => Some(NanTreatment::AsTrue),
+            "AsIs" => Some(NanTreatment::Forbidden),
+            "AsFalse" => Some(NanTreatment::Min),
+            "AsTrue" => Some(NanTreatment::Max),
             _ => None,
         }
     }

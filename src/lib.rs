@@ -44,6 +44,8 @@ pub mod export;
 pub mod import;
 pub mod ir;
 pub mod load;
+#[cfg(feature = "tract")]
+pub mod migrate;
 pub mod onnx_proto;
 pub mod predict;
 #[cfg(feature = "registry")]

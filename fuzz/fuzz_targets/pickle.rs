@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // Small limits keep each run fast; they are checked the same way as the
-    // defaults.
+    // defaults. Every entry point gets them: under the default limits
+    // (16 GiB decompressed), one small compressed input could expand to
+    // gigabytes in `inspect_globals`.
     let limits = sklearn::Limits {
         max_decompressed: 16 << 20,
         ..sklearn::Limits::default()
@@ -18,6 +20,6 @@ fuzz_target!(|data: &[u8]| {
     }
     // The opcode machine directly, whatever the first bytes say.
     let _ = sklearn::pickle::parse(data, &limits);
-    let _ = sklearn::inspect_globals(data);
+    let _ = sklearn::inspect_globals_with(data, &limits);
     let _ = sklearn::looks_like_pickle(data);
 });

@@ -123,6 +123,21 @@ impl Forest {
             .map(|m| serde_json::to_string(m).unwrap_or_default())
     }
 
+    /// The IR without its trees, as JSON (for `to_sklearn`).
+    fn header_json(&self) -> String {
+        crate::ir_view::header_json(&self.loaded.forest)
+    }
+
+    /// The trees as dicts of NumPy arrays (for `to_sklearn`).
+    fn trees<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, pyo3::types::PyDict>>> {
+        self.loaded
+            .forest
+            .trees
+            .iter()
+            .map(|t| crate::ir_view::tree_to_py(py, t))
+            .collect()
+    }
+
     /// Predicts `x` (2-D float32/float64) on `n_threads` threads (None: all).
     #[pyo3(signature = (x, n_threads=None))]
     fn predict(
@@ -236,11 +251,15 @@ impl Forest {
     }
 
     /// Writes the native file: encoded, decoded again and compared (it
-    /// must hold the identical forest), then written atomically.
+    /// must hold the identical forest), then written atomically; returns
+    /// its size and path.
     ///
-    /// `tags` and `training_params` (a JSON object) replace those of a
-    /// native input when given; its other provenance is kept.
-    #[pyo3(signature = (path, level, tags=None, training_params=None))]
+    /// `tags`, `training_params` (a JSON object) and `environment` (JSON of
+    /// `store::Environment`) replace those of a native input when given;
+    /// its other provenance is kept. `versioned`: `path` names the folder
+    /// and stem of `NAME_vN_<UTC time>.forest`, N claimed atomically.
+    #[pyo3(signature = (path, level, tags=None, training_params=None, environment=None, versioned=false))]
+    #[allow(clippy::too_many_arguments)]
     fn save(
         &self,
         py: Python<'_>,
@@ -248,7 +267,9 @@ impl Forest {
         level: i32,
         tags: Option<BTreeMap<String, String>>,
         training_params: Option<String>,
-    ) -> PyResult<usize> {
+        environment: Option<String>,
+        versioned: bool,
+    ) -> PyResult<(usize, PathBuf)> {
         let mut opts = self
             .loaded
             .provenance
@@ -264,14 +285,33 @@ impl Forest {
                 Failure::new(Kind::Input, format!("training_params is not JSON: {e}"))
             })?);
         }
+        if let Some(env) = environment {
+            opts.environment = Some(serde_json::from_str(&env).map_err(|e| {
+                Failure::new(Kind::Input, format!("environment is not valid: {e}"))
+            })?);
+        }
         let forest = &self.loaded.forest;
         let written = py.detach(|| {
             guard(|| {
                 let bytes = store::to_bytes(forest, &opts)?;
                 store::verify(forest, &bytes)?;
-                forest2onnx::atomic::write(&path, &bytes, forest2onnx::atomic::Existing::Replace)
+                let path = if versioned {
+                    let name = path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                    store::write_versioned(&bytes, dir.unwrap_or(std::path::Path::new(".")), &name)?
+                } else {
+                    forest2onnx::atomic::write(
+                        &path,
+                        &bytes,
+                        forest2onnx::atomic::Existing::Replace,
+                    )
                     .map_err(|e| Failure::new(Kind::Error, format!("{}: {e}", path.display())))?;
-                Ok(bytes.len())
+                    path.clone()
+                };
+                Ok((bytes.len(), path))
             })
         })?;
         Ok(written)
@@ -293,9 +333,27 @@ fn in_pool<T: Send>(
     }
 }
 
+impl Forest {
+    /// The IR forest.
+    pub fn ir(&self) -> &forest2onnx::Forest {
+        &self.loaded.forest
+    }
+
+    /// The forest as a native file (the provenance of a native input kept).
+    pub fn native_bytes(&self) -> Result<Vec<u8>, Failure> {
+        let opts = self
+            .loaded
+            .provenance
+            .as_ref()
+            .map(SaveOptions::from_metadata)
+            .unwrap_or_default();
+        Ok(store::to_bytes(&self.loaded.forest, &opts)?)
+    }
+}
+
 /// Loads `onnx` in tract and runs [`validate_conversion`] on `data` (or no
 /// rows) plus the adversarial rows, as `forest2onnx validate` does.
-fn compare(
+pub(crate) fn compare(
     forest: &forest2onnx::Forest,
     onnx: &[u8],
     data: Option<Array2<f64>>,

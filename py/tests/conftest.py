@@ -114,10 +114,14 @@ def case(request):
 # numpy picks its exp/power kernels by CPU at run time (SIMD paths on
 # AVX-512 machines), while forest2onnx calls the platform's libm. After a
 # transcendental function (logistic, softmax, IsolationForest's 2**-x) the
-# last bits may differ by CPU, so those outputs are compared within
-# MAX_ULP; everything before them (tree sums, raw scores, averaged votes,
-# labels) is our arithmetic end to end and compared bit for bit.
-MAX_ULP = 4
+# last bits may differ by CPU, so those outputs are held to MAX_ULP units
+# in the last place, or MAX_ABS absolute for values near zero (an anomaly
+# decision function is a score minus about 0.5); everything before them
+# (tree sums, raw scores, averaged votes, labels) is our arithmetic end to
+# end and compared bit for bit. The cross-version restore tests use the
+# same bound.
+MAX_ULP = 8
+MAX_ABS = 5e-16
 
 
 def transcendental(name):
@@ -126,8 +130,14 @@ def transcendental(name):
 
 
 def assert_outputs_equal(got, want, after_transcendental):
-    """Bit identity, or at most MAX_ULP apart after a transcendental."""
-    if after_transcendental:
-        np.testing.assert_array_max_ulp(np.asarray(got), np.asarray(want), maxulp=MAX_ULP)
-    else:
+    """Bit identity, or within MAX_ULP / MAX_ABS after a transcendental."""
+    if not after_transcendental:
         np.testing.assert_array_equal(got, want)
+        return
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    diff = np.abs(got - want)
+    ulp = np.spacing(np.maximum(np.abs(got), np.abs(want)))
+    close = (diff <= MAX_ULP * ulp) | (diff <= MAX_ABS) | (got == want)
+    worst = int(np.argmax(np.where(close, 0.0, diff)))
+    assert close.all(), f"{(~close).sum()} values beyond {MAX_ULP} ulp; first at {worst}: {got.flat[worst]!r} vs {want.flat[worst]!r}"

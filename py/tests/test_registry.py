@@ -45,8 +45,9 @@ def test_push_list_pull_and_lock(url, tmp_path):
     first = registry.push(est, url, name="churn", tags={"stage": "dev"})
     assert (first["name"], first["version"]) == ("churn", 1)
     # A pickle file, converted to a native file, with a validated ONNX file.
-    second = registry.push(FIXTURES / "estimators-1.1.3" / "gbc_binary.p4.pkl", url,
-                           name="churn", onnx=True)
+    second = registry.push(
+        FIXTURES / "estimators-1.1.3" / "gbc_binary.p4.pkl", url, name="churn", onnx=True
+    )
     assert second["version"] == 2
     assert sorted(f["path"] for f in second["files"]) == ["model.forest", "model.onnx"]
     listed = registry.list(url)

@@ -71,9 +71,15 @@ VALIDATION:
     forest2onnx has no PMML evaluator of its own: the exporter is checked
     against JPMML in its test suite, not at each conversion.")]
 pub struct Args {
-    /// The model to convert.
+    /// The model to convert (with --out-dir: a folder or a quoted glob).
     #[arg(value_name = "MODEL")]
     model: PathBuf,
+
+    /// Convert every model of the folder or glob MODEL into this folder
+    /// (same relative paths), in parallel, with a summary per file; exit
+    /// status 1 when any file was refused or failed.
+    #[arg(long, value_name = "OUT_DIR", conflicts_with_all = ["output", "versioned", "data", "name"])]
+    out_dir: Option<PathBuf>,
 
     /// Where to write [default: MODEL with the extension of --to, .onnx by default].
     #[arg(short, long, value_name = "OUT")]
@@ -219,6 +225,9 @@ struct Converted<'a> {
 }
 
 pub fn run(g: Global, args: Args) -> Result<Status> {
+    if let Some(out_dir) = &args.out_dir {
+        return super::convert_many::run(g, batch_request(&args, out_dir));
+    }
     if let Some(out) = &args.output {
         // A folder or a missing folder says more than its extension.
         output::check_output_path(out)?;
@@ -231,6 +240,29 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
         OutputFormat::Onnx => to_onnx(g, &args, &loaded, &out),
         OutputFormat::Forest => to_native(g, &args, &loaded, &out),
         OutputFormat::Pmml => to_pmml(g, &args, &loaded, &out),
+    }
+}
+
+/// The batch mode's request (`--out-dir`): ONNX options as for one file.
+fn batch_request<'a>(args: &'a Args, out_dir: &'a Path) -> super::convert_many::Request<'a> {
+    use forest2onnx::migrate::Target;
+    super::convert_many::Request {
+        pattern: &args.model,
+        out_dir,
+        target: match args.to.unwrap_or(OutputFormat::Onnx) {
+            OutputFormat::Onnx => Target::Onnx,
+            OutputFormat::Forest => Target::Forest,
+            OutputFormat::Pmml => Target::Pmml,
+        },
+        onnx: ExportOptions {
+            ml_opset: args.ml_opset.unwrap_or(1),
+            precision: args.precision.unwrap_or(Precision::Float),
+            zipmap: args.zipmap,
+            graph_name: String::new(),
+            doc_string: args.doc.clone().unwrap_or_default(),
+            created: None,
+        },
+        json: args.json,
     }
 }
 

@@ -501,4 +501,21 @@ fn native_text(s: &mut String, m: &Metadata) {
     for (k, v) in &m.tags {
         let _ = writeln!(s, "  tag:         {k} = {v}");
     }
+    if let Some(e) = &m.environment {
+        environment_text(s, e);
+    }
+}
+
+/// The environment a native file recorded (`dump` in Python).
+fn environment_text(s: &mut String, e: &forest2onnx::store::Environment) {
+    let mut parts: Vec<String> = e.python.iter().cloned().collect();
+    parts.extend(e.packages.iter().map(|(k, v)| format!("{k} {v}")));
+    let _ = writeln!(s, "  environment: {}", parts.join(", "));
+    if let Some(p) = &e.platform {
+        let _ = writeln!(s, "  platform:    {p}");
+    }
+    if let Some(h) = &e.requirements_hash {
+        let n = e.requirements.as_deref().map_or(0, |r| r.lines().count());
+        let _ = writeln!(s, "  packages:    {n} installed, {h}");
+    }
 }

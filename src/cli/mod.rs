@@ -7,6 +7,7 @@
 //! stderr and only to a terminal.
 
 mod convert;
+mod convert_many;
 mod csv_input;
 mod demo;
 mod inspect;

@@ -232,6 +232,7 @@ pub fn run(g: Global, args: Args) -> Result<Status> {
         training_params: Some(training_params),
         data_fingerprint: Some(DataFingerprint::of(data.x.view())),
         tags: args.tags.iter().cloned().collect::<BTreeMap<_, _>>(),
+        environment: None,
     };
     let path = save(&trained.forest, &args, &opts)?;
     if let Some(json_path) = &args.smartcore_json {
@@ -526,6 +527,7 @@ fn run_regression(g: Global, args: &Args, params: &TrainParams) -> Result<Status
         training_params: Some(training_params),
         data_fingerprint: Some(DataFingerprint::of(data.x.view())),
         tags: args.tags.iter().cloned().collect::<BTreeMap<_, _>>(),
+        environment: None,
     };
     let out = save(&trained.forest, args, &opts)?;
     if let Some(json_path) = &args.smartcore_json {

@@ -282,6 +282,7 @@ fn metadata(
         training_params: opts.training_params.clone(),
         data_fingerprint: opts.data_fingerprint.clone(),
         tags: opts.tags.clone(),
+        environment: opts.environment.clone(),
     }
 }
 

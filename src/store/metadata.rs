@@ -138,6 +138,33 @@ pub struct Metadata {
     /// Free-form user tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The software the model was saved from, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+}
+
+/// The software a model was saved from, as the Python package's `dump`
+/// records it: interpreter, the libraries that matter, platform, and
+/// optionally the whole installed package set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    /// The interpreter, e.g. `CPython 3.11.7`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+    /// The platform, e.g. `Linux-6.1.0-x86_64-with-glibc2.36`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Versions of the libraries that matter (`scikit-learn`, `numpy`,
+    /// `xgboost`, `lightgbm`, ...), by name.
+    #[serde(default)]
+    pub packages: BTreeMap<String, String>,
+    /// `sha256:` and the hex digest of `requirements`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirements_hash: Option<String>,
+    /// The installed package set, one `name==version` a line, sorted (as
+    /// `pip freeze` prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirements: Option<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -166,6 +193,8 @@ pub struct SaveOptions {
     pub data_fingerprint: Option<DataFingerprint>,
     /// Free-form tags to record.
     pub tags: BTreeMap<String, String>,
+    /// The software environment to record.
+    pub environment: Option<Environment>,
 }
 
 impl SaveOptions {
@@ -180,6 +209,7 @@ impl SaveOptions {
             training_params: m.training_params.clone(),
             data_fingerprint: m.data_fingerprint.clone(),
             tags: m.tags.clone(),
+            environment: m.environment.clone(),
         }
     }
 }
@@ -191,6 +221,7 @@ impl Default for SaveOptions {
             training_params: None,
             data_fingerprint: None,
             tags: BTreeMap::new(),
+            environment: None,
         }
     }
 }

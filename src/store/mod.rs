@@ -42,7 +42,9 @@ pub use layout::{
     MAX_PAYLOAD_LEN,
 };
 pub use mapped::MappedForest;
-pub use metadata::{Compression, DataFingerprint, FormatVersion, Metadata, SaveOptions};
+pub use metadata::{
+    Compression, DataFingerprint, Environment, FormatVersion, Metadata, SaveOptions,
+};
 pub use versioned::{
     latest_version, save_versioned, versions, write_versioned, ModelVersion, EXTENSION,
 };

@@ -19,6 +19,7 @@ mod cli;
 mod cli_runtime;
 #[cfg(feature = "python")]
 mod conformance;
+mod convert_many;
 mod converter_fixtures;
 mod lightgbm;
 #[cfg(feature = "python")]

@@ -120,6 +120,7 @@ fn metadata_records_provenance_parameters_fingerprint_and_tags() {
         training_params: Some(serde_json::json!({"n_trees": 4, "max_depth": null, "seed": 42})),
         data_fingerprint: Some(DataFingerprint::of(x.view())),
         tags: BTreeMap::from([("owner".to_string(), "ml-team".to_string())]),
+        environment: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.forest");

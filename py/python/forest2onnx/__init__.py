@@ -18,6 +18,7 @@ Errors are :class:`Error` subclasses carrying the command line's messages.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Dict, Optional, Union
 
@@ -34,6 +35,7 @@ from ._errors import (
 )
 from ._forest import Forest, as_rows
 from ._models import SKLEARN_SUPPORTED, SUPPORTED_TEXT, model_bytes, params_json
+from . import registry  # noqa: E402  (forest2onnx.registry.push/pull/list)
 
 Report = _native.Report
 __version__ = _native.__version__
@@ -41,9 +43,11 @@ __version__ = _native.__version__
 __all__ = [
     "to_onnx",
     "convert",
+    "convert_many",
     "dump",
     "load",
     "validate",
+    "registry",
     "Forest",
     "Report",
     "Error",
@@ -73,6 +77,9 @@ def _forest(model: Any) -> "tuple[Forest, Optional[dict]]":
         )
     data, params = model_bytes(model)
     return Forest(_native.Forest.from_bytes(data)), params
+
+
+_forest_of = _forest  # for forest2onnx.registry
 
 
 def _check_options(precision: Any, ml_opset: Any, zipmap: Any, validate: Any) -> None:
@@ -163,7 +170,7 @@ def convert(path_in: PathLike, path_out: PathLike, **options: Any) -> int:
         )
     forest = load(path_in)
     if ext == ".forest":
-        return _save(forest, path_out, options.get("compress", 3), None, None)
+        return _save(forest, path_out, options.get("compress", 3), None, None)[0]
     precision = options.get("precision", "float")
     ml_opset = options.get("ml_opset")
     zipmap = options.get("zipmap", False)
@@ -175,13 +182,43 @@ def convert(path_in: PathLike, path_out: PathLike, **options: Any) -> int:
     return len(onnx)
 
 
+def convert_many(
+    source: PathLike,
+    out_dir: PathLike,
+    *,
+    to: str = "onnx",
+    precision: str = "float",
+    ml_opset: Optional[int] = None,
+) -> "list[dict]":
+    """Convert every model file of a folder (recursively), a glob (``*``,
+    ``?``, ``**``) or one file into ``out_dir``, in parallel, as
+    ``forest2onnx convert SOURCE --out-dir OUT_DIR --to TO`` does (the same
+    Rust code): each file is validated and written atomically, at its path
+    relative to the folder, with the extension of ``to`` (``"onnx"``,
+    ``"forest"`` or ``"pmml"``).
+
+    Returns one dict per file, in order: ``input``, ``output`` (None unless
+    converted), ``format``, ``library``, ``version``, ``estimator``,
+    ``result`` (``"converted"``, ``"refused"``, ``"failed"`` or
+    ``"skipped"`` for files that are not models), ``reason``, ``bytes``,
+    ``millis``. Nothing is written for a file that is not converted.
+    """
+    _check_options(precision, ml_opset, False, True)
+    if to not in ("onnx", "forest", "pmml"):
+        raise InputError(f'to must be "onnx", "forest" or "pmml", not {to!r}')
+    text = _native.convert_many(os.fspath(source), os.fspath(out_dir), to, precision, ml_opset)
+    return json.loads(text)
+
+
 def _save(
     forest: Forest,
     path: PathLike,
     compress: Any,
     metadata: Optional[Dict[str, str]],
     params: Optional[dict],
-) -> int:
+    environment: Optional[dict] = None,
+    versioned: bool = False,
+) -> "tuple[int, str]":
     if isinstance(compress, bool) or not isinstance(compress, int) or not 0 <= compress <= 22:
         raise InputError(f"compress must be an int from 0 (none) to 22, not {compress!r}")
     if metadata is not None:
@@ -189,7 +226,11 @@ def _save(
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
         ):
             raise InputError("metadata must be a dict of str to str")
-    return forest._native.save(os.fspath(path), compress, metadata, params_json(params))
+    env = None if environment is None else json.dumps(environment)
+    size, written = forest._native.save(
+        os.fspath(path), compress, metadata, params_json(params), env, versioned
+    )
+    return size, os.fspath(written)
 
 
 def dump(
@@ -198,9 +239,13 @@ def dump(
     *,
     compress: int = 3,
     metadata: Optional[Dict[str, str]] = None,
-) -> int:
+    environment: bool = True,
+    requirements: bool = False,
+    versioned: bool = False,
+) -> Union[int, str]:
     """Save a fitted model (see :func:`to_onnx` for the kinds) or a
-    :class:`Forest` as a native ``.forest`` file; returns its size in bytes.
+    :class:`Forest` as a native ``.forest`` file; returns its size in bytes
+    (with ``versioned=True``, the path written).
 
     The file is versioned and checksummed, and safe to :func:`load` from an
     untrusted source (nothing in it is executed). It is encoded, decoded
@@ -209,9 +254,51 @@ def dump(
     to 22; default 3. ``metadata``: your own ``str -> str`` tags, given back
     by ``load(path).metadata``. The estimator's parameters
     (``get_params()``) are recorded as training parameters.
+
+    ``environment`` (default True) records the Python, platform, numpy,
+    scikit-learn / XGBoost / LightGBM versions (``load(path).provenance
+    ["environment"]``, ``forest2onnx inspect``); ``requirements=True`` adds
+    the installed package set (``name==version`` lines) and its SHA-256.
+    ``versioned=True`` writes ``NAME_vN_<UTC time>.forest`` next to
+    ``path`` (NAME: ``path``'s stem; N one more than the latest version, as
+    the command line's ``--versioned``, safe under concurrent saves).
     """
     forest, params = _forest(model)
-    return _save(forest, path, compress, metadata, params)
+    if not isinstance(versioned, bool) or not isinstance(requirements, bool):
+        raise InputError("versioned and requirements must be True or False")
+    # A Forest read from a native file keeps the environment it recorded.
+    kept = isinstance(model, Forest) and (model.provenance or {}).get("environment")
+    env = _environment(requirements) if environment and not kept else None
+    size, written = _save(forest, path, compress, metadata, params, env, versioned)
+    return written if versioned else size
+
+
+def _environment(requirements: bool) -> dict:
+    """The software this process runs on, for :func:`dump`."""
+    import hashlib
+    import platform
+    from importlib import metadata as md
+
+    packages = {}
+    for name in ("scikit-learn", "numpy", "scipy", "xgboost", "xgboost-cpu", "lightgbm", "forest2onnx"):
+        try:
+            packages[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    env: Dict[str, Any] = {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "packages": packages,
+    }
+    if requirements:
+        lines = sorted(
+            {f"{d.metadata['Name']}=={d.version}" for d in md.distributions() if d.metadata["Name"]},
+            key=str.lower,
+        )
+        text = "".join(line + "\n" for line in lines)
+        env["requirements"] = text
+        env["requirements_hash"] = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return env
 
 
 def load(path: PathLike) -> Forest:

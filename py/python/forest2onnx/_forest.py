@@ -195,3 +195,26 @@ class Forest:
             raise AttributeError("score_samples: only isolation forests have it")
         _, values, _ = self._predict(X, n_threads)
         return values[:, 0]
+
+    # ----- back to scikit-learn ------------------------------------------
+
+    def to_sklearn(self) -> Any:
+        """A fitted estimator of the installed scikit-learn's own class
+        (``RandomForest*``, ``ExtraTrees*``, ``DecisionTree*``,
+        ``ExtraTree*``, ``GradientBoosting*``, ``HistGradientBoosting*``,
+        ``IsolationForest``), rebuilt from this forest through that
+        release's own tree and predictor state, whatever release pickled
+        the model: its ``predict``, ``predict_proba``,
+        ``decision_function``, ``score_samples`` and ``apply`` give the
+        original's results.
+
+        ``classes_``, ``n_features_in_`` and ``feature_names_in_`` are set.
+        Not restored (not needed to predict): impurities and training
+        sample counts (``feature_importances_`` is zeros), ``train_score_``,
+        out-of-bag results, random states, and hyper-parameters that do not
+        change predictions. A model the installed release cannot hold
+        exactly raises :class:`forest2onnx.UnsupportedModelError`.
+        """
+        from ._restore import to_sklearn
+
+        return to_sklearn(self._native)

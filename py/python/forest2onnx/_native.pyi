@@ -12,6 +12,19 @@ _Labels = Union[npt.NDArray[np.int64], npt.NDArray[np.float64], List[str]]
 _Rows = Union[npt.NDArray[np.float32], npt.NDArray[np.float64]]
 
 def write_atomic(path: str, data: bytes) -> None: ...
+def registry_push(
+    url: str,
+    name: str,
+    model: Optional[Forest] = None,
+    path: Optional[str] = None,
+    tags: Optional[Dict[str, str]] = None,
+    onnx: bool = False,
+) -> str: ...
+def registry_pull(url: str, reference: str, dir: str, lock: str, locked: bool = False) -> str: ...
+def registry_list(url: str, name: Optional[str] = None) -> str: ...
+def convert_many(
+    pattern: str, out_dir: str, to: str, precision: str, ml_opset: Optional[int]
+) -> str: ...
 
 class Forest:
     @staticmethod
@@ -38,6 +51,8 @@ class Forest:
     def output_labels(self) -> Optional[_Labels]: ...
     def source_json(self) -> str: ...
     def provenance_json(self) -> Optional[str]: ...
+    def header_json(self) -> str: ...
+    def trees(self) -> List[Dict[str, npt.NDArray[np.generic]]]: ...
     def predict(
         self, x: _Rows, n_threads: Optional[int] = None
     ) -> Tuple[
@@ -61,7 +76,9 @@ class Forest:
         level: int,
         tags: Optional[Dict[str, str]] = None,
         training_params: Optional[str] = None,
-    ) -> int: ...
+        environment: Optional[str] = None,
+        versioned: bool = False,
+    ) -> Tuple[int, str]: ...
 
 class Report:
     """The outcome of comparing an ONNX model with the forest row by row."""

@@ -91,12 +91,16 @@ fn forest_from_pickle(raw: &[u8], limits: &Limits) -> Result<Forest, SklearnErro
 /// persistent ids and out-of-band buffers appear as refused pseudo-globals
 /// such as `<EXT1>.extension code 7`.
 pub fn inspect_globals(bytes: &[u8]) -> Result<Vec<GlobalRef>, SklearnError> {
-    let limits = Limits::default();
+    inspect_globals_with(bytes, &Limits::default())
+}
+
+/// [`inspect_globals`] with explicit resource limits.
+pub fn inspect_globals_with(bytes: &[u8], limits: &Limits) -> Result<Vec<GlobalRef>, SklearnError> {
     let globals = match container::detect(bytes)? {
-        Container::Pickle => pickle::inspect(bytes, &limits)?,
+        Container::Pickle => pickle::inspect(bytes, limits)?,
         c => {
             let raw = container::decompress(c, bytes, limits.max_decompressed, bytes.len() * 4)?;
-            pickle::inspect(&raw, &limits)?
+            pickle::inspect(&raw, limits)?
         }
     };
     Ok(globals)

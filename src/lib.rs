@@ -30,6 +30,9 @@
 //! * `sklearn`: [`import::sklearn`] (pickle and joblib files, read as data).
 //! * `xgboost`: [`import::xgboost`] (JSON and UBJSON models).
 //! * `lightgbm`: [`import::lightgbm`] (text models).
+//! * `catboost`: [`import::catboost`] (`.cbm` and JSON models).
+//! * `spark`: [`import::spark`] (saved Spark ML model folders; the
+//!   `parquet` crate).
 //! * `tract`: [`runtime`] and [`validate`].
 //! * `python`: no code; turns on the test suites that need Python.
 //!

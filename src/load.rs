@@ -59,6 +59,8 @@ pub enum Format {
     /// A Spark ML model folder ([`crate::import::spark`]), read as the
     /// packed bytes of its files.
     SparkMl,
+    /// A CatBoost model saved as `.cbm` or JSON ([`crate::import::catboost`]).
+    Catboost,
 }
 
 impl Format {
@@ -352,6 +354,12 @@ importer!(
     crate::import::spark::from_bytes
 );
 importer!(
+    catboost,
+    "catboost",
+    crate::import::catboost::sniff,
+    crate::import::catboost::from_bytes
+);
+importer!(
     smartcore,
     "smartcore",
     super::looks_like_json_object,
@@ -394,6 +402,13 @@ const FORMATS: &[Spec] = &[
         extension: "(folder)",
         sniff: spark::sniff,
         reader: spark::READER,
+    },
+    Spec {
+        format: Format::Catboost,
+        describe: "CatBoost model",
+        extension: "cbm",
+        sniff: catboost::sniff,
+        reader: catboost::READER,
     },
     Spec {
         format: Format::SmartcoreJson,

@@ -53,8 +53,11 @@ INPUT:
     joblib (decision trees, random forests and extra trees, classifiers and
     regressors; GradientBoosting; HistGradientBoosting; IsolationForest),
     read as data: nothing in the file is executed; an XGBoost model saved as
-    JSON or UBJSON; a LightGBM text model; or a smartcore random forest or
-    decision tree saved as serde JSON. What a format holds that cannot be
+    JSON or UBJSON; a LightGBM text model; a CatBoost model (.cbm or JSON
+    export; its input is CatBoost's flat feature order, categorical
+    features as the integer codes trained with: CatBoost stores only their
+    hashes, which are inverted over the integers -2^24..=2^24); or a
+    smartcore random forest or decision tree saved as serde JSON. What a format holds that cannot be
     reproduced exactly (a linear tree, a vector leaf, an unknown init
     estimator) is refused with an error naming it.
 

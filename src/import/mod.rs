@@ -4,6 +4,8 @@
 //! [`crate::load`] recognise a new format, see the `load` module's
 //! documentation ("Adding a format").
 
+#[cfg(feature = "catboost")]
+pub mod catboost;
 #[cfg(feature = "lightgbm")]
 pub mod lightgbm;
 pub mod rounds;

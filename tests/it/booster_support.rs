@@ -28,7 +28,8 @@ pub struct Expected {
     pub leaf_values: Array2<f64>,
 }
 
-fn matrix(v: &Value, what: &str) -> Array2<f64> {
+/// A JSON matrix of numbers (`null` for NaN, `"inf"`/`"-inf"`).
+pub fn matrix(v: &Value, what: &str) -> Array2<f64> {
     let rows = v
         .as_array()
         .unwrap_or_else(|| panic!("{what} is not an array"));

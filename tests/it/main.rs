@@ -15,6 +15,7 @@ mod store_support;
 mod audit;
 #[cfg(feature = "python")]
 mod booster_onnx;
+mod catboost;
 mod cli;
 mod cli_runtime;
 #[cfg(feature = "python")]

@@ -10,7 +10,9 @@
 # A fresh machine takes 2-3 minutes (downloads), an installed one 0.2 s.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-python=${PYTHON:-python3}
+# The interpreter itself, not a pyenv shim: shims run `pyenv rehash`, which
+# fails when several installs below run at once.
+python=$("${PYTHON:-python3}" -c 'import sys; print(sys.executable)')
 list="$root/python/requirements-ort-matrix.txt"
 start=$(date +%s)
 install_one() { # ort numpy

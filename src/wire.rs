@@ -33,6 +33,7 @@ pub(crate) const LEN: u8 = 2;
 pub(crate) const VARINT: u8 = 0;
 
 /// Appends a length-delimited field: key, length, payload.
+#[cfg(feature = "tract")]
 pub(crate) fn put_len_field(out: &mut Vec<u8>, field: u32, payload: &[u8]) {
     encode_key(field, LEN, out);
     encode_varint(payload.len() as u64, out);
@@ -44,6 +45,9 @@ pub(crate) fn put_len_field(out: &mut Vec<u8>, field: u32, payload: &[u8]) {
 pub(crate) struct Field {
     pub number: u32,
     pub value: Value,
+    // Read by the runtime's splice of tree-ensemble nodes (feature `tract`);
+    // format detection needs only the number and value.
+    #[cfg_attr(not(feature = "tract"), allow(dead_code))]
     pub span: (usize, usize),
 }
 

@@ -34,3 +34,22 @@ def plain(value):
         return [walk(x) for x in v] if isinstance(v, list) else number(v)
 
     return walk(np.asarray(value).tolist())
+
+
+def nullable(v):
+    """A float for JSON where NaN (a missing value) is null and infinities
+    are the strings "inf" and "-inf"."""
+    v = float(v)
+    if math.isnan(v):
+        return None
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+def nullable_matrix(a):
+    """Rows of :func:`nullable` values; a vector becomes one column."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 1:
+        a = a.reshape(-1, 1)
+    return [[nullable(v) for v in row] for row in a]

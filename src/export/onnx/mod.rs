@@ -11,7 +11,7 @@
 //! How the graphs stay exact:
 //!
 //! * in float precision, thresholds are rounded *towards the side that keeps
-//!   the comparison* ([`crate::thresholds`]), so for every float32 input the
+//!   the comparison* ([`crate::ir::thresholds`]), so for every float32 input the
 //!   ONNX split decision equals the f64 one; in double precision thresholds
 //!   are written as they are;
 //! * the tree-ensemble node only sums leaf values; base values, averaging,

@@ -32,6 +32,7 @@
 mod allowlist;
 pub mod boosting;
 mod container;
+mod dispatch;
 mod error;
 mod estimator;
 mod forest;
@@ -93,7 +94,7 @@ fn forest_from_pickle_with(
     rounds: Rounds,
 ) -> Result<Forest, SklearnError> {
     let root = pickle::parse(raw, limits)?;
-    estimator::forest_from_value_with(&root, raw.len(), rounds)
+    dispatch::forest_from_value_with(&root, raw.len(), rounds)
 }
 
 /// [`from_bytes`] keeping the boosting rounds `rounds` asks for, for

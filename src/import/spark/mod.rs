@@ -38,7 +38,7 @@
 //!   right). Spark models carry no feature names: columns are taken by
 //!   position. Categorical splits test exact category values: `1.5`, `-1`
 //!   and categories never seen in training are no category, and go to the
-//!   side Spark sends them (see [`tree`]).
+//!   side Spark sends them (see `tree.rs`).
 //! * A `PipelineModel` converts when its stages are `VectorAssembler`s of
 //!   numeric columns (their input columns become the feature names) and one
 //!   tree model; any other stage is refused by name.

@@ -687,7 +687,7 @@ fn re_encoding_a_memoized_string_runs_out_of_copy_budget() {
 
 #[test]
 fn estimators_sharing_one_tree_are_refused() {
-    use crate::import::sklearn::estimator::forest_from_value;
+    use crate::import::sklearn::dispatch::forest_from_value;
     use crate::import::sklearn::pickle::{GlobalRef, Object, Value};
     use std::sync::Arc;
 

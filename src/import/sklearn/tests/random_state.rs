@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::builder::P;
 use super::malicious::{assert_forbidden, forbidden_call, pickle_err, refuse, Canary};
 use super::{fixture_check, sklearn};
-use crate::import::sklearn::estimator::forest_from_value;
+use crate::import::sklearn::dispatch::forest_from_value;
 use crate::import::sklearn::pickle::{parse, Limits, Object, PickleError, Text, Value};
 use crate::import::sklearn::SklearnError;
 

@@ -176,6 +176,13 @@ fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Fore
         // predicts.
         objective.link = objective::Link::Logit;
     }
+    // Multi-label classification: a binary objective over several label
+    // columns. `predict` gives each label's probability, the sigmoid of its
+    // own margin: a regressor of `num_target` outputs with a logistic each.
+    let multi_label = objective.output == Output::Binary && n_targets > 1;
+    if multi_label {
+        objective.output = Output::Regression;
+    }
     let booster = learner.at("gradient_booster")?;
     let booster_name = booster.at("name")?.str()?.to_string();
     let (gbtree, weights) = match booster_name.as_str() {
@@ -282,6 +289,12 @@ fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Fore
         n_features,
         feature_names: feature_names.as_deref(),
     })?;
+    if multi_label {
+        details.insert(
+            "multi_label".into(),
+            format!("{width} labels: each output is one label's probability"),
+        );
+    }
     details.insert(
         "rounds_converted".into(),
         format!("{}: {}", chosen.kept, chosen.reason),

@@ -34,7 +34,12 @@ RTOL = 1e-12
 def spark(request):
     # Python workers run this interpreter (its pyarrow and forest2onnx).
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    from pyspark import cloudpickle
     from pyspark.sql import SparkSession
+
+    # The workers cannot import this test module: ship its functions by
+    # value, as a notebook's are.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
     start = time.perf_counter()
     session = (
@@ -312,3 +317,55 @@ def test_bad_input_gets_clear_errors(spark, models):
     # Vectors of the wrong size are found by the workers.
     with pytest.raises(Exception, match="the model takes 4 features"):
         f2o_spark.transform(df, native).collect()
+
+
+# The ONNX route of docs/SPARK.md, as documented: onnxruntime in mapInPandas.
+_SESSIONS = {}
+
+
+def _onnx_session(path):
+    import onnxruntime as ort
+
+    if path not in _SESSIONS:  # once per Python worker
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # Spark runs one task per core
+        _SESSIONS[path] = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return _SESSIONS[path]
+
+
+def onnx_transform(df, onnx_path, features_col="features"):
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.sql import types as T
+
+    kept = [f for f in df.schema.fields if f.name != features_col]
+    schema = T.StructType(
+        kept
+        + [
+            T.StructField("prediction", T.DoubleType()),
+            T.StructField("probability", T.ArrayType(T.DoubleType())),
+        ]
+    )
+
+    def score(frames):
+        session = _onnx_session(onnx_path)
+        for pdf in frames:
+            x = np.stack(pdf.pop("x").to_numpy())
+            label, probability = session.run(["label", "probabilities"], {"input": x})
+            pdf["prediction"] = label
+            pdf["probability"] = list(probability)
+            yield pdf
+
+    arrays = df.select(*[f.name for f in kept], vector_to_array(features_col).alias("x"))
+    out = arrays.mapInPandas(score, schema)
+    return out.withColumn("probability", array_to_vector("probability"))
+
+
+def test_onnx_route_equals_spark_transform(models, scored, tmp_path):
+    model, native = models["gbt"]
+    onnx_path = str(tmp_path / "gbt.onnx")
+    forest2onnx.convert(native, onnx_path)  # double: Spark compares in float64
+    out = onnx_transform(scored, onnx_path)
+    ours = collect(out.withColumn("rawPrediction", out["probability"]))
+    theirs = collect(model.transform(scored))
+    del ours["rawPrediction"], theirs["rawPrediction"]
+    assert_same(ours, theirs, "gbt via onnxruntime")

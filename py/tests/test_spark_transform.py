@@ -53,10 +53,10 @@ def spark(request):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     lines = FIGURES + [f"test_spark_transform: SparkSession and tests took {time.perf_counter() - start:.1f} s"]
-    for line in lines:
-        (reporter.write_line if reporter else print)(line)
+    # Printed past pytest's output capture, so a passing run shows them too.
+    with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        print("\n" + "\n".join(lines))
 
 
 def features(n, seed):
@@ -290,18 +290,21 @@ def _dump(folder, **models):
 
 
 def test_sparse_vectors_and_url(spark, models, tmp_path):
-    """Sparse and dense vectors of the same rows score alike, and the model
-    is read from an http:// URL by the workers."""
-    from pyspark.ml.linalg import Vectors
+    """Sparse and dense vectors of the same rows score alike, as arrays
+    (the default) or as vectors (keep_sparse=True, which leaves the
+    features column as it was); the model is read from an http:// URL by
+    the workers."""
+    from pyspark.ml.linalg import DenseVector, SparseVector, Vectors
 
     _, native = models["rf"]
     x = features(500, seed=10)
     x[::2, :3] = 0.0
     x[::3, CATEGORICAL] = 0.0
-    dense = [(i, Vectors.dense(r)) for i, r in enumerate(x)]
-    sparse = [(i, Vectors.sparse(len(r), np.flatnonzero(r), r[r != 0])) for i, r in enumerate(x)]
-    assert any(len(v.indices) == 0 for _, v in sparse)
-    a = collect(f2o_spark.transform(spark.createDataFrame(dense, ["id", "features"]), native))
+    dense = spark.createDataFrame([(i, Vectors.dense(r)) for i, r in enumerate(x)], ["id", "features"])
+    sparse = spark.createDataFrame(
+        [(i, Vectors.sparse(len(r), np.flatnonzero(r), r[r != 0])) for i, r in enumerate(x)], ["id", "features"]
+    )
+    assert any(len(v.indices) == 0 for v in sparse.toPandas()["features"])
     shutil.copy(native, tmp_path / "rf.forest")
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0),
@@ -310,11 +313,24 @@ def test_sparse_vectors_and_url(spark, models, tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/rf.forest"
-        b = collect(f2o_spark.transform(spark.createDataFrame(sparse, ["id", "features"]), url))
+        results = {
+            "dense": f2o_spark.transform(dense, native),
+            "sparse as arrays": f2o_spark.transform(sparse, native),
+            "sparse as vectors, from a URL": f2o_spark.transform(sparse, url, keep_sparse=True),
+            "dense as vectors": f2o_spark.transform(dense, native, keep_sparse=True),
+        }
+        scored = {name: collect(df) for name, df in results.items()}
+        kept = results["sparse as vectors, from a URL"].orderBy("id").select("features").collect()
+        densified = results["sparse as arrays"].orderBy("id").select("features").collect()
     finally:
         server.shutdown()
-    for key in a:
-        assert np.array_equal(a[key], b[key]), key
+    for name, got in scored.items():
+        for key in got:
+            assert np.array_equal(got[key], scored["dense"][key]), (name, key)
+    assert all(isinstance(r.features, SparseVector) for r in kept)
+    assert all(isinstance(r.features, DenseVector) for r in densified)
+    assert np.array_equal(np.array([r.features.toArray() for r in kept]), x)
+    assert np.array_equal(np.array([r.features.toArray() for r in densified]), x)
 
 
 def test_bad_input_gets_clear_errors(spark, models):

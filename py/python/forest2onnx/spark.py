@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import threading
-import urllib.request
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -49,6 +48,8 @@ def _cache_key(location: str) -> Tuple[Any, ...]:
 
 def _read(location: str) -> Forest:
     if _is_url(location):
+        import urllib.request
+
         with urllib.request.urlopen(location) as response:
             return Forest(_native.Forest.from_bytes(response.read()))
     return Forest(_native.Forest.from_path(location))

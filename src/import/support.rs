@@ -13,6 +13,21 @@ pub(crate) fn push_leaf(t: &mut Tree, value: f64) {
     t.value.push(value);
 }
 
+/// Appends a leaf holding `values` (one per score: vector leaves).
+pub(crate) fn push_leaf_values(t: &mut Tree, values: &[f64]) {
+    push_leaf(t, 0.0);
+    t.value.pop();
+    t.value.extend_from_slice(values);
+}
+
+/// Gives the split just appended `width` values (zeros), as the nodes of a
+/// forest whose leaves hold `width` values must have ([`push_split`]
+/// appends one).
+pub(crate) fn pad_split(t: &mut Tree, width: usize) {
+    t.value
+        .extend(std::iter::repeat_n(0.0, width.saturating_sub(1)));
+}
+
 /// Appends a split on `feature` with `threshold`, its `(true, false)`
 /// children, and the side NaN takes.
 pub(crate) fn push_split(

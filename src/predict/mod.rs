@@ -39,8 +39,8 @@ pub struct Prediction {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Kernel {
     /// The fastest for the forest and batch: the bit-vector kernel for
-    /// trees it can evaluate when the batch fills a block, the walk for
-    /// the others.
+    /// trees it can evaluate when the batch fills a few blocks (64 rows),
+    /// the walk for the others.
     #[default]
     Auto,
     /// Every tree walked node by node ([`traverse`]).
@@ -185,10 +185,10 @@ impl<'f> Plan<'f> {
     fn new(forest: &'f Forest, n_rows: usize, stride: usize, kernel: Kernel) -> Plan<'f> {
         let any_missing = forest.trees.iter().any(|t| t.missing_true.contains(&true));
         let mut bits = BitForest::new(forest.split_op);
-        // Packing costs about what a few rows' walks cost: not worth it for
-        // fewer rows than a block.
+        // Packing a tree costs about what walking ten rows through it
+        // costs: worth it from a few blocks of rows on.
         let use_bits = match kernel {
-            Kernel::Auto => n_rows >= BLOCK,
+            Kernel::Auto => n_rows >= 4 * BLOCK,
             Kernel::Walk => false,
             Kernel::BitVector => true,
         };

@@ -199,9 +199,14 @@ fn vector_leaf_models_keep_one_tree_per_round() {
     assert_eq!(f.leaf_width(), 2);
     assert_eq!(f.task, forest2onnx::ir::Task::Regression { n_targets: 2 });
     assert!(f.source.details["multi_label"].starts_with("2 labels"));
-    let f = load(&fixtures("xgboost/3.2.0/vector_leaf_parallel.json")).unwrap();
+    let path = fixtures("xgboost/3.2.0/vector_leaf_parallel.json");
+    let f = load(&path).unwrap();
     assert_eq!((f.leaf_width(), f.trees.len()), (2, 6));
     assert_eq!(f.source.details["trees_per_round"], "2");
+    // A round is its parallel trees, each feeding every output.
+    let bytes = std::fs::read(&path).unwrap();
+    let two = xgboost::from_bytes_with(&bytes, xgboost::Rounds::First(2)).unwrap();
+    assert_eq!(two.trees[..], f.trees[..4]);
 }
 
 /// Vector-leaf models XGBoost cannot train, or that point outside their
@@ -227,6 +232,18 @@ fn broken_or_untrainable_vector_leaf_models_are_refused() {
                     .position(|c| c == -1)
                     .unwrap();
                 t["right_children"][leaf] = 99.into();
+            }),
+        ),
+        (
+            "leaf index 0 is used twice",
+            Box::new(|m| {
+                let t = tree0(m);
+                let lefts = t["left_children"].as_array().unwrap().clone();
+                for (x, left) in lefts.iter().enumerate() {
+                    if left == -1 {
+                        t["right_children"][x] = 0.into();
+                    }
+                }
             }),
         ),
         (

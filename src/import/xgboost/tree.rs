@@ -72,8 +72,14 @@ enum Leaves {
     /// `base_weights`.
     ByNode { values: Vec<f32>, width: usize },
     /// XGBoost 3.x multi-target trees: `width` values per leaf, in
-    /// `leaf_weights`; a leaf's `right_children` entry is its index.
-    ByLeafIndex { values: Vec<f32>, width: usize },
+    /// `leaf_weights`; a leaf's `right_children` entry is its index. Each
+    /// index is used once (`used`), so the tree built holds no more values
+    /// than the file (hostile files cannot make it allocate more).
+    ByLeafIndex {
+        values: Vec<f32>,
+        width: usize,
+        used: Vec<bool>,
+    },
 }
 
 impl Leaves {
@@ -89,7 +95,12 @@ impl Leaves {
                     values.len()
                 )));
             }
-            return Ok(Leaves::ByLeafIndex { values, width });
+            let used = vec![false; values.len() / width];
+            return Ok(Leaves::ByLeafIndex {
+                values,
+                width,
+                used,
+            });
         }
         let field = json.at("base_weights")?;
         let values = field.floats()?;
@@ -103,21 +114,28 @@ impl Leaves {
     }
 
     /// The values of leaf `x`, or why the file does not give them.
-    fn of(&self, x: usize, arrays: &Arrays) -> Result<Vec<f64>, String> {
+    fn of(&mut self, x: usize, arrays: &Arrays) -> Result<Vec<f64>, String> {
         let (values, width, at) = match self {
             Leaves::Scalar => return Ok(vec![f64::from(arrays.condition[x])]),
             Leaves::ByNode { values, width } => (values, *width, x),
-            Leaves::ByLeafIndex { values, width } => {
+            Leaves::ByLeafIndex {
+                values,
+                width,
+                used,
+            } => {
                 let index = arrays.right[x];
                 let at = usize::try_from(index)
                     .ok()
-                    .filter(|&i| i < values.len() / width)
+                    .filter(|&i| i < used.len())
                     .ok_or_else(|| {
                         format!(
                             "leaf {x} has leaf index {index}; leaf_weights holds {}",
-                            values.len() / width
+                            used.len()
                         )
                     })?;
+                if std::mem::replace(&mut used[at], true) {
+                    return Err(format!("leaf index {index} is used twice (at leaf {x})"));
+                }
                 (values, *width, at)
             }
         };
@@ -168,7 +186,7 @@ pub fn convert(index: usize, json: Node<'_>, ctx: &TreeContext) -> Result<Tree, 
                 .into(),
         });
     }
-    let leaves = Leaves::read(json, n, width)?;
+    let mut leaves = Leaves::read(json, n, width)?;
     let categories = read_categories(json, &arrays, index)?;
 
     let mut ir = Tree::default();

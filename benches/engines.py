@@ -25,7 +25,7 @@ engines in turn (interleaved), and a figure is the best over rounds of the
 best of `--repeat` runs, so that other processes on a shared machine bias
 all engines alike. Every engine's outputs are checked against the
 library's: the IR kernels must agree with each other bit for bit, everything
-within 1e-6.
+within 1e-6 (1e-5 for XGBoost, which computes in float32).
 """
 
 import argparse
@@ -49,7 +49,10 @@ MODELS = {
     "lgbm": {"name": "lgbm-200r-l31 (600 trees × 31 leaves)", "suffix": ".txt", "reference": "lightgbm",
              "train": {"kind": "train_lightgbm", "rounds": 200, "leaves": 31},
              "engines": ["lightgbm", "lleaves", "gtil", "ort"], "python": ["forest2onnx_py", "lightgbm"]},
+    # XGBoost sums margins and takes the softmax in float32: its
+    # probabilities differ from a float64 evaluation by about 1e-6.
     "xgb": {"name": "xgb-1000r-d6 (3 000 trees, depth 6)", "suffix": ".json", "reference": "xgboost",
+            "tolerance": 1e-5,
             "train": {"kind": "train_xgboost", "rounds": 1000, "depth": 6},
             "engines": ["xgboost", "gtil", "ort"], "python": ["forest2onnx_py", "xgboost"]},
     "rf12": {"name": "rf-100t-d12 (scikit-learn, 100 trees, max_depth 12)", "suffix": ".pkl",
@@ -129,7 +132,7 @@ def agreement(args, key, spec, engines, n):
         same_shape = v.shape == ref.shape
         result[e] = {"max_abs_diff": float(np.abs(v - ref).max()) if same_shape else None,
                      "equal": bool(same_shape and np.array_equal(v, ref))}
-        result[e]["agrees"] = same_shape and result[e]["max_abs_diff"] <= TOLERANCE
+        result[e]["agrees"] = same_shape and result[e]["max_abs_diff"] <= spec.get("tolerance", TOLERANCE)
     ir = [outputs(args, key, f"ir-{k}", n) for k in KERNELS]
     result["ir_kernels_bit_identical"] = all(
         a.tobytes() == ir[0].tobytes() for a in ir[1:]) and ir[0].tobytes() == outputs(args, key, "ir-auto", n).tobytes()

@@ -97,13 +97,18 @@ impl Forest {
             // (Both are positive on checked forests.)
             let plan = Plan::new(self, n_rows, x.ncols(), kernel);
             let per_task = rows_per_task(n_rows);
-            let chunks: Vec<Chunk> = (0..n_rows.div_ceil(per_task))
-                .into_par_iter()
-                .map(|i| {
-                    let first = i * per_task;
-                    plan.predict_chunk(x, first..(first + per_task).min(n_rows))
-                })
-                .collect();
+            let chunk = |i: usize| {
+                let first = i * per_task;
+                plan.predict_chunk(x, first..(first + per_task).min(n_rows))
+            };
+            let n_chunks = n_rows.div_ceil(per_task);
+            // One chunk (small batches, one row when serving) stays on the
+            // calling thread: waking a pool thread costs more than the rows.
+            let chunks: Vec<Chunk> = if n_chunks == 1 {
+                vec![chunk(0)]
+            } else {
+                (0..n_chunks).into_par_iter().map(chunk).collect()
+            };
             for chunk in chunks {
                 values.extend_from_slice(&chunk.values);
                 if with_classes {

@@ -66,7 +66,7 @@ def child(task):
     import numpy as np
 
     kind = task["kind"]
-    if kind in ("train_shallow", "train_lightgbm", "engine"):
+    if kind in ("train_shallow", "train_lightgbm", "train_xgboost", "engine"):
         sys.path.insert(0, HERE)
         import runtimes
 

@@ -41,8 +41,11 @@ def child(task):
         return train_shallow(task)
     if kind == "train_lightgbm":
         return train_lightgbm(task)
+    if kind == "train_xgboost":
+        return train_xgboost(task)
     assert kind == "engine", kind
     x32 = np.fromfile(task["rows_file"], dtype="<f4").reshape(-1, task["features"])
+    x32 = x32[: task.get("rows_limit") or len(x32)]
     x64 = x32.astype(np.float64)
     engine = task["engine"]
     out = {"engine": engine, "rows": len(x32)}
@@ -66,8 +69,25 @@ def child(task):
             # CPU time (all the process's threads): what other processes
             # competing for the cores do not inflate, unlike wall time.
             out["rows_per_cpu_s_1_thread"] = len(x32) * len(cpu) / sum(cpu)
+    if task.get("latency_rows"):
+        out.update(latency(runner(1, x32, x64), x64[: task["latency_rows"]]))
     np.save(task["save"], probabilities)
     return out
+
+
+def latency(run, rows):
+    """Batch-1 latency at 1 thread: `run` on each row alone, after a
+    warm-up pass over the first 100; median and 99th percentile in µs."""
+    for r in range(min(100, len(rows))):
+        run(rows[r:r + 1])
+    times = []
+    for r in range(len(rows)):
+        t0 = time.perf_counter()
+        run(rows[r:r + 1])
+        times.append((time.perf_counter() - t0) * 1e6)
+    times.sort()
+    return {"latency_1_row_us_median": times[len(times) // 2],
+            "latency_1_row_us_p99": times[len(times) * 99 // 100]}
 
 
 def _sklearn(task, out):
@@ -83,13 +103,24 @@ def _sklearn(task, out):
     return runner
 
 
-def _gtil(task, out):
+def _treelite_model(path):
+    """The model file at `path` read by treelite, by its suffix."""
     import pickle
 
     import treelite
 
-    with open(task["model"], "rb") as f:
-        model = treelite.sklearn.import_model(pickle.load(f))
+    if path.endswith(".txt"):
+        return treelite.frontend.load_lightgbm_model(path)
+    if path.endswith(".json"):
+        return treelite.frontend.load_xgboost_model(path)
+    with open(path, "rb") as f:
+        return treelite.sklearn.import_model(pickle.load(f))
+
+
+def _gtil(task, out):
+    import treelite
+
+    model = _treelite_model(task["model"])
 
     def runner(threads, _x32, x64):
         return lambda part: treelite.gtil.predict(model, x64 if part is None else part, nthread=threads)
@@ -98,13 +129,9 @@ def _gtil(task, out):
 
 
 def _tl2cgen(task, out):
-    import pickle
-
     import tl2cgen
-    import treelite
 
-    with open(task["model"], "rb") as f:
-        model = treelite.sklearn.import_model(pickle.load(f))
+    model = _treelite_model(task["model"])
     lib = task["lib"]
     if os.path.exists(lib):
         os.remove(lib)
@@ -134,17 +161,20 @@ def _tl2cgen(task, out):
 def _ort(task, out):
     import onnxruntime as ort
 
-    def runner(threads, x32, _x64):
+    def runner(threads, x32, x64):
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         sess = ort.InferenceSession(task["onnx"], so, providers=["CPUExecutionProvider"])
         inp = sess.get_inputs()[0].name
+        # Float64 input where the export keeps the library's double precision.
+        dtype = "f8" if sess.get_inputs()[0].type == "tensor(double)" else "f4"
+        full = x64 if dtype == "f8" else x32
         # forest2onnx's files: label, then probabilities.
         outputs = [o.name for o in sess.get_outputs()][:2]
 
         def run(part):
-            return sess.run(outputs, {inp: x32 if part is None else part.astype("f4")})[1]
+            return sess.run(outputs, {inp: full if part is None else part.astype(dtype)})[1]
 
         return run
 
@@ -179,8 +209,48 @@ def _lleaves(task, out):
     return runner
 
 
+def _xgboost(task, out):
+    import xgboost
+
+    booster = xgboost.Booster(model_file=task["model"])
+
+    def runner(threads, x32, _x64):
+        booster.set_param({"nthread": threads})
+        # XGBoost reads float32; inplace_predict skips the DMatrix.
+        return lambda part: booster.inplace_predict(x32 if part is None else part.astype("f4"))
+
+    return runner
+
+
+def _forest2onnx(task, out):
+    """The Python package: `forest2onnx.load(path).predict_proba`."""
+    import forest2onnx
+
+    model = forest2onnx.load(task["model"])
+
+    def runner(threads, _x32, x64):
+        return lambda part: model.predict_proba(x64 if part is None else part, n_threads=threads)
+
+    return runner
+
+
+def _joblib_sklearn(task, out):
+    """scikit-learn as `joblib.load(path).predict_proba`, on float64 rows
+    (the estimator rounds them to float32 itself)."""
+    import joblib
+
+    model = joblib.load(task["model"])
+
+    def runner(threads, _x32, x64):
+        model.n_jobs = threads
+        return lambda part: model.predict_proba(x64 if part is None else part)
+
+    return runner
+
+
 ENGINES = {"sklearn": _sklearn, "gtil": _gtil, "tl2cgen": _tl2cgen, "ort": _ort,
-           "lightgbm": _lightgbm, "lleaves": _lleaves}
+           "lightgbm": _lightgbm, "lleaves": _lleaves, "xgboost": _xgboost,
+           "forest2onnx_py": _forest2onnx, "joblib_sklearn": _joblib_sklearn}
 
 
 def _data(task):
@@ -212,6 +282,19 @@ def train_shallow(task):
            "max_depth": int(max(e.tree_.max_depth for e in rf.estimators_))}
     with open(task["model"], "wb") as f:
         pickle.dump(rf, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return out
+
+
+def train_xgboost(task):
+    import xgboost
+
+    x, y = _data(task)
+    params = {"objective": "multi:softprob", "num_class": task["classes"], "max_depth": task["depth"],
+              "eta": 0.1, "seed": 0, "tree_method": "hist", "nthread": 1}
+    t0 = time.perf_counter()
+    booster = xgboost.train(params, xgboost.DMatrix(x, y), num_boost_round=task["rounds"])
+    out = {"train_s": time.perf_counter() - t0, "params": params, "rounds": task["rounds"]}
+    booster.save_model(task["model"])
     return out
 
 

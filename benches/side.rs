@@ -24,6 +24,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use forest2onnx::export::onnx::{self, ExportOptions};
+use forest2onnx::predict::Kernel;
 use forest2onnx::runtime::OnnxModel;
 use forest2onnx::store::{self, MappedForest, SaveOptions};
 use forest2onnx::synth::{self, SynthSpec};
@@ -130,7 +131,20 @@ enum Command {
         /// the predicted label indices (u32 little-endian) to `SAVE.labels`.
         #[arg(long)]
         save: Option<PathBuf>,
+        /// The traversal kernel: auto (what `predict` picks), walk or
+        /// bitvector.
+        #[arg(long, default_value = "auto", value_parser = parse_kernel)]
+        kernel: Kernel,
     },
+}
+
+fn parse_kernel(name: &str) -> Result<Kernel, String> {
+    match name {
+        "auto" => Ok(Kernel::Auto),
+        "walk" => Ok(Kernel::Walk),
+        "bitvector" => Ok(Kernel::BitVector),
+        _ => Err(format!("unknown kernel {name:?} (auto, walk, bitvector)")),
+    }
 }
 
 fn main() -> Result<()> {
@@ -196,7 +210,8 @@ fn main() -> Result<()> {
             rows_file,
             rows,
             save,
-        } => predict(&forest, rows_file.as_deref(), rows, repeat, save)?,
+            kernel,
+        } => predict(&forest, rows_file.as_deref(), rows, repeat, save, kernel)?,
     };
     let mut out = out;
     out["vmhwm"] = json!(peak_rss());
@@ -376,6 +391,9 @@ fn tract(
     throughput(&mut v, x.nrows(), repeat, || {
         std::hint::black_box(model.predict(x.view()).expect("predict"));
     })?;
+    latency(&mut v, &x, |row| {
+        std::hint::black_box(model.predict(row).expect("predict"));
+    });
     if let Some(save) = save {
         let out = model.predict(x.view())?;
         write_f64(&save, out.values.iter().copied())?;
@@ -389,15 +407,19 @@ fn predict(
     rows: usize,
     repeat: usize,
     save: Option<PathBuf>,
+    kernel: Kernel,
 ) -> Result<Value> {
     let forest = store::load(path)?;
     let x = read_rows(rows_file, forest.n_features, rows)?.mapv(f64::from);
-    let mut v = json!({ "rows": x.nrows(), "n_trees": forest.trees.len() });
+    let mut v = json!({ "rows": x.nrows(), "n_trees": forest.trees.len(), "kernel": format!("{kernel:?}") });
     throughput(&mut v, x.nrows(), repeat, || {
-        std::hint::black_box(forest.predict(x.view()));
+        std::hint::black_box(forest.predict_with(x.view(), kernel));
     })?;
+    latency(&mut v, &x, |row| {
+        std::hint::black_box(forest.predict_with(row, kernel));
+    });
     if let Some(save) = save {
-        let out = forest.predict(x.view());
+        let out = forest.predict_with(x.view(), kernel);
         write_f64(&save, out.values.iter().copied())?;
         let labels: Vec<u8> = out
             .classes
@@ -435,6 +457,24 @@ fn throughput(
         }
     }
     Ok(())
+}
+
+/// Rows predicted one at a time by [`latency`].
+const LATENCY_ROWS: usize = 2_000;
+
+/// Batch-1 latency on the calling thread: `run` on each of the first
+/// [`LATENCY_ROWS`] rows of `x` alone (after a warm-up pass), as
+/// `latency_1_row_us_median` and `latency_1_row_us_p99`.
+fn latency(v: &mut Value, x: &Array2<f64>, mut run: impl FnMut(ndarray::ArrayView2<'_, f64>)) {
+    let n = x.nrows().min(LATENCY_ROWS);
+    let rows = |r: usize| x.slice(ndarray::s![r..r + 1, ..]);
+    (0..n.min(100)).for_each(|r| run(rows(r)));
+    let mut times: Vec<f64> = (0..n).map(|r| timed(|| run(rows(r))).1 * 1e6).collect();
+    times.sort_by(f64::total_cmp);
+    if let (Some(&median), Some(&p99)) = (times.get(n / 2), times.get(n * 99 / 100)) {
+        v["latency_1_row_us_median"] = json!(median);
+        v["latency_1_row_us_p99"] = json!(p99);
+    }
 }
 
 /// Writes `values` as f64 little-endian (read back with numpy's `fromfile`).

@@ -6,6 +6,7 @@
 //! forest2onnx's tract operator), and the leaf values combined as the
 //! forest's [`Aggregation`] says.
 
+pub mod bitvector;
 pub mod traverse;
 
 use ndarray::{Array2, ArrayView2};
@@ -14,6 +15,7 @@ use rayon::prelude::*;
 use crate::ir::{
     Aggregation, CategoryRule, Forest, InputRules, PostTransform, Precision, Task, ZERO_THRESHOLD,
 };
+use bitvector::{BitForest, BLOCK};
 use traverse::{rows_per_task, Kernels, PackedTree};
 
 /// What [`Forest::predict`] returns for a batch of rows.
@@ -31,6 +33,22 @@ pub struct Prediction {
     /// margin or `decision_function` of boosted models. `None` for voting
     /// and averaging forests.
     pub raw: Option<Array2<f64>>,
+}
+
+/// Which traversal kernel [`Forest::predict_with`] routes rows with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernel {
+    /// The fastest for the forest and batch: the bit-vector kernel for
+    /// trees it can evaluate when the batch fills a few blocks (64 rows),
+    /// the walk for the others.
+    #[default]
+    Auto,
+    /// Every tree walked node by node ([`traverse`]).
+    Walk,
+    /// The bit-vector kernel ([`bitvector`]) for every tree it can evaluate
+    /// (at most 64 leaves, no categorical split), whatever the batch; the
+    /// walk for the others.
+    BitVector,
 }
 
 /// Input with the wrong number of columns.
@@ -54,6 +72,13 @@ impl Forest {
     /// Panics if `x` has fewer columns than [`Forest::n_features`]; use
     /// [`Forest::predict_checked`] for untrusted input.
     pub fn predict(&self, x: ArrayView2<'_, f64>) -> Prediction {
+        self.predict_with(x, Kernel::Auto)
+    }
+
+    /// [`Forest::predict`] with the traversal kernel chosen by `kernel`
+    /// (for benchmarks and tests: every kernel gives the same result, bit
+    /// for bit).
+    pub fn predict_with(&self, x: ArrayView2<'_, f64>, kernel: Kernel) -> Prediction {
         let n_rows = x.nrows();
         let n_out = self.n_outputs();
         assert!(
@@ -70,15 +95,20 @@ impl Forest {
         let mut raw = Vec::with_capacity(if summed { n_rows * width } else { 0 });
         if n_out > 0 && width > 0 {
             // (Both are positive on checked forests.)
-            let plan = Plan::new(self);
+            let plan = Plan::new(self, n_rows, x.ncols(), kernel);
             let per_task = rows_per_task(n_rows);
-            let chunks: Vec<Chunk> = (0..n_rows.div_ceil(per_task))
-                .into_par_iter()
-                .map(|i| {
-                    let first = i * per_task;
-                    plan.predict_chunk(x, first..(first + per_task).min(n_rows))
-                })
-                .collect();
+            let chunk = |i: usize| {
+                let first = i * per_task;
+                plan.predict_chunk(x, first..(first + per_task).min(n_rows))
+            };
+            let n_chunks = n_rows.div_ceil(per_task);
+            // One chunk (small batches, one row when serving) stays on the
+            // calling thread: waking a pool thread costs more than the rows.
+            let chunks: Vec<Chunk> = if n_chunks == 1 {
+                vec![chunk(0)]
+            } else {
+                (0..n_chunks).into_par_iter().map(chunk).collect()
+            };
             for chunk in chunks {
                 values.extend_from_slice(&chunk.values);
                 if with_classes {
@@ -149,30 +179,65 @@ struct Plan<'f> {
     /// Inputs need rewriting before routing (float32 rounding,
     /// zero-as-missing).
     rewrite: bool,
+    /// The trees of at most 64 leaves, for the bit-vector kernel.
+    bits: BitForest,
+    /// Per tree, its index in `bits`, if packed there.
+    in_bits: Vec<Option<usize>>,
 }
 
 impl<'f> Plan<'f> {
-    fn new(forest: &'f Forest) -> Plan<'f> {
+    /// The plan for `n_rows` rows of `stride` columns.
+    fn new(forest: &'f Forest, n_rows: usize, stride: usize, kernel: Kernel) -> Plan<'f> {
         let any_missing = forest.trees.iter().any(|t| t.missing_true.contains(&true));
+        let mut bits = BitForest::new(forest.split_op);
+        // Packing a tree costs about what walking ten rows through it
+        // costs: worth it from a few blocks of rows on.
+        let use_bits = match kernel {
+            Kernel::Auto => n_rows >= 4 * BLOCK,
+            Kernel::Walk => false,
+            Kernel::BitVector => true,
+        };
+        let in_bits = if use_bits {
+            forest.trees.iter().map(|t| bits.push(t, stride)).collect()
+        } else {
+            vec![None; forest.trees.len()]
+        };
         Plan {
             forest,
             kernels: Kernels::new(forest.split_op, any_missing, forest.input.categories),
             rewrite: forest.input.precision == Precision::F32
                 || !forest.input.zero_as_missing.is_empty(),
+            bits,
+            in_bits,
+        }
+    }
+
+    /// Adds the value of leaf `leaf` of tree `t` to one row's `scores`.
+    #[inline(always)]
+    fn add_leaf(&self, t: usize, leaf: u32, scores: &mut [f64]) {
+        let forest = self.forest;
+        let leaf_width = forest.leaf_width();
+        let leaf = leaf as usize;
+        let v = &forest.trees[t].value[leaf * leaf_width..(leaf + 1) * leaf_width];
+        match (&forest.aggregation, forest.tree_target(t)) {
+            (Aggregation::Vote, _) => scores[v[0] as usize] += 1.0,
+            (_, Some(k)) => scores[k as usize] += v[0],
+            _ => scores.iter_mut().zip(v).for_each(|(s, v)| *s += v),
         }
     }
 
     /// Predicts `rows` of `x`.
     ///
-    /// Tree by tree: all the chunk's rows go through one tree while its
-    /// nodes are in cache, instead of each row pulling every tree through
-    /// the cache. Each row still adds its trees' leaf values in tree order,
-    /// so the sums are bit-identical to a row-by-row evaluation.
+    /// Small trees go through the bit-vector kernel a block of rows at a
+    /// time (each block through a run of consecutive small trees); other
+    /// trees one at a time: all the chunk's rows go through one tree while
+    /// its nodes are in cache, instead of each row pulling every tree
+    /// through the cache. Each row still adds its trees' leaf values in tree
+    /// order, so the sums are bit-identical to a row-by-row evaluation.
     fn predict_chunk(&self, x: ArrayView2<'_, f64>, rows: std::ops::Range<usize>) -> Chunk {
         let forest = self.forest;
         let n = rows.len();
         let n_out = forest.n_outputs();
-        let leaf_width = forest.leaf_width();
         let width = forest.score_width();
         // Rows as one contiguous row-major slice, read as the source library
         // reads them: borrowed from a standard-layout input when nothing
@@ -199,19 +264,24 @@ impl<'f> Plan<'f> {
         };
         let mut leaves = vec![0u32; n];
         let mut packed = PackedTree::default();
-        for (t, tree) in forest.trees.iter().enumerate() {
+        let mut block = Vec::new();
+        let mut t = 0;
+        while t < forest.trees.len() {
+            if self.in_bits[t].is_some() {
+                let end = (t..forest.trees.len())
+                    .find(|&u| self.in_bits[u].is_none())
+                    .unwrap_or(forest.trees.len());
+                self.bit_run(t..end, data, stride, &mut block, &mut scores);
+                t = end;
+                continue;
+            }
+            let tree = &forest.trees[t];
             self.kernels
                 .leaves(tree, &mut packed, data, stride, &mut leaves);
-            let target = forest.tree_target(t);
             for (scores, &leaf) in scores.chunks_exact_mut(width).zip(&leaves) {
-                let leaf = leaf as usize;
-                let v = &tree.value[leaf * leaf_width..(leaf + 1) * leaf_width];
-                match (&forest.aggregation, target) {
-                    (Aggregation::Vote, _) => scores[v[0] as usize] += 1.0,
-                    (_, Some(k)) => scores[k as usize] += v[0],
-                    _ => scores.iter_mut().zip(v).for_each(|(s, v)| *s += v),
-                }
+                self.add_leaf(t, leaf, scores);
             }
+            t += 1;
         }
         let mut values = vec![0.0; n * n_out];
         let mut classes = Vec::with_capacity(n);
@@ -225,6 +295,30 @@ impl<'f> Plan<'f> {
             values,
             classes,
             scores,
+        }
+    }
+
+    /// Adds the leaf values of `trees` (all in the bit-vector kernel) to the
+    /// `scores` of the rows of `data`, a block of rows at a time.
+    fn bit_run(
+        &self,
+        trees: std::ops::Range<usize>,
+        data: &[f64],
+        stride: usize,
+        block: &mut Vec<f64>,
+        scores: &mut [f64],
+    ) {
+        let width = self.forest.score_width();
+        let mut out = [0u32; BLOCK];
+        for (b, block_scores) in scores.chunks_mut(BLOCK * width).enumerate() {
+            let nan = bitvector::transpose(data, stride, b * BLOCK, block);
+            for t in trees.clone() {
+                let k = self.in_bits[t].expect("a tree of the run");
+                self.bits.leaves(k, block, nan, &mut out);
+                for (row, &leaf) in block_scores.chunks_exact_mut(width).zip(&out) {
+                    self.add_leaf(t, leaf, row);
+                }
+            }
         }
     }
 }

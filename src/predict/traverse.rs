@@ -486,7 +486,12 @@ impl Kernels {
         // Packing reads the tree once, sequentially, instead of missing the
         // cache at random while traversing: worth it when enough rows go
         // through the tree.
-        if n * PACK_ROWS_PER_NODE >= tree.n_nodes() && pack(tree, self.op, stride, &mut packed.0) {
+        // (Never for fewer rows than lanes: a row visits a few nodes of a
+        // small tree, packing copies all of them.)
+        if n >= LANES
+            && n * PACK_ROWS_PER_NODE >= tree.n_nodes()
+            && pack(tree, self.op, stride, &mut packed.0)
+        {
             (self.packed)(&packed.0, packed.0.len() <= SMALL_TREE, rows, stride, out);
         } else {
             (self.arrays)(tree, rows, stride, out);

@@ -1,0 +1,475 @@
+//! QuickScorer-style evaluation of trees with at most 64 leaves.
+//!
+//! A walk down a tree waits, at every level, for the node it loads and for
+//! the comparison that picks the next one. Here every branch node of a small
+//! tree is tested instead, in any order, with no dependency between tests:
+//! a row starts with all 64 bits of a leaf set, and each branch whose test
+//! fails clears the bits of the leaves of its true subtree. Leaves are
+//! numbered left to right (true subtree first), so the first set bit left is
+//! the leaf the walk would reach: the leftmost leaf that no failed test
+//! excluded is the exit leaf (for every leaf left of it, their lowest common
+//! ancestor is on the walk's path and its test failed).
+//!
+//! Tests are done on blocks of [`BLOCK`] rows read column by column, so the
+//! compiler turns each test into a few vector instructions for the whole
+//! block; the kernel is compiled for AVX-512 and AVX2 as well as the baseline
+//! and picked at run time.
+//!
+//! Exactness: the comparison is the forest's own (`<=` or `<`) on the values
+//! routing reads (after float32 rounding and zero-as-missing, done by the
+//! caller), and NaN goes to the true child exactly where the walk sends it.
+//! Trees with categorical splits or more than 64 leaves are left to the
+//! walking kernels ([`super::traverse`]).
+
+use crate::ir::{SplitOp, Tree, LEAF};
+
+/// Most leaves of a tree this kernel evaluates (one bit each in a `u64`).
+pub const MAX_LEAVES: usize = 64;
+
+/// Rows tested together: two 512-bit vectors of f64.
+pub const BLOCK: usize = 16;
+
+/// The branch nodes and leaves of the small trees of a forest, packed for
+/// [`BitForest::leaves`].
+#[derive(Clone, Debug, Default)]
+pub struct BitForest {
+    /// Per packed tree: its branches `branches[t]..branches[t + 1]` and
+    /// leaves `leaves[t]..leaves[t + 1]`.
+    branch_start: Vec<u32>,
+    leaf_start: Vec<u32>,
+    threshold: Vec<f64>,
+    feature: Vec<u32>,
+    /// Bits to keep when the branch's test fails: all but the leaves of its
+    /// true subtree.
+    keep: Vec<u64>,
+    /// Whether NaN goes to the branch's true child.
+    missing_true: Vec<bool>,
+    /// Node id (in the IR tree) of each leaf, left to right.
+    leaf_node: Vec<u32>,
+    op: Option<SplitOp>,
+}
+
+impl BitForest {
+    /// An empty set of trees comparing with `op`.
+    pub fn new(op: SplitOp) -> BitForest {
+        BitForest {
+            branch_start: vec![0],
+            leaf_start: vec![0],
+            op: Some(op),
+            ..BitForest::default()
+        }
+    }
+
+    /// Number of trees packed.
+    pub fn len(&self) -> usize {
+        self.branch_start.len().saturating_sub(1)
+    }
+
+    /// Whether no tree is packed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Packs `tree` if this kernel can evaluate it (no categorical split, at
+    /// most [`MAX_LEAVES`] leaves, every feature read below `stride`) and
+    /// returns its index, else returns `None` and packs nothing.
+    pub fn push(&mut self, tree: &Tree, stride: usize) -> Option<usize> {
+        if !tree.categories.is_empty() || tree.n_nodes() == 0 || tree.n_nodes() >= 2 * MAX_LEAVES {
+            return None;
+        }
+        let branches = self.threshold.len();
+        let leaves = self.leaf_node.len();
+        if self.add_subtree(tree, 0, stride).is_none() {
+            self.threshold.truncate(branches);
+            self.feature.truncate(branches);
+            self.keep.truncate(branches);
+            self.missing_true.truncate(branches);
+            self.leaf_node.truncate(leaves);
+            return None;
+        }
+        self.branch_start.push(self.threshold.len() as u32);
+        self.leaf_start.push(self.leaf_node.len() as u32);
+        Some(self.len() - 1)
+    }
+
+    /// Adds the branches and leaves under `node` (leaves numbered from the
+    /// tree's first); returns the range of leaf bits it covers, or `None`
+    /// when the subtree does not fit.
+    fn add_subtree(&mut self, tree: &Tree, node: u32, stride: usize) -> Option<(u32, u32)> {
+        let first_leaf = *self.leaf_start.last().expect("leaf_start starts with 0");
+        let i = node as usize;
+        if tree.true_child[i] == LEAF {
+            let bit = self.leaf_node.len() as u32 - first_leaf;
+            if bit as usize >= MAX_LEAVES {
+                return None;
+            }
+            self.leaf_node.push(node);
+            return Some((bit, bit + 1));
+        }
+        let first_branch = *self
+            .branch_start
+            .last()
+            .expect("branch_start starts with 0");
+        // A tree of at most 64 leaves has at most 63 branches; more means
+        // a malformed (unchecked) tree, left to the walk.
+        if tree.feature[i] as usize >= stride
+            || self.threshold.len() - first_branch as usize >= MAX_LEAVES - 1
+        {
+            return None;
+        }
+        let slot = self.threshold.len();
+        self.threshold.push(tree.threshold[i]);
+        self.feature.push(tree.feature[i]);
+        self.keep.push(!0);
+        self.missing_true.push(tree.missing_true[i]);
+        let (lo, hi) = self.add_subtree(tree, tree.true_child[i], stride)?;
+        let (_, end) = self.add_subtree(tree, tree.false_child[i], stride)?;
+        // `hi - lo` ≤ 63: a true subtree never holds all 64 leaves.
+        let bits = ((1u64 << (hi - lo)) - 1) << lo;
+        self.keep[slot] = !bits;
+        Some((lo, end))
+    }
+
+    /// Writes to `out[r]` the leaf (node id in the IR tree) that row `r` of
+    /// `block` reaches in packed tree `t`. `block` holds [`BLOCK`] rows
+    /// column by column (`block[f * BLOCK + r]` is feature `f` of row `r`);
+    /// `nan` says whether any of its values is NaN.
+    #[inline]
+    pub fn leaves(&self, t: usize, block: &[f64], nan: bool, out: &mut [u32; BLOCK]) {
+        let b = self.branch_start[t] as usize..self.branch_start[t + 1] as usize;
+        let branches = Branches {
+            threshold: &self.threshold[b.clone()],
+            feature: &self.feature[b.clone()],
+            keep: &self.keep[b.clone()],
+            missing_true: &self.missing_true[b],
+        };
+        let mut bits = [!0u64; BLOCK];
+        let leq = self.op == Some(SplitOp::LessOrEqual);
+        (dispatch())(&branches, block, leq, nan, &mut bits);
+        let leaves = &self.leaf_node[self.leaf_start[t] as usize..self.leaf_start[t + 1] as usize];
+        for (o, b) in out.iter_mut().zip(bits) {
+            *o = leaves[b.trailing_zeros() as usize];
+        }
+    }
+}
+
+/// One tree's branches, as slices of a [`BitForest`].
+struct Branches<'a> {
+    threshold: &'a [f64],
+    feature: &'a [u32],
+    keep: &'a [u64],
+    missing_true: &'a [bool],
+}
+
+/// Clears, in `bits`, the leaves each failed test excludes.
+type TestFn = fn(&Branches<'_>, &[f64], bool, bool, &mut [u64; BLOCK]);
+
+/// The widest compilation of [`test_all`] this CPU runs.
+fn dispatch() -> TestFn {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static CHOSEN: OnceLock<TestFn> = OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            if std::is_x86_feature_detected!("avx512f") {
+                |b, x, leq, nan, bits| {
+                    // SAFETY: the CPU has AVX-512F (checked above).
+                    unsafe { test_all_avx512(b, x, leq, nan, bits) }
+                }
+            } else if std::is_x86_feature_detected!("avx2") {
+                |b, x, leq, nan, bits| {
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    unsafe { test_all_avx2(b, x, leq, nan, bits) }
+                }
+            } else {
+                test_all
+            }
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        test_all
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn test_all_avx512(b: &Branches<'_>, x: &[f64], leq: bool, nan: bool, bits: &mut [u64; BLOCK]) {
+    test_all(b, x, leq, nan, bits);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn test_all_avx2(b: &Branches<'_>, x: &[f64], leq: bool, nan: bool, bits: &mut [u64; BLOCK]) {
+    test_all(b, x, leq, nan, bits);
+}
+
+#[inline(always)]
+fn test_all(b: &Branches<'_>, x: &[f64], leq: bool, nan: bool, bits: &mut [u64; BLOCK]) {
+    match (leq, nan) {
+        (true, false) => test_block::<true, false>(b, x, bits),
+        (true, true) => test_block::<true, true>(b, x, bits),
+        (false, false) => test_block::<false, false>(b, x, bits),
+        (false, true) => test_block::<false, true>(b, x, bits),
+    }
+}
+
+/// `LEQ`: the test is `x <= t` (else `x < t`); `NAN`: the block holds NaN
+/// (without it, the missing-value rule cannot change a test).
+#[inline(always)]
+fn test_block<const LEQ: bool, const NAN: bool>(
+    b: &Branches<'_>,
+    x: &[f64],
+    bits: &mut [u64; BLOCK],
+) {
+    for (((&t, &f), &keep), &missing_true) in b
+        .threshold
+        .iter()
+        .zip(b.feature)
+        .zip(b.keep)
+        .zip(b.missing_true)
+    {
+        let column: &[f64; BLOCK] = x[f as usize * BLOCK..][..BLOCK]
+            .try_into()
+            .expect("a block column");
+        for (bit, &v) in bits.iter_mut().zip(column) {
+            let mut holds = if LEQ { v <= t } else { v < t };
+            if NAN {
+                holds |= v.is_nan() & missing_true;
+            }
+            *bit &= if holds { !0 } else { keep };
+        }
+    }
+}
+
+/// Copies rows `first..first + BLOCK` of row-major `rows` (`stride` values
+/// each; rows past the end read as 0) into `block` column by column;
+/// returns whether any value is NaN.
+pub fn transpose(rows: &[f64], stride: usize, first: usize, block: &mut Vec<f64>) -> bool {
+    block.clear();
+    block.resize(stride * BLOCK, 0.0);
+    let n = (rows.len() / stride.max(1))
+        .saturating_sub(first)
+        .min(BLOCK);
+    let mut nan = false;
+    for r in 0..n {
+        let row = &rows[(first + r) * stride..][..stride];
+        for (f, &v) in row.iter().enumerate() {
+            block[f * BLOCK + r] = v;
+            nan |= v.is_nan();
+        }
+    }
+    nan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Node 0: x0 ≤ 1 (NaN true) → node 1 (x1 ≤ 2 → leaf 3, else leaf 4),
+    /// else leaf 2 (`<` instead of `≤` under [`SplitOp::Less`]).
+    fn tree() -> Tree {
+        Tree {
+            feature: vec![0, 1, 0, 0, 0],
+            threshold: vec![1.0, 2.0, 0.0, 0.0, 0.0],
+            true_child: vec![1, 3, LEAF, LEAF, LEAF],
+            false_child: vec![2, 4, LEAF, LEAF, LEAF],
+            missing_true: vec![true, false, false, false, false],
+            value: vec![0.0; 5],
+            categories: Default::default(),
+        }
+    }
+
+    #[test]
+    fn leaves_are_the_walks_exits() {
+        let mut f = BitForest::new(SplitOp::LessOrEqual);
+        assert_eq!(f.push(&tree(), 2), Some(0));
+        let rows = [
+            [1.0, 1.0],
+            [1.0, 2.0],
+            [1.0, 2.5],
+            [1.5, 0.0],
+            [f64::NAN, f64::NAN],
+            [f64::NAN, 0.0],
+        ];
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        let mut block = Vec::new();
+        let nan = transpose(&flat, 2, 0, &mut block);
+        assert!(nan);
+        let mut out = [0; BLOCK];
+        f.leaves(0, &block, nan, &mut out);
+        assert_eq!(&out[..6], &[3, 3, 4, 2, 4, 3]);
+    }
+
+    #[test]
+    fn unfit_trees_are_refused_and_leave_nothing_behind() {
+        let mut f = BitForest::new(SplitOp::Less);
+        assert_eq!(f.push(&tree(), 1), None, "feature 1 beyond the stride");
+        assert!(f.is_empty() && f.threshold.is_empty() && f.leaf_node.is_empty());
+        assert_eq!(f.push(&tree(), 2), Some(0));
+    }
+}
+
+#[cfg(test)]
+mod agreement {
+    //! The bit-vector kernel against a plain walk and against the other
+    //! kernel, on many shapes and seeds.
+    use super::*;
+    use crate::ir::{Aggregation, Forest, PostTransform};
+    use crate::predict::Kernel;
+    use crate::synth::{self, SynthSpec};
+    use ndarray::Array2;
+
+    /// The leaf a plain walk from the root reaches.
+    fn walk(tree: &Tree, op: SplitOp, row: &[f64]) -> u32 {
+        let mut at = 0;
+        while tree.true_child[at] != LEAF {
+            let x = row[tree.feature[at] as usize];
+            let goes_true = if x.is_nan() {
+                tree.missing_true[at]
+            } else if op == SplitOp::LessOrEqual {
+                x <= tree.threshold[at]
+            } else {
+                x < tree.threshold[at]
+            };
+            at = if goes_true {
+                tree.true_child[at]
+            } else {
+                tree.false_child[at]
+            } as usize;
+        }
+        at as u32
+    }
+
+    /// Uniform rows, two columns more than the forest reads, then rows on
+    /// every threshold of the first trees and one float step either side,
+    /// NaN and infinities in some cells.
+    fn probing_rows(forest: &Forest, seed: u64) -> Array2<f64> {
+        let stride = forest.n_features + 2;
+        let n = 1_000 + seed as usize % BLOCK;
+        let mut x = synth::rows(n, stride, seed);
+        let mut r = 0;
+        for tree in forest.trees.iter().take(5) {
+            for (i, &t) in tree.threshold.iter().enumerate() {
+                if tree.true_child[i] == LEAF {
+                    continue;
+                }
+                for v in [t, t.next_down(), t.next_up()] {
+                    x[[r % n, tree.feature[i] as usize]] = v;
+                    r += 1;
+                }
+            }
+        }
+        let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0];
+        for r in (0..x.nrows()).step_by(5) {
+            x[[r, (r / 5) % stride]] = specials[(r / 5) % specials.len()];
+        }
+        x
+    }
+
+    fn spec(nodes: usize, jitter: f64, op: SplitOp, seed: u64) -> SynthSpec {
+        SynthSpec {
+            n_trees: 12,
+            jitter,
+            split_op: op,
+            missing_true_fraction: 0.3,
+            mixed_leaf_fraction: 0.5,
+            seed,
+            ..SynthSpec::sklearn(12, nodes, 5)
+        }
+    }
+
+    /// Tree sizes around the kernel's limit: single leaves, stumps, 31
+    /// leaves, 63, 64 and 65 leaves, and a spread across it.
+    const SHAPES: [(usize, f64); 8] = [
+        (1, 0.0),
+        (3, 0.0),
+        (61, 0.0),
+        (125, 0.0),
+        (127, 0.0),
+        (129, 0.0),
+        (61, 0.9),
+        (120, 0.3),
+    ];
+
+    #[test]
+    fn bit_vector_leaves_are_the_walks_on_many_shapes() {
+        for (s, &(nodes, jitter)) in SHAPES.iter().enumerate() {
+            for op in [SplitOp::LessOrEqual, SplitOp::Less] {
+                let seed = 7 + s as u64;
+                let forest = synth::forest(&spec(nodes, jitter, op, seed));
+                let x = probing_rows(&forest, seed);
+                let stride = x.ncols();
+                let flat: Vec<f64> = x.iter().copied().collect();
+                let mut bits = BitForest::new(op);
+                let mut block = Vec::new();
+                let mut out = [0; BLOCK];
+                for tree in &forest.trees {
+                    let leaves = tree.true_child.iter().filter(|&&c| c == LEAF).count();
+                    let Some(k) = bits.push(tree, stride) else {
+                        assert!(leaves > MAX_LEAVES, "a tree of {leaves} leaves refused");
+                        continue;
+                    };
+                    assert!(leaves <= MAX_LEAVES);
+                    for first in (0..x.nrows()).step_by(BLOCK) {
+                        let nan = transpose(&flat, stride, first, &mut block);
+                        bits.leaves(k, &block, nan, &mut out);
+                        for (r, &leaf) in (first..x.nrows()).zip(&out) {
+                            let row = x.row(r);
+                            let expected = walk(tree, op, row.as_slice().unwrap());
+                            assert_eq!(leaf, expected, "{nodes} nodes, {op:?}, row {r}: {row}");
+                        }
+                    }
+                }
+                let refused = forest.trees.len() - bits.len();
+                match nodes {
+                    ..=127 if jitter == 0.0 => assert_eq!(refused, 0),
+                    129 => assert_eq!(refused, forest.trees.len()),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn same_bits(a: &Array2<f64>, b: &Array2<f64>) -> bool {
+        a.shape() == b.shape() && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+
+    #[test]
+    fn every_kernel_predicts_the_same_bits() {
+        for (s, &(nodes, jitter)) in SHAPES.iter().enumerate() {
+            let op = [SplitOp::LessOrEqual, SplitOp::Less][s % 2];
+            let mut forest = synth::forest(&spec(nodes, jitter, op, 100 + s as u64));
+            if s % 3 == 1 {
+                // Boosting-like: one value per leaf, one class per tree.
+                for tree in &mut forest.trees {
+                    tree.value = tree.value.chunks(3).map(|v| v[0] - 0.3 * v[1]).collect();
+                }
+                let n = forest.trees.len() as u32;
+                forest.aggregation = Aggregation::Sum {
+                    base_values: vec![0.5, -0.25, 0.125],
+                    post_transform: PostTransform::Softmax,
+                    tree_targets: (0..n).map(|t| t % 3).collect(),
+                };
+            }
+            forest.check().unwrap();
+            let x = probing_rows(&forest, s as u64);
+            for rows in [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, x.nrows()] {
+                let view = x.slice(ndarray::s![..rows, ..]);
+                let walk = forest.predict_with(view, Kernel::Walk);
+                for kernel in [Kernel::BitVector, Kernel::Auto] {
+                    let got = forest.predict_with(view, kernel);
+                    assert_eq!(got.classes, walk.classes, "{kernel:?}, {nodes} nodes");
+                    assert!(
+                        same_bits(&got.values, &walk.values),
+                        "{kernel:?}, {nodes} nodes"
+                    );
+                    match (&got.raw, &walk.raw) {
+                        (Some(a), Some(b)) => assert!(same_bits(a, b)),
+                        (a, b) => assert_eq!(a.is_none(), b.is_none()),
+                    }
+                }
+            }
+        }
+    }
+}

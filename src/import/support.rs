@@ -14,6 +14,7 @@ pub(crate) fn push_leaf(t: &mut Tree, value: f64) {
 }
 
 /// Appends a leaf holding `values` (one per score: vector leaves).
+#[cfg(feature = "xgboost")]
 pub(crate) fn push_leaf_values(t: &mut Tree, values: &[f64]) {
     push_leaf(t, 0.0);
     t.value.pop();
@@ -23,6 +24,7 @@ pub(crate) fn push_leaf_values(t: &mut Tree, values: &[f64]) {
 /// Gives the split just appended `width` values (zeros), as the nodes of a
 /// forest whose leaves hold `width` values must have ([`push_split`]
 /// appends one).
+#[cfg(feature = "xgboost")]
 pub(crate) fn pad_split(t: &mut Tree, width: usize) {
     t.value
         .extend(std::iter::repeat_n(0.0, width.saturating_sub(1)));

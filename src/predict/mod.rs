@@ -205,7 +205,7 @@ impl<'f> Plan<'f> {
             let target = forest.tree_target(t);
             for (scores, &leaf) in scores.chunks_exact_mut(width).zip(&leaves) {
                 let leaf = leaf as usize;
-                let v = &tree.value[leaf * leaf_width..(leaf + 1) * leaf_width];
+                let v = tree.leaf_values(leaf, leaf_width);
                 match (&forest.aggregation, target) {
                     (Aggregation::Vote, _) => scores[v[0] as usize] += 1.0,
                     (_, Some(k)) => scores[k as usize] += v[0],

@@ -370,13 +370,9 @@ impl<const LEQ: bool, const MISSING: bool> Step for ArrayStep<'_, LEQ, MISSING> 
     fn next(&self, at: u32, rows: &[f64], base: usize) -> Option<u32> {
         let t = self.tree;
         let at = at as usize;
-        let yes = t.true_child[at];
-        if yes == LEAF {
-            return None;
-        }
         // Both children are loaded before the comparison (measured 15 %
         // faster than loading the false child only when needed).
-        let no = t.false_child[at];
+        let (yes, no) = t.children(at)?;
         let f = t.feature[at] as usize;
         assert!(
             f < self.stride,
@@ -509,14 +505,12 @@ fn pack(tree: &Tree, op: SplitOp, stride: usize, packed: &mut Vec<PackedNode>) -
         SplitOp::LessOrEqual => Test::Leq,
         SplitOp::Less => Test::Lt,
     };
-    let nodes = tree
-        .true_child
-        .iter()
-        .zip(&tree.false_child)
-        .zip(tree.feature.iter().zip(&tree.threshold))
-        .zip(&tree.missing_true);
+    let nodes = (tree.feature.iter().zip(&tree.threshold))
+        .zip(&tree.missing_true)
+        .enumerate();
     let mut fits = true;
-    for (((&yes, &no), (&feature, &threshold)), &missing_true) in nodes {
+    for (i, ((&feature, &threshold), &missing_true)) in nodes {
+        let (yes, no) = tree.children(i).unwrap_or((LEAF, LEAF));
         fits &= yes == LEAF || (feature as usize) < stride;
         packed.push(PackedNode {
             threshold,

@@ -16,7 +16,6 @@
 
 use std::collections::VecDeque;
 
-use super::super::support::{push_leaf, push_split};
 use super::document::Node;
 use super::error::XgboostError;
 use crate::ir::{Tree, LEAF};
@@ -85,7 +84,7 @@ pub fn convert(index: usize, json: Node<'_>, ctx: &TreeContext) -> Result<Tree, 
                 // XGBoost's DART adds `leaf * weight`, a float32 product.
                 value *= w;
             }
-            push_leaf(&mut ir, f64::from(value));
+            ir.push_leaf(&[f64::from(value)]);
             ir_id += 1;
             continue;
         }
@@ -122,7 +121,7 @@ pub fn convert(index: usize, json: Node<'_>, ctx: &TreeContext) -> Result<Tree, 
             0 => {
                 order.extend([l, r]);
                 let t = f64::from(arrays.condition[x]);
-                push_split(&mut ir, feature, t, (yes, no), default_left);
+                ir.push_split(feature, t, (yes, no), default_left);
             }
             1 => {
                 // The listed categories go right: the right child becomes
@@ -132,7 +131,7 @@ pub fn convert(index: usize, json: Node<'_>, ctx: &TreeContext) -> Result<Tree, 
                     .get(&x)
                     .ok_or_else(|| bad(format!("categorical node {x} lists no categories")))?;
                 ir.categories.push(ir_id, set.iter().copied());
-                push_split(&mut ir, feature, 0.0, (yes, no), !default_left);
+                ir.push_split(feature, 0.0, (yes, no), !default_left);
             }
             other => return Err(bad(format!("node {x} has split_type {other}"))),
         }

@@ -51,6 +51,7 @@ pub mod load;
 #[cfg(feature = "tract")]
 pub mod migrate;
 pub mod onnx_proto;
+pub mod panics;
 pub mod predict;
 #[cfg(feature = "registry")]
 pub mod registry;

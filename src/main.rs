@@ -47,12 +47,11 @@ fn report(e: &anyhow::Error) {
 /// a backtrace (`main` then exits with status 1).
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let what = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown cause".into());
+        // The library turned this one into an error, which `main` reports.
+        if forest2onnx::panics::is_contained() {
+            return;
+        }
+        let what = forest2onnx::panics::message(info.payload());
         let at = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

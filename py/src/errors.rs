@@ -2,7 +2,6 @@
 //! panic guard every entry point runs in: a bug becomes `forest2onnx.Error`,
 //! never a crash of the interpreter.
 
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use forest2onnx::export::onnx::ExportError;
@@ -149,18 +148,8 @@ pub fn guard<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
             Kind::Error,
             format!(
                 "internal error in forest2onnx (please report it): {}",
-                panic_message(&*payload)
+                forest2onnx::panics::message(&*payload)
             ),
         ))
     })
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_string()
-    }
 }

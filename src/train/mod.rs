@@ -7,7 +7,6 @@
 //! then replaced by the strings, so class `i` is the `i`-th smallest string.
 
 use std::collections::BTreeSet;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
@@ -284,8 +283,8 @@ pub fn train(data: &TrainingData, params: &TrainParams) -> Result<Trained, Train
         .map_err(|e| TrainError::Smartcore(e.to_string()))?;
     // smartcore has panicking corners; an unexpected one must not take the
     // caller down with it.
-    let fitted = catch_unwind(AssertUnwindSafe(|| fit(&x, &codes, params)))
-        .map_err(|p| TrainError::Smartcore(format!("training panicked: {}", panic_text(&p))))??;
+    let fitted = crate::panics::contain(|| fit(&x, &codes, params))
+        .map_err(|why| TrainError::Smartcore(format!("training panicked: {why}")))??;
     let mut forest = match &fitted {
         Model::Forest(m) => from_random_forest(m.as_ref())?,
         Model::Tree(m) => from_decision_tree(m.as_ref())?,
@@ -398,13 +397,6 @@ fn check_shape_params(p: &TrainParams, cols: usize) -> Result<(), TrainError> {
         }
     }
     Ok(())
-}
-
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown cause".into())
 }
 
 impl Trained {

@@ -3,8 +3,6 @@
 //! regression` and tests. Features and targets are f64; trees minimise the
 //! squared error (smartcore's only regression criterion).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use ndarray::{Array2, ArrayView2};
 use smartcore::ensemble::random_forest_regressor::{
     RandomForestRegressor, RandomForestRegressorParameters,
@@ -14,7 +12,7 @@ use smartcore::tree::decision_tree_regressor::{
     DecisionTreeRegressor, DecisionTreeRegressorParameters,
 };
 
-use super::{panic_text, ModelKind, TrainError, TrainParams};
+use super::{ModelKind, TrainError, TrainParams};
 use crate::import::smartcore::{
     from_decision_tree_regressor, from_random_forest_regressor, SmartcoreError,
 };
@@ -61,8 +59,8 @@ pub fn train_regressor(
     let (rows, cols) = data.x.dim();
     let x = DenseMatrix::new(rows, cols, data.x.iter().copied().collect(), false)
         .map_err(|e| TrainError::Smartcore(e.to_string()))?;
-    let fitted = catch_unwind(AssertUnwindSafe(|| fit(&x, &data.y, params)))
-        .map_err(|p| TrainError::Smartcore(format!("training panicked: {}", panic_text(&p))))??;
+    let fitted = crate::panics::contain(|| fit(&x, &data.y, params))
+        .map_err(|why| TrainError::Smartcore(format!("training panicked: {why}")))??;
     let mut forest = match &fitted {
         Model::Forest(m) => from_random_forest_regressor(m.as_ref())?,
         Model::Tree(m) => from_decision_tree_regressor(m.as_ref())?,

@@ -370,3 +370,36 @@ fn run_ok(args: &[&std::ffi::OsStr]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Regression: a Parquet page that makes the `parquet` crate panic is
+/// reported as one plain error; the binary's panic hook used to print an
+/// "internal error … this is a bug" line for the contained panic as well.
+#[test]
+fn a_parquet_reader_panic_is_a_plain_error_in_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("4.3/dt_classifier/model"), dir.path());
+    let part = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    let good = std::fs::read(&part).unwrap();
+    // The first single-bit flip (in file order) that the reader panics on.
+    let panicking = (4..good.len() * 8).find_map(|bit| {
+        let mut bad = good.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        std::fs::write(&part, &bad).unwrap();
+        let e = forest2onnx::load(dir.path()).err()?;
+        root(&e).contains("malformed data").then_some(bad)
+    });
+    assert!(panicking.is_some(), "no bit flip makes the reader panic");
+    let out = assert_cmd::Command::cargo_bin("forest2onnx")
+        .unwrap()
+        .args(["inspect".as_ref(), dir.path().as_os_str()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("malformed data"), "{stderr}");
+    assert!(!stderr.contains("internal error"), "{stderr}");
+}

@@ -44,23 +44,15 @@ pub fn rows<'a>(
         // The `parquet` crate's record reader panics on some malformed pages
         // (e.g. dictionary-encoded data without a dictionary page, found by
         // the fuzz seeds with flipped bits): contain it and report the file.
-        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            read_file(name, bytes, limit - out.len())
-        }));
-        match read {
-            Ok(rows) => out.extend(rows?.into_iter().map(|r| (name, r))),
-            Err(panic) => {
-                let why = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                return Err(SparkError::file(
+        let read = crate::panics::contain(|| read_file(name, bytes, limit - out.len())).map_err(
+            |why| {
+                SparkError::file(
                     name,
                     format!("the Parquet reader failed on malformed data: {why}"),
-                ));
-            }
-        }
+                )
+            },
+        )?;
+        out.extend(read?.into_iter().map(|r| (name, r)));
     }
     Ok(out)
 }

@@ -216,7 +216,10 @@ impl Forest {
             return Err("has no nodes".into());
         }
         if n >= LEAF_BIT as usize {
-            return Err(format!("has {n} nodes; at most {} are supported", LEAF_BIT - 1));
+            return Err(format!(
+                "has {n} nodes; at most {} are supported",
+                LEAF_BIT - 1
+            ));
         }
         let width = self.leaf_width();
         for (name, len) in [
@@ -265,7 +268,11 @@ impl Forest {
                 if c <= i || c >= n {
                     return Err(format!(
                         "node {i} has child {}; children must be in {}..{n}",
-                        if c == LEAF as usize { "none".to_string() } else { c.to_string() },
+                        if c == LEAF as usize {
+                            "none".to_string()
+                        } else {
+                            c.to_string()
+                        },
                         i + 1
                     ));
                 }
@@ -393,13 +400,21 @@ mod tests {
         assert!(matches!(f.check(), Err(ForestError::Tree { .. })));
         let mut f = stump();
         f.trees[0].explicit_true_child = vec![2, LEAF, LEAF];
-        assert!(f.check().unwrap_err().to_string().contains("more than one parent"));
+        assert!(f
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("more than one parent"));
         let mut f = stump();
         f.trees[0].explicit_true_child = vec![1, 2, LEAF];
         assert!(f.check().unwrap_err().to_string().contains("one child"));
         let mut f = stump();
         f.trees[0].explicit_true_child = vec![1, LEAF];
-        assert!(f.check().unwrap_err().to_string().contains("expected 3 or none"));
+        assert!(f
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("expected 3 or none"));
         let mut f = stump();
         f.trees[0].false_child_or_leaf[2] = LEAF_BIT;
         assert!(f.check().unwrap_err().to_string().contains("leaf index 0"));

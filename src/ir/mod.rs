@@ -342,7 +342,10 @@ impl Tree {
 
     /// Number of leaves.
     pub fn n_leaves(&self) -> usize {
-        self.false_child_or_leaf.iter().filter(|&&c| c & LEAF_BIT != 0).count()
+        self.false_child_or_leaf
+            .iter()
+            .filter(|&&c| c & LEAF_BIT != 0)
+            .count()
     }
 
     /// Appends a leaf holding `values` (one per [`Forest::leaf_width`]);
@@ -453,7 +456,8 @@ impl Tree {
             }
             if yes == LEAF {
                 t.false_child_or_leaf.push(LEAF_BIT | k);
-                t.leaf_value.extend_from_slice(&value[i * width..(i + 1) * width]);
+                t.leaf_value
+                    .extend_from_slice(&value[i * width..(i + 1) * width]);
                 k += 1;
             } else {
                 t.false_child_or_leaf.push(no);
@@ -610,7 +614,8 @@ impl Forest {
     /// Heap bytes held by the trees' arrays ([`Tree::heap_bytes`]) and the
     /// tree list itself: the forest's size in memory, less its metadata.
     pub fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&self.trees[..]) + self.trees.iter().map(Tree::heap_bytes).sum::<usize>()
+        std::mem::size_of_val(&self.trees[..])
+            + self.trees.iter().map(Tree::heap_bytes).sum::<usize>()
     }
 }
 
@@ -674,8 +679,32 @@ pub(crate) mod tests {
             2,
         );
         assert_eq!(old, Ok(t));
-        let one_child = Tree::from_node_arrays(vec![0; 2], vec![0.0; 2], &[1, LEAF], &[LEAF, LEAF], vec![false; 2], &[0.0; 2], 1);
+        let one_child = Tree::from_node_arrays(
+            vec![0; 2],
+            vec![0.0; 2],
+            &[1, LEAF],
+            &[LEAF, LEAF],
+            vec![false; 2],
+            &[0.0; 2],
+            1,
+        );
         assert!(one_child.unwrap_err().contains("one child"));
+    }
+
+    #[test]
+    fn a_single_output_forest_takes_at_most_24_bytes_per_node() {
+        // Depth-first trees, as scikit-learn's: no true child is stored.
+        let mut f = crate::synth::forest(&crate::synth::SynthSpec::small());
+        let width = f.leaf_width();
+        assert_eq!(width, 3);
+        let per_node = |f: &Forest| f.heap_bytes() as f64 / f.n_nodes() as f64;
+        // Three values per leaf: 17 bytes per node plus 24 per leaf.
+        assert!(per_node(&f) <= 17.0 + 24.0 * 0.5 + 1.0, "{}", per_node(&f));
+        for t in &mut f.trees {
+            assert!(t.implicit_true_children());
+            t.leaf_value = t.leaf_value.iter().step_by(width).copied().collect();
+        }
+        assert!(per_node(&f) <= 24.0, "{} bytes per node", per_node(&f));
     }
 
     #[test]

@@ -288,8 +288,7 @@ fn read_forest(p: &mut impl Source, layout: &Layout, shell: Forest) -> Result<Fo
             Section::FalseChild if counts.lean => {
                 for (t, tree) in trees.iter_mut().enumerate() {
                     let mut children: Vec<u32> = p.array(size(&spans, t), s)?;
-                    number_leaves(&mut children)
-                        .map_err(|i| corrupt_child(t, i, children[i]))?;
+                    number_leaves(&mut children).map_err(|i| corrupt_child(t, i, children[i]))?;
                     tree.false_child_or_leaf = children;
                 }
             }

@@ -9,8 +9,8 @@ use super::error::StoreError;
 use super::frames::{self, Framing, Spans, Unit};
 use super::layout::{
     seal, writer_version, FrameEntry, Header, Preamble, COMPRESSION_NONE, COMPRESSION_ZSTD,
-    FORMAT_MAJOR, FORMAT_MINOR, MAX_COMPRESSION_RATIO,
-    MAX_HEADER_LEN, MAX_PAYLOAD_LEN, PREAMBLE_LEN,
+    FORMAT_MAJOR, FORMAT_MINOR, MAX_COMPRESSION_RATIO, MAX_HEADER_LEN, MAX_PAYLOAD_LEN,
+    PREAMBLE_LEN,
 };
 use super::metadata::{Compression, FormatVersion, Metadata, SaveOptions};
 use super::sections::{put, Counts, Layout, Section};
@@ -226,13 +226,11 @@ pub(super) fn spans_of(forest: &Forest) -> Spans {
     };
     for t in &forest.trees {
         let c = &t.categories;
-        let mut push = |v: &mut Vec<u64>, n: usize| v.push(v.last().unwrap() + n as u64);
+        let push = |v: &mut Vec<u64>, n: usize| v.push(v.last().unwrap() + n as u64);
         push(&mut spans.nodes, t.n_nodes());
         push(&mut spans.leaves, t.n_leaves());
         push(&mut spans.true_children, t.explicit_true_child.len());
-        spans
-            .splits
-            .push(spans.splits.last().unwrap() + c.nodes.len() as u64);
+        push(&mut spans.splits, c.nodes.len());
         // Each tree's local category offsets, shifted by the categories of
         // the trees before it.
         let base = *spans.values.last().unwrap();

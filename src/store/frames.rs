@@ -452,32 +452,22 @@ impl Source for Decoded {
 mod tests {
     use super::super::{decode, encode, SaveOptions};
     use super::*;
-    use crate::ir::{Aggregation, CategorySplits, Forest, PostTransform, Tree, LEAF};
+    use crate::ir::{Aggregation, CategorySplits, Forest, PostTransform, Tree};
 
     /// Three boosted trees, two with categorical splits, one a single leaf.
     fn forest() -> Forest {
         let split = |t: u32| {
             let mut categories = CategorySplits::default();
             categories.push(0, [1, 3 + t]);
-            Tree {
-                feature: vec![1, 0, 0],
-                threshold: vec![f64::NAN, 0.0, 0.0],
-                true_child: vec![1, LEAF, LEAF],
-                false_child: vec![2, LEAF, LEAF],
-                missing_true: vec![t == 0, false, false],
-                value: vec![0.0, 1.5, -f64::from(t)],
-                categories,
-            }
+            let mut tree = Tree::default();
+            tree.push_split(1, f64::NAN, (1, 2), t == 0);
+            tree.push_leaf(&[1.5]);
+            tree.push_leaf(&[-f64::from(t)]);
+            tree.categories = categories;
+            tree
         };
-        let leaf = Tree {
-            feature: vec![0],
-            threshold: vec![0.0],
-            true_child: vec![LEAF],
-            false_child: vec![LEAF],
-            missing_true: vec![false],
-            value: vec![0.25],
-            categories: CategorySplits::default(),
-        };
+        let mut leaf = Tree::default();
+        leaf.push_leaf(&[0.25]);
         let mut forest = crate::synth::forest(&crate::synth::SynthSpec::small());
         forest.n_features = 2;
         forest.task = crate::ir::Task::Regression { n_targets: 2 };
@@ -495,7 +485,7 @@ mod tests {
         let framing = Framing { min_raw: 0, target };
         let (bytes, meta) =
             encode::encode_framed(forest, &SaveOptions::default(), framing).unwrap();
-        assert_eq!((meta.format.major, meta.format.minor), (3, 0));
+        assert_eq!((meta.format.major, meta.format.minor), (4, 0));
         bytes
     }
 

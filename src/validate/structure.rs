@@ -29,8 +29,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::ir::{
-    Aggregation, CategorySplits, Forest, Precision, SplitOp, Tree, MAX_CATEGORY,
-    ZERO_THRESHOLD,
+    Aggregation, CategorySplits, Forest, Precision, SplitOp, Tree, MAX_CATEGORY, ZERO_THRESHOLD,
 };
 use crate::predict::traverse::{AnyTest, PackedNode, SplitRule, Test};
 use crate::runtime::{CompiledEnsemble, ElementType};
@@ -735,7 +734,12 @@ fn categorical(
                 let v = f64::from(v);
                 values.extend([v - 1.0, v, v + 1.0]);
             }
-            pending.extend(tree.children(n as usize).map(|(yes, no)| [yes, no]).into_iter().flatten());
+            pending.extend(
+                tree.children(n as usize)
+                    .map(|(yes, no)| [yes, no])
+                    .into_iter()
+                    .flatten(),
+            );
         }
     }
     let mut pending = vec![j];
@@ -775,7 +779,11 @@ fn categorical(
         while let Some(set) = on_feature(a) {
             seen[a as usize] = true;
             let (yes, no) = tree.children(a as usize).expect("a split");
-            a = if category_goes_true(tree, a, set, x) { yes } else { no };
+            a = if category_goes_true(tree, a, set, x) {
+                yes
+            } else {
+                no
+            };
         }
         let mut b = j;
         for _ in 0..=cx.nodes.len() {

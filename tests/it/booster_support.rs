@@ -136,7 +136,7 @@ pub fn leaf_values(forest: &Forest, rows: &Array2<f64>) -> Array2<f64> {
     for (t, tree) in forest.trees.iter().enumerate() {
         kernels.leaves(tree, &mut packed, &data, stride, &mut leaves);
         for (r, &leaf) in leaves.iter().enumerate() {
-            out[[r, t]] = tree.value[leaf as usize];
+            out[[r, t]] = tree.leaf_values(leaf as usize, 1)[0];
         }
     }
     out

@@ -249,7 +249,9 @@ fn prepare<'f>(forest: &'f Forest, options: &ExportOptions) -> Result<Plan<'f>, 
     let inconsistent = forest.trees.iter().position(|t| {
         let n = t.n_nodes();
         let leaves = t.leaf_value.len() / width.max(1);
+        // Every tree needs a leaf: splits read the first leaf's values.
         n == 0
+            || leaves == 0
             || [
                 t.threshold.len(),
                 t.false_child_or_leaf.len(),

@@ -24,9 +24,7 @@ use super::error::SklearnError;
 use super::estimator::{Context, Estimator};
 use super::pickle::Value;
 use super::tree::{read_tree, RawTree, TreeShape};
-use crate::ir::{
-    Aggregation, Forest, InputRules, Precision, SplitOp, Task, Tree,
-};
+use crate::ir::{Aggregation, Forest, InputRules, Precision, SplitOp, Task, Tree};
 
 const ENSEMBLES: &[&str] = &[
     "RandomForestClassifier",

@@ -25,9 +25,7 @@ use super::error::SklearnError;
 use super::estimator::{Context, Estimator};
 use super::layout::{match_layout, PREDICTOR_NODES};
 use super::numpy::{FieldReader, Kind, NdArray};
-use crate::ir::{
-    Aggregation, Forest, InputRules, PostTransform, Precision, SplitOp, Task, Tree,
-};
+use crate::ir::{Aggregation, Forest, InputRules, PostTransform, Precision, SplitOp, Task, Tree};
 use categorical::Categories;
 
 /// Bits per row of scikit-learn's category bitsets (8 × uint32).

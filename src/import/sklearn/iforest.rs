@@ -17,9 +17,7 @@ use super::estimator::{Context, Estimator};
 use super::forest::{member_tree, members};
 use super::pickle::Value;
 use super::tree::{read_tree, RawTree, TreeShape};
-use crate::ir::{
-    Aggregation, Forest, InputRules, PostTransform, Precision, SplitOp, Task, Tree,
-};
+use crate::ir::{Aggregation, Forest, InputRules, PostTransform, Precision, SplitOp, Task, Tree};
 
 /// The Euler–Mascheroni constant, `np.euler_gamma`.
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;

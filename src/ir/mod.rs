@@ -694,7 +694,8 @@ pub(crate) mod tests {
     #[test]
     fn a_single_output_forest_takes_at_most_24_bytes_per_node() {
         // Depth-first trees, as scikit-learn's: no true child is stored.
-        let mut f = crate::synth::forest(&crate::synth::SynthSpec::small());
+        // Trees of 2,001 nodes, so the per-tree Vec headers weigh little.
+        let mut f = crate::synth::forest(&crate::synth::SynthSpec::sklearn(4, 2001, 5));
         let width = f.leaf_width();
         assert_eq!(width, 3);
         let per_node = |f: &Forest| f.heap_bytes() as f64 / f.n_nodes() as f64;

@@ -12,7 +12,7 @@
 //!   compiles every ONNX ensemble into packed nodes);
 //! * [`ArrayStep`]: the IR's struct-of-arrays [`Tree`] read in place.
 
-use crate::ir::{CategoryRule, CategorySplits, SplitOp, Tree, LEAF};
+use crate::ir::{CategoryRule, CategorySplits, SplitOp, Tree, LEAF, LEAF_BIT};
 
 use super::category_of;
 
@@ -506,11 +506,15 @@ fn pack(tree: &Tree, op: SplitOp, stride: usize, packed: &mut Vec<PackedNode>) -
         SplitOp::Less => Test::Lt,
     };
     let nodes = (tree.feature.iter().zip(&tree.threshold))
-        .zip(&tree.missing_true)
+        .zip(tree.missing_true.iter().zip(&tree.false_child_or_leaf))
         .enumerate();
+    let explicit = &tree.explicit_true_child;
     let mut fits = true;
-    for (i, ((&feature, &threshold), &missing_true)) in nodes {
-        let (yes, no) = tree.children(i).unwrap_or((LEAF, LEAF));
+    for (i, ((&feature, &threshold), (&missing_true, &c))) in nodes {
+        // Selects, not branches: which node is a leaf is unpredictable.
+        let leaf = c & LEAF_BIT != 0;
+        let next = explicit.get(i).copied().unwrap_or(i as u32 + 1);
+        let (yes, no) = (if leaf { LEAF } else { next }, if leaf { LEAF } else { c });
         fits &= yes == LEAF || (feature as usize) < stride;
         packed.push(PackedNode {
             threshold,

@@ -392,3 +392,17 @@ fn from_node_arrays(tree: Tree, o: NodeArrays, width: usize) -> Result<Tree, Str
     lean.categories = categories;
     Ok(lean)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_are_numbered_in_node_order_and_marked_ids_refused() {
+        let mut c = vec![2, LEAF, 4, LEAF, LEAF];
+        number_leaves(&mut c).unwrap();
+        assert_eq!(c, [2, LEAF_BIT, 4, LEAF_BIT | 1, LEAF_BIT | 2]);
+        // A stored entry with bit 31 set is neither a node id nor a leaf.
+        assert_eq!(number_leaves(&mut [1, LEAF_BIT | 1, LEAF]), Err(1));
+    }
+}

@@ -260,7 +260,6 @@ fn prepare<'f>(forest: &'f Forest, options: &ExportOptions) -> Result<Plan<'f>, 
             .iter()
             .any(|&len| len != n)
             || !(t.explicit_true_child.is_empty() || t.explicit_true_child.len() == n)
-            || (0..n).any(|i| t.leaf_index(i).is_some_and(|k| k >= leaves))
     });
     if let Some(tree) = inconsistent {
         // Forest::check reports these precisely; never size such a forest.

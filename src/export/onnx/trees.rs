@@ -161,7 +161,7 @@ impl View<'_> {
 
     /// The `width` values node `i` writes: its own for a leaf; for a split,
     /// the first leaf's (whose entries a split never keeps), so that hot
-    /// loops need not branch. The tree has a leaf (`prepare` checks it).
+    /// loops need not branch. The tree has a leaf's values (`prepare` checks).
     #[inline(always)]
     pub fn node_values(&self, i: usize, width: usize) -> &[f64] {
         let c = self.false_child_or_leaf[i];
@@ -170,7 +170,12 @@ impl View<'_> {
         } else {
             0
         };
-        &self.leaf_value[k * width..(k + 1) * width]
+        // A leaf index out of range (a forest that fails its check, which
+        // is reported before anything is written) reads the first leaf's.
+        let first = &self.leaf_value[..width];
+        self.leaf_value
+            .get(k * width..(k + 1) * width)
+            .unwrap_or(first)
     }
 
     #[inline(always)]

@@ -109,7 +109,7 @@ impl<'a> ForestArrays<'a> {
         let (values, true_children) = if self.lean {
             // Every tree before has an odd node count n and (n + 1) / 2
             // leaves (checked by `validate`).
-            let leaves = (start + i) / 2..(end + i + 1) / 2;
+            let leaves = (start + i) / 2..(end + i).div_ceil(2);
             let true_children = match self.true_child_tree_offsets.get(i..i + 2) {
                 Some(&[a, b]) => &self.true_child[a as usize..b as usize],
                 _ => &[][..],

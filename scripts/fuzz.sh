@@ -10,6 +10,12 @@
 # nightly compiler, or stable with RUSTC_BOOTSTRAP=1, which this script sets
 # when no nightly toolchain is installed.
 #
+# FUZZ_SANITIZER=none runs without AddressSanitizer (several times faster;
+# our parsers are safe Rust, so use it for the bulk of the executions and
+# the default, address, for shorter periodic runs). Each sanitizer builds
+# in its own directory, fuzz/target/SANITIZER, so switching rebuilds
+# nothing. FUZZ_RUNS=N stops after N executions (or SECONDS, first).
+#
 # A fresh corpus starts from the committed minimised one,
 # fuzz/corpora/TARGET.tar.xz; scripts/fuzz-pack.sh TARGET refreshes that
 # archive from a grown corpus.
@@ -24,6 +30,9 @@ fi
 target=$1
 seconds=$2
 jobs=${3:-1}
+sanitizer=${FUZZ_SANITIZER:-address}
+runs=()
+[ -n "${FUZZ_RUNS:-}" ] && runs=(-runs="$FUZZ_RUNS")
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
@@ -53,8 +62,9 @@ run_one() {
   # libFuzzer jobs, whose output goes to fuzz-N.log files.
   local parallel=()
   [ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
-  cargo "${toolchain[@]}" fuzz run --release "$t" "fuzz/corpus/$t" "${seeds[@]}" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 "${parallel[@]}" \
+  cargo "${toolchain[@]}" fuzz run --release -s "$sanitizer" --target-dir "fuzz/target/$sanitizer" \
+    "$t" "fuzz/corpus/$t" "${seeds[@]}" -- \
+    -max_total_time="$seconds" "${runs[@]}" -rss_limit_mb=2048 -timeout=10 "${parallel[@]}" \
     -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/"
 }
 

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Installs a Java runtime when `java` is missing: the PMML evaluators of the
-# Python checks (jpmml_evaluator, pypmml) run on the JVM. Debian/Ubuntu
-# (apt-get); elsewhere install Java 11+ yourself.
+# Installs a Java runtime when `java` is missing or older than 17: the PMML
+# evaluators of the Python checks (jpmml_evaluator, pypmml) run on the JVM,
+# and pyspark 4 (py/tests/test_spark_transform.py) needs Java 17+.
+# Debian/Ubuntu (apt-get); elsewhere install Java 17+ yourself.
 set -euo pipefail
-if command -v java >/dev/null 2>&1; then
+java_major() {
+  # `java -version` prints e.g. `openjdk version "17.0.15"` (or "1.8.0_x").
+  java -version 2>&1 | sed -n 's/.* version "\([0-9]*\)\.\{0,1\}\([0-9]*\).*/\1 \2/p' | head -1 |
+    awk '{ print ($1 == 1) ? $2 : $1 }'
+}
+if command -v java >/dev/null 2>&1 && [ "$(java_major)" -ge 17 ]; then
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "java is missing and apt-get is not available: install a Java 11+ runtime" >&2
+  echo "java 17+ is missing and apt-get is not available: install a Java 17+ runtime" >&2
   exit 1
 fi
 sudo=""
@@ -16,4 +22,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 $sudo apt-get update -q
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q default-jre-headless
+# default-jre-headless is Java 11 on older releases (Ubuntu 22.04).
+if [ "$(java_major)" -lt 17 ]; then
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless
+fi
 java -version

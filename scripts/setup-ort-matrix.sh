@@ -4,7 +4,7 @@
 # requirement is unchanged is left alone.
 #   .venv-ort/<version>          one venv per line of python/requirements-ort-matrix.txt
 #                                (onnxruntime --no-deps and its pinned numpy)
-#   scripts/ort-matrix/node_modules   onnxruntime-node (npm ci, package-lock.json; its
+#   scripts/ort-matrix/node_modules   onnxruntime-node and onnxruntime-web (npm ci, package-lock.json; node's
 #                                install script only fetches CUDA binaries from NuGet: skipped)
 # onnx.reference runs from .venv (scripts/setup-python.sh).
 # A fresh machine takes 2-3 minutes (downloads), an installed one 0.2 s.

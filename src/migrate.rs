@@ -265,6 +265,11 @@ pub fn convert_one(job: &Job, target: Target, onnx: &ExportOptions) -> Outcome {
     };
     let loaded = match crate::load(&job.input) {
         Ok(l) => l,
+        Err(e) if is_other_json(&e, &job.input) => {
+            outcome.result = Verdict::Skipped;
+            outcome.reason = Some("not a model file: JSON of no known model format".into());
+            return finish(outcome);
+        }
         Err(e) => {
             outcome.result = match &e {
                 LoadError::Unrecognised | LoadError::Empty | LoadError::OnnxNotSource => {
@@ -296,6 +301,26 @@ pub fn convert_one(job: &Job, target: Target, onnx: &ExportOptions) -> Outcome {
         }
     }
     finish(outcome)
+}
+
+/// Whether a file that only the smartcore JSON reader tried (the fallback
+/// for any JSON object) is JSON without a smartcore model's shape, such as
+/// a `manifest.json`: not a model, so skipped rather than failed. JSON that
+/// does not parse still fails (it may be a damaged model).
+fn is_other_json(e: &LoadError, path: &Path) -> bool {
+    #[cfg(feature = "smartcore")]
+    if let LoadError::Import {
+        format: crate::load::Format::SmartcoreJson,
+        ..
+    } = e
+    {
+        return std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| !crate::import::smartcore::is_model_shaped(&v));
+    }
+    let _ = (e, path);
+    false
 }
 
 /// Whether an importer error says "not supported" rather than "broken".

@@ -29,6 +29,29 @@ def test_xgboost_regressor_round_trip(tmp_path):
     np.testing.assert_allclose(got, model.predict(X), rtol=1e-5, atol=1e-5)
 
 
+def test_xgboost_vector_leaves():
+    """Issue 26: multi-target trees (``multi_strategy="multi_output_tree"``)
+    for multi-target regression, multi-class and multi-label
+    classification, as the scikit-learn wrappers predict them."""
+    xgb = pytest.importorskip("xgboost")
+    vector = {"multi_strategy": "multi_output_tree", "tree_method": "hist",
+              "n_estimators": 8, "max_depth": 3, "random_state": 0}
+    X, Y = regression(n_targets=3)
+    reg = xgb.XGBRegressor(**vector).fit(X, Y)
+    got = run_onnx(forest2onnx.to_onnx(reg), X)["variable"]
+    np.testing.assert_allclose(got, reg.predict(X), rtol=1e-5, atol=1e-4)
+    X, y = classification(3)
+    clf = xgb.XGBClassifier(**vector).fit(X, y)
+    got = run_onnx(forest2onnx.to_onnx(clf), X)
+    np.testing.assert_array_equal(got["label"], clf.predict(X))
+    np.testing.assert_allclose(got["probabilities"], clf.predict_proba(X), atol=1e-6)
+    labels = np.stack([y == 0, y == 2], axis=1).astype(int)
+    multi_label = xgb.XGBClassifier(**vector).fit(X, labels)
+    got = run_onnx(forest2onnx.to_onnx(multi_label), X)["variable"]
+    np.testing.assert_allclose(got, multi_label.predict_proba(X), atol=1e-6)
+    np.testing.assert_array_equal(got > 0.5, multi_label.predict(X) == 1)
+
+
 def test_xgboost_unfitted():
     xgb = pytest.importorskip("xgboost")
     with pytest.raises(forest2onnx.NotFittedError):

@@ -22,8 +22,13 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 MATRIX = os.path.join(HERE, "restore_matrix.py")
 
 #: Refusals the matrix may contain, each a known limit (the reason must
-#: contain one of these).
-KNOWN_REFUSALS = ("categorical HistGradientBoosting",)
+#: contain one of these): categorical HistGradientBoosting pickled by 1.4+
+#: in a release before 1.4 (fractional values), and a 1.1 model splitting
+#: on category 0 (values in (-1, 0)) in any release from 1.2.
+KNOWN_REFUSALS = (
+    "from 1.4 a value that is not a category",
+    "reads values in (-1, 0) as category 0",
+)
 
 #: Outputs computed after a transcendental function (exp, log, softmax,
 #: 2**x) by the restoring release: numpy's and the loss modules' versions
@@ -173,3 +178,21 @@ def test_refusals_are_known_limits(records):
         if "refused" in r and not any(k in r["refused"] for k in KNOWN_REFUSALS)
     ]
     assert not bad, "\n".join(bad)
+
+
+def release(version):
+    return tuple(int(p) for p in version.split(".")[:2])
+
+
+def test_categorical_models_restore_where_the_release_can_hold_them(records):
+    """Categorical HistGradientBoosting restores in every target except a
+    1.4+ model in a release before 1.4, and a 1.1 model splitting on
+    category 0 (refused); the restored ones are checked bit for bit above."""
+    categorical = [r for r in records if "categorical" in r["model"]]
+    assert categorical
+    for r in categorical:
+        source, target = release(r["source"]), release(r["target"])
+        expect_refusal = (source >= (1, 4) > target) or (
+            source < (1, 2) and "hgbc_categorical" in r["model"]
+        )
+        assert ("refused" in r) == expect_refusal, r

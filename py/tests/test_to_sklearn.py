@@ -3,15 +3,18 @@ is of scikit-learn's own class and predicts bit for bit like the original,
 from a pickle or from a native file. (Across releases:
 test_restore_cross_version.py.)"""
 
+import os
 import pickle
 
 import numpy as np
 import pytest
 from conftest import CASES, fitted, task_of
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.tree import DecisionTreeClassifier
 
 import forest2onnx
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "fixtures", "sklearn")
 
 
 def probes(est, X):
@@ -90,14 +93,42 @@ def test_feature_names_and_nan_routing_are_kept():
         np.testing.assert_array_equal(restored.predict_proba(rows), est.predict_proba(rows))
 
 
-def test_categorical_histogram_boosting_is_refused():
-    rng = np.random.RandomState(0)
-    X = np.c_[rng.randint(0, 5, 200), rng.normal(size=200)]
-    y = (X[:, 0] % 2 == 0).astype(int)
-    est = HistGradientBoostingClassifier(max_iter=5, categorical_features=[0]).fit(X, y)
-    forest = forest2onnx.Forest(forest2onnx._native.Forest.from_bytes(pickle.dumps(est)))
-    with pytest.raises(forest2onnx.UnsupportedModelError, match="categorical HistGradientBoosting"):
-        forest.to_sklearn()
+def category_rows(X, column, categories):
+    """Rows of X with ``column`` set to seen, unseen, negative, fractional,
+    huge and NaN category values."""
+    values = list(categories) + [max(categories) + 1, 40, -1, -3, -0.5, 2.5, 1e9, np.nan]
+    rows = np.repeat(X[:20], len(values), axis=0)
+    rows[:, column] = np.tile(values, 20)
+    return rows
+
+
+@pytest.mark.parametrize("classes", [2, 3, 0])
+def test_categorical_histogram_boosting_predicts_like_the_original(classes):
+    rng = np.random.RandomState(classes)
+    X = np.c_[rng.randint(0, 6, 400), rng.normal(size=400), rng.randint(0, 12, 400)].astype(float)
+    X[rng.rand(400) < 0.1, 2] = np.nan
+    signal = (X[:, 0] % 3) + np.nan_to_num(X[:, 2], nan=5.0) % 4 + X[:, 1]
+    if classes:
+        y = np.digitize(signal, np.quantile(signal, np.linspace(0, 1, classes + 1)[1:-1]))
+        est = HistGradientBoostingClassifier(max_iter=8, categorical_features=[0, 2], random_state=0)
+    else:
+        y = signal
+        est = HistGradientBoostingRegressor(max_iter=8, categorical_features=[0, 2], random_state=0)
+    est.fit(X, y)
+    restored = forest2onnx.Forest(forest2onnx._native.Forest.from_bytes(pickle.dumps(est))).to_sklearn()
+    assert type(restored) is type(est)
+    rows = np.vstack([X, category_rows(X, 0, range(6)), category_rows(X, 2, range(12))])
+    for name, want in outputs(est, rows).items():
+        if name != "apply":
+            np.testing.assert_array_equal(outputs(restored, rows)[name], want, err_msg=name)
+
+
+def test_categorical_models_a_release_cannot_hold_are_refused():
+    """A 1.1 classifier splitting on category 0 reads -0.5 as category 0;
+    from 1.2 negative values are missing."""
+    path = os.path.join(FIXTURES, "estimators-1.1.3", "hgbc_categorical.p4.pkl")
+    with pytest.raises(forest2onnx.UnsupportedModelError, match=r"values in \(-1, 0\)"):
+        forest2onnx.load(path).to_sklearn()
 
 
 def test_models_of_other_libraries_are_refused():

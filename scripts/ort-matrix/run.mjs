@@ -1,9 +1,10 @@
-// Runs the onnxruntime compatibility matrix's cases in onnxruntime-node.
+// Runs the onnxruntime compatibility matrix's cases in onnxruntime-node (native)
+// or onnxruntime-web (its WebAssembly build, as browsers run it, here in node).
 //
-//   node scripts/ort-matrix/run.mjs CASE_DIR OUT_JSON
+//   node scripts/ort-matrix/run.mjs CASE_DIR OUT_JSON [onnxruntime-node|onnxruntime-web]
 //
 // Same case layout and result file as python/oracles/ort_matrix.py (which see):
-// {"runtime": "onnxruntime-node", "version", "stride": 1, "cases": {NAME:
+// {"runtime": PACKAGE, "version", "stride": 1, "cases": {NAME:
 // {"outputs": {name: nested lists}} | {"error": message}}}; numbers exact,
 // NaN and infinities as the strings "nan", "inf", "-inf"; int64 as numbers.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -11,8 +12,19 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
-const ort = require('onnxruntime-node');
-const { version } = require('onnxruntime-node/package.json');
+const [dir, out, runtime = 'onnxruntime-node'] = process.argv.slice(2);
+if (!['onnxruntime-node', 'onnxruntime-web'].includes(runtime)) {
+  throw new Error(`unknown runtime ${runtime}`);
+}
+const ort = require(runtime);
+// Read from the file: onnxruntime-web's exports do not include package.json.
+const { version } = JSON.parse(
+  readFileSync(new URL(`./node_modules/${runtime}/package.json`, import.meta.url), 'utf8'),
+);
+const web = runtime === 'onnxruntime-web';
+// One thread, as every other runtime of the matrix runs; the web build's
+// worker threads would also keep node alive.
+if (web) ort.env.wasm.numThreads = 1;
 
 function number(v) {
   if (typeof v === 'bigint') return Number(v);
@@ -43,7 +55,7 @@ async function runCase(dir, name) {
     meta.dtype === 'f64' ? ['float64', new Float64Array(buffer)] : ['float32', new Float32Array(buffer)];
   const session = await ort.InferenceSession.create(join(dir, `${name}.onnx`), {
     intraOpNumThreads: 1,
-    executionProviders: ['cpu'],
+    executionProviders: [web ? 'wasm' : 'cpu'],
   });
   const feeds = { [session.inputNames[0]]: new ort.Tensor(type, values, [meta.rows, meta.cols]) };
   const results = await session.run(feeds);
@@ -53,7 +65,6 @@ async function runCase(dir, name) {
   return { outputs };
 }
 
-const [dir, out] = process.argv.slice(2);
 const cases = {};
 const names = readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
@@ -66,6 +77,6 @@ for (const name of names) {
     cases[name] = { error: String(e && e.message ? e.message : e) };
   }
 }
-writeFileSync(out, JSON.stringify({ runtime: 'onnxruntime-node', version, stride: 1, cases }));
+writeFileSync(out, JSON.stringify({ runtime, version, stride: 1, cases }));
 const errors = Object.values(cases).filter((c) => c.error).length;
-console.log(`run.mjs: onnxruntime-node ${version}: ${names.length} cases, ${errors} errors`);
+console.log(`run.mjs: ${runtime} ${version}: ${names.length} cases, ${errors} errors`);

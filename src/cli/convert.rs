@@ -118,11 +118,13 @@ pub struct Args {
     #[arg(long, help_heading = "ONNX output")]
     zipmap: bool,
 
-    /// The onnxruntime release the file is for, e.g. onnxruntime==1.18:
-    /// refuses an --ml-opset and --precision that release does not run
-    /// exactly (opset 5 before 1.24, double at opset 3 in 1.16; see the
-    /// README's onnxruntime matrix). ONNX only.
-    #[arg(long, value_name = "onnxruntime==X.Y", help_heading = "ONNX output")]
+    /// The onnxruntime release the file is for, e.g. onnxruntime==1.18,
+    /// onnxruntime-node==1.31 or onnxruntime-web==1.31: refuses an
+    /// --ml-opset and --precision that release does not run exactly (opset
+    /// 5 before 1.24 and in onnxruntime-web, double at opset 3 in 1.16), and
+    /// trees too deep for onnxruntime-web's stack; see the README's
+    /// onnxruntime matrix. ONNX only.
+    #[arg(long, value_name = "PACKAGE==X.Y", help_heading = "ONNX output")]
     target_runtime: Option<TargetRuntime>,
 
     /// Graph name (ONNX) or model name (PMML) [default: the model file's
@@ -401,6 +403,7 @@ fn to_onnx(g: Global, args: &Args, loaded: &Loaded, out: &Path) -> Result<Status
     }
     if let Some(target) = &args.target_runtime {
         target.check(choice.ml_opset, choice.precision)?;
+        target.check_depth(forest2onnx::export::onnx::written_depth(forest, &options)?)?;
     }
     // Without validation the model is streamed to the file; validation
     // needs its bytes in memory first.

@@ -153,6 +153,20 @@ where
     Ok(forest)
 }
 
+/// Top-level keys of smartcore's serde JSON models, one of which every
+/// model has: forest and tree regressors, forest classifiers, tree
+/// classifiers.
+const MODEL_KEYS: [&str; 4] = ["forest_regressor", "tree_regressor", "trees", "nodes"];
+
+/// Whether a JSON value has the shape of a smartcore model (an object with
+/// one of its top-level keys): JSON that does not (a manifest, settings) is
+/// no model, rather than a broken one.
+pub fn is_model_shaped(value: &serde_json::Value) -> bool {
+    value
+        .as_object()
+        .is_some_and(|o| MODEL_KEYS.iter().any(|k| o.contains_key(*k)))
+}
+
 /// Import a smartcore model saved as serde JSON text (random forest or
 /// decision tree, classifier or regressor, detected from its fields; a
 /// forest regressor's JSON does not say whether it was a random forest or

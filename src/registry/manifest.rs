@@ -9,11 +9,16 @@ use sha2::{Digest, Sha256};
 use super::error::RegistryError;
 use super::names::{check_name, MANIFEST};
 use crate::ir::{Forest, Source, Task};
+use crate::store::Environment;
 
 /// The `format` field of every manifest forest2onnx writes.
 pub const MANIFEST_FORMAT: &str = "forest2onnx-registry-manifest";
-/// The manifest format version this build writes and reads.
-pub const MANIFEST_VERSION: u32 = 1;
+/// The newest manifest format version this build reads, and the one it
+/// writes when the manifest records an environment (format 2).
+pub const MANIFEST_VERSION: u32 = 2;
+/// The format version of a manifest without an environment: builds that
+/// read only format 1 still read it.
+pub const PLAIN_MANIFEST_VERSION: u32 = 1;
 /// Largest manifest read (feature names and tags included).
 pub const MAX_MANIFEST_LEN: u64 = 16 << 20;
 /// Largest file a version may hold.
@@ -71,6 +76,12 @@ pub struct Manifest {
     pub n_trees: usize,
     /// Free-form tags given at push time.
     pub tags: BTreeMap<String, String>,
+    /// The software the model was saved from, copied at push time from the
+    /// native file's metadata (Python's `dump` records it), without the
+    /// package list itself: its hash identifies it, and `model.forest`
+    /// keeps the text (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
     /// The files, `model.forest` first.
     pub files: Vec<FileEntry>,
 }
@@ -95,7 +106,7 @@ impl Manifest {
         };
         Manifest {
             format: MANIFEST_FORMAT.into(),
-            format_version: MANIFEST_VERSION,
+            format_version: PLAIN_MANIFEST_VERSION,
             name: name.into(),
             version,
             created,
@@ -107,8 +118,24 @@ impl Manifest {
             classes,
             n_trees: forest.trees.len(),
             tags,
+            environment: None,
             files,
         }
+    }
+
+    /// The manifest recording `environment` (none: unchanged). A manifest
+    /// with an environment is format 2, so that builds which read only
+    /// format 1 refuse it by name rather than drop the field (its hash, the
+    /// lock file's pin, covers every field).
+    pub fn with_environment(mut self, environment: Option<&Environment>) -> Manifest {
+        if let Some(e) = environment {
+            self.environment = Some(Environment {
+                requirements: None,
+                ..e.clone()
+            });
+            self.format_version = MANIFEST_VERSION;
+        }
+        self
     }
 
     /// The entry of `path`, if the version has that file.
@@ -305,6 +332,7 @@ mod tests {
             classes: Some(vec![0.into(), 1.into()]),
             n_trees: 3,
             tags: BTreeMap::new(),
+            environment: None,
             files: vec![FileEntry {
                 path: "model.forest".into(),
                 sha256: sha256_hex(b"x"),
@@ -380,6 +408,25 @@ mod tests {
         let err = m.to_checked_json().unwrap_err();
         assert!(matches!(err, RegistryError::TooLarge { .. }), "{err}");
         assert!(sample().to_checked_json().is_ok());
+    }
+
+    #[test]
+    fn an_environment_makes_format_2_without_the_package_list() {
+        assert_eq!(sample().with_environment(None), sample());
+        let env = Environment {
+            python: Some("CPython 3.11.7".into()),
+            packages: [("numpy".to_string(), "2.1.0".to_string())].into(),
+            requirements_hash: Some("sha256:00".into()),
+            requirements: Some("numpy==2.1.0\n".into()),
+            ..Environment::default()
+        };
+        let m = sample().with_environment(Some(&env));
+        assert_eq!(m.format_version, 2);
+        let stored = m.environment.clone().unwrap();
+        assert_eq!(stored.requirements, None);
+        assert_eq!(stored.requirements_hash, env.requirements_hash);
+        assert_eq!(stored.packages, env.packages);
+        assert_eq!(Manifest::parse(&m.to_json(), "m", "iris", 2).unwrap(), m);
     }
 
     #[test]

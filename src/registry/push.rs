@@ -65,10 +65,13 @@ impl Registry {
         progress: &mut dyn FnMut(&str),
     ) -> Result<Pushed, RegistryError> {
         check_name(name)?;
-        let forest = crate::store::from_bytes(&forest_bytes).map_err(|e| RegistryError::Io {
-            path: FOREST_FILE.into(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        })?;
+        let (forest, metadata) =
+            crate::store::from_bytes_with_metadata(&forest_bytes).map_err(|e| {
+                RegistryError::Io {
+                    path: FOREST_FILE.into(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                }
+            })?;
         let mut files = vec![(FOREST_FILE.to_string(), forest_bytes)];
         files.extend(extra);
         check_files(&files)?;
@@ -90,7 +93,8 @@ impl Registry {
             now(),
             tags.clone(),
             entries.clone(),
-        );
+        )
+        .with_environment(metadata.environment.as_ref());
         worst.to_checked_json()?;
 
         self.block_on(async {
@@ -107,7 +111,8 @@ impl Registry {
                     .await
                     .map_err(self.fail(&format!("uploading {at}")))?;
             }
-            let manifest = Manifest::describe(&forest, name, version, now(), tags, entries);
+            let manifest = Manifest::describe(&forest, name, version, now(), tags, entries)
+                .with_environment(metadata.environment.as_ref());
             let json = manifest.to_checked_json()?;
             progress("uploading manifest.json");
             let at = self.layout.file(name, version, MANIFEST);

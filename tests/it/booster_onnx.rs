@@ -34,8 +34,8 @@ fn every_fixture_matches_its_library_in_onnxruntime_and_tract() {
     // The check must have covered every fixture model and every refusal.
     assert!(models(&stdout, "xgboost") >= 250, "{stdout}");
     assert!(models(&stdout, "lightgbm") >= 45, "{stdout}");
-    // gblinear, the legacy binary format, vector leaves, linear trees (2).
-    assert!(stdout.matches("| exit 1: ").count() >= 5, "{stdout}");
+    // gblinear, the legacy binary format, linear trees (2).
+    assert!(stdout.matches("| exit 1: ").count() >= 4, "{stdout}");
 }
 
 /// The models counted on the first totals line of `library` (float export).

@@ -121,14 +121,16 @@ pub fn cases(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Per row and tree, the value of the leaf the row reaches in the forest
-/// (leaf width 1), computed with the IR's own traversal kernels.
+/// Per row and tree, the values of the leaf the row reaches in the forest
+/// ([`Forest::leaf_width`] columns per tree), computed with the IR's own
+/// traversal kernels.
 pub fn leaf_values(forest: &Forest, rows: &Array2<f64>) -> Array2<f64> {
     let stride = rows.ncols();
     let mut data: Vec<f64> = rows.iter().copied().collect();
     read_inputs(&forest.input, &mut data, stride);
     let n = rows.nrows();
-    let mut out = Array2::zeros((n, forest.trees.len()));
+    let width = forest.leaf_width();
+    let mut out = Array2::zeros((n, forest.trees.len() * width));
     let any_missing = forest.trees.iter().any(|t| t.missing_true.contains(&true));
     let kernels = Kernels::new(forest.split_op, any_missing, forest.input.categories);
     let mut packed = PackedTree::default();
@@ -136,7 +138,10 @@ pub fn leaf_values(forest: &Forest, rows: &Array2<f64>) -> Array2<f64> {
     for (t, tree) in forest.trees.iter().enumerate() {
         kernels.leaves(tree, &mut packed, &data, stride, &mut leaves);
         for (r, &leaf) in leaves.iter().enumerate() {
-            out[[r, t]] = tree.leaf_values(leaf as usize, 1)[0];
+            let values = tree.leaf_values(leaf as usize, width);
+            for k in 0..width {
+                out[[r, t * width + k]] = values[k];
+            }
         }
     }
     out

@@ -158,6 +158,42 @@ fn json_gives_each_files_source_result_and_reason() {
     assert!(bad["output"].is_null());
 }
 
+/// Regression: any JSON object was tried as a smartcore model, so a
+/// fixture folder's `manifest.json` counted as a failed model.
+#[test]
+fn json_that_is_no_model_is_skipped_and_a_broken_model_still_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, out) = (tmp.path().join("in"), tmp.path().join("out"));
+    fs::create_dir_all(&src).unwrap();
+    fs::copy(
+        fixtures().join("estimators-1.9.1/iforest.p4.pkl"),
+        src.join("iforest.pkl"),
+    )
+    .unwrap();
+    fs::copy(
+        fixtures().join("estimators-1.9.1/manifest.json"),
+        src.join("manifest.json"),
+    )
+    .unwrap();
+    fs::write(src.join("settings.json"), r#"{"threads": 4, "name": "x"}"#).unwrap();
+    let run = |args: &[&str]| {
+        let (ok, stdout, _) = convert(args);
+        (ok, serde_json::from_str::<Value>(&stdout).unwrap())
+    };
+    let (s, o) = (src.to_str().unwrap(), out.to_str().unwrap());
+    let (ok, v) = run(&[s, "--out-dir", o, "--json"]);
+    assert!(ok, "{v}");
+    assert_eq!(v["totals"]["converted"], 1, "{v}");
+    assert_eq!(v["totals"]["skipped"], 2, "{v}");
+    assert_eq!(v["totals"]["failed"], 0, "{v}");
+    // A file with a smartcore model's shape that does not read is a failure.
+    fs::write(src.join("forest.json"), r#"{"trees": 5}"#).unwrap();
+    let (ok, v) = run(&[s, "--out-dir", o, "--json"]);
+    assert!(!ok);
+    assert_eq!(v["totals"]["failed"], 1, "{v}");
+    assert_eq!(v["totals"]["skipped"], 2, "{v}");
+}
+
 fn convert_glob(pattern: &str, out: &Path, to: &str) -> (bool, String, String) {
     let pattern = format!("{}/{pattern}", fixtures().display());
     convert(&[&pattern, "--out-dir", out.to_str().unwrap(), "--to", to])

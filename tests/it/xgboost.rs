@@ -53,6 +53,8 @@ fn check_case(exp: &Expected, tally: &mut Tallies) -> Result<(), String> {
         .map_err(|e| format!("{file}: {e}"))?;
     let objective = exp.objective();
     let (ours, mismatches): (Array2<f64>, usize) = match objective {
+        // Multi-label: one probability per label column, as `predict` gives.
+        "binary:logistic" if exp.predict.ncols() > 1 => (p.values.clone(), 0),
         "binary:logistic" => {
             let p1 = p.values.slice(s![.., 1..2]).to_owned();
             let mismatches = p
@@ -94,10 +96,12 @@ fn check_case(exp: &Expected, tally: &mut Tallies) -> Result<(), String> {
     if mismatches > 0 {
         return Err(format!("{file}: {mismatches} labels differ"));
     }
+    // Multi-target trees (vector leaves) get lines of their own.
+    let vector = if forest.leaf_width() > 1 { " vec" } else { "" };
     let key = format!(
         "{:<6} {:<22}",
         exp.meta["version"].as_str().unwrap(),
-        objective
+        format!("{objective}{vector}")
     );
     let t = tally.entry(key).or_default();
     t.models += forests.len();
@@ -148,7 +152,6 @@ fn unsupported_models_are_refused_with_what_to_do() {
     let dir = fixtures("xgboost/refused");
     for (file, needle) in [
         ("gblinear.json", "gblinear"),
-        ("vector_leaf.json", "size_leaf_vector"),
         ("legacy_binary.bin", "save_model"),
     ] {
         let err = load(&dir.join(file)).unwrap_err().to_string();
@@ -179,6 +182,143 @@ fn inspect_facts_are_in_the_details() {
     let f = load(&fixtures("xgboost/3.2.0/categorical.json")).unwrap();
     assert_eq!(f.source.details["categorical_features"], "3, 4");
     assert!(f.has_categorical_splits());
+}
+
+/// Issue 26: multi-target trees (`multi_strategy="multi_output_tree"`)
+/// convert to trees whose leaves hold every output, one tree per round.
+#[test]
+fn vector_leaf_models_keep_one_tree_per_round() {
+    let f = load(&fixtures("xgboost/3.2.0/vector_leaf_softprob.ubj")).unwrap();
+    assert_eq!(f.leaf_width(), 3);
+    assert_eq!(f.tree_target(0), None);
+    let d = &f.source.details;
+    assert_eq!(d["trees_per_round"], "1");
+    assert_eq!(d["boosting_rounds"], f.trees.len().to_string());
+    assert!(d["leaf_values"].starts_with("3 per leaf"), "{d:?}");
+    let f = load(&fixtures("xgboost/3.2.0/vector_leaf_multilabel.json")).unwrap();
+    assert_eq!(f.leaf_width(), 2);
+    assert_eq!(f.task, forest2onnx::ir::Task::Regression { n_targets: 2 });
+    assert!(f.source.details["multi_label"].starts_with("2 labels"));
+    let path = fixtures("xgboost/3.2.0/vector_leaf_parallel.json");
+    let f = load(&path).unwrap();
+    assert_eq!((f.leaf_width(), f.trees.len()), (2, 6));
+    assert_eq!(f.source.details["trees_per_round"], "2");
+    // A round is its parallel trees, each feeding every output.
+    let bytes = std::fs::read(&path).unwrap();
+    let two = xgboost::from_bytes_with(&bytes, xgboost::Rounds::First(2)).unwrap();
+    assert_eq!(two.trees[..], f.trees[..4]);
+}
+
+/// Vector-leaf models XGBoost cannot train, or that point outside their
+/// arrays, are refused with the problem named, never read differently.
+#[test]
+fn broken_or_untrainable_vector_leaf_models_are_refused() {
+    let text = std::fs::read_to_string(fixtures("xgboost/3.2.0/vector_leaf_reg.json")).unwrap();
+    let model: serde_json::Value = serde_json::from_str(&text).unwrap();
+    convert(&model).expect("the unbroken model converts");
+    let cases: Vec<(&str, Breaker)> = vec![
+        (
+            "categorical splits in multi-target trees",
+            Box::new(|m| tree0(m)["split_type"][0] = 1.into()),
+        ),
+        (
+            "leaf index 99",
+            Box::new(|m| {
+                let t = tree0(m);
+                let leaf = t["left_children"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .position(|c| c == -1)
+                    .unwrap();
+                t["right_children"][leaf] = 99.into();
+            }),
+        ),
+        (
+            "leaf index 0 is used twice",
+            Box::new(|m| {
+                let t = tree0(m);
+                let lefts = t["left_children"].as_array().unwrap().clone();
+                for (x, left) in lefts.iter().enumerate() {
+                    if left == -1 {
+                        t["right_children"][x] = 0.into();
+                    }
+                }
+            }),
+        ),
+        (
+            "not a multiple of size_leaf_vector",
+            Box::new(|m| {
+                tree0(m)["leaf_weights"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "size_leaf_vector 3; the model's first tree has 2",
+            Box::new(|m| {
+                m["learner"]["gradient_booster"]["model"]["trees"][1]["tree_param"]
+                    ["size_leaf_vector"] = "3".into();
+            }),
+        ),
+        (
+            "2 values per leaf; the model has 3 outputs",
+            Box::new(|m| {
+                let params = &mut m["learner"]["learner_model_param"];
+                params["num_target"] = "3".into();
+                params["base_score"] = "5E-1".into();
+            }),
+        ),
+        (
+            "values per leaf; expected 0",
+            Box::new(|m| tree0(m)["tree_param"]["size_leaf_vector"] = "-2".into()),
+        ),
+        (
+            "adds to output 1",
+            Box::new(|m| m["learner"]["gradient_booster"]["model"]["tree_info"][0] = 1.into()),
+        ),
+    ];
+    for (needle, break_it) in cases {
+        let mut m = model.clone();
+        break_it(&mut m);
+        let err = convert(&m).expect_err(needle).to_string();
+        assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    }
+    // XGBoost 2.x layout: no `leaf_weights`, each leaf's values are its
+    // slice of `base_weights`; the same model reads the same.
+    let mut old = model.clone();
+    let trees = old["learner"]["gradient_booster"]["model"]["trees"]
+        .as_array_mut()
+        .unwrap();
+    for t in trees.iter_mut() {
+        let (lefts, rights) = (t["left_children"].clone(), t["right_children"].clone());
+        let base = t["base_weights"].as_array().unwrap().clone();
+        let leaf_weights = t["leaf_weights"].as_array().unwrap().clone();
+        for (x, left) in lefts.as_array().unwrap().iter().enumerate() {
+            if left == -1 {
+                let i = rights[x].as_u64().unwrap() as usize;
+                assert_eq!(base[2 * x..2 * x + 2], leaf_weights[2 * i..2 * i + 2]);
+                t["right_children"][x] = (-1).into();
+            }
+        }
+        t.as_object_mut().unwrap().remove("leaf_weights");
+    }
+    let (a, b) = (convert(&model).unwrap(), convert(&old).unwrap());
+    assert_eq!(a.trees, b.trees);
+    let mut short = old.clone();
+    tree0(&mut short)["base_weights"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    let err = convert(&short).unwrap_err().to_string();
+    assert!(err.contains("size_leaf_vector 2"), "{err}");
+    // DART with vector leaves: XGBoost refuses to train it.
+    let mut dart = model.clone();
+    let gbtree = dart["learner"]["gradient_booster"].clone();
+    let n_trees = gbtree["model"]["trees"].as_array().unwrap().len();
+    dart["learner"]["gradient_booster"] = serde_json::json!({
+        "name": "dart", "gbtree": gbtree, "weight_drop": vec![1.0; n_trees]
+    });
+    let err = convert(&dart).unwrap_err().to_string();
+    assert!(err.contains("DART with multi-target trees"), "{err}");
 }
 
 /// A small model as a JSON value, to break in a test.

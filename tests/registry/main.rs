@@ -611,6 +611,64 @@ fn other_formats_are_published_reproducibly() {
     assert_eq!(pulled.forest, original.forest);
 }
 
+/// Issue 29: `registry list --json` shows the environment `dump` recorded
+/// in the native file (copied into the manifest at push time, package list
+/// by its hash only), and nothing for a file that recorded none.
+#[test]
+fn list_json_shows_the_recorded_environment() {
+    let Some(c) = ctx(Backend::Local, "environment", false) else {
+        return;
+    };
+    let environment = store::Environment {
+        python: Some("CPython 3.11.7".into()),
+        platform: Some("Linux-6.1.0-x86_64-with-glibc2.36".into()),
+        packages: [("scikit-learn", "1.9.1"), ("numpy", "2.3.5")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+        requirements_hash: Some(format!("sha256:{}", sha256_hex(b"numpy==2.3.5\n"))),
+        requirements: Some("numpy==2.3.5\n".into()),
+    };
+    let options = SaveOptions {
+        environment: Some(environment.clone()),
+        ..SaveOptions::default()
+    };
+    let forest = synth::forest(&SynthSpec::small());
+    std::fs::write(
+        c.path("env.forest"),
+        store::to_bytes(&forest, &options).unwrap(),
+    )
+    .unwrap();
+    c.push(&c.path("env.forest"), "env");
+    c.push(&c.model("plain.forest"), "plain");
+    let json: serde_json::Value =
+        serde_json::from_str(&c.ok(&["registry", "list", &c.url, "--json"])).unwrap();
+    let by_name = |name: &str| {
+        json.as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let env = by_name("env");
+    assert_eq!(env["format_version"], 2);
+    assert_eq!(env["environment"]["python"], "CPython 3.11.7");
+    assert_eq!(
+        env["environment"]["platform"],
+        environment.platform.unwrap()
+    );
+    assert_eq!(env["environment"]["packages"]["scikit-learn"], "1.9.1");
+    assert_eq!(env["environment"]["packages"]["numpy"], "2.3.5");
+    assert_eq!(
+        env["environment"]["requirements_hash"],
+        environment.requirements_hash.unwrap()
+    );
+    assert!(env["environment"].get("requirements").is_none(), "{env}");
+    let plain = by_name("plain");
+    assert_eq!(plain["format_version"], 1);
+    assert!(plain.get("environment").is_none(), "{plain}");
+}
+
 /// An `https://` endpoint goes through rustls with the ring provider the
 /// registry installs (the build has no default provider): a server that
 /// answers the TLS handshake with plain text is a clear error, not a

@@ -7,7 +7,9 @@ them in a safe, fast native file, from Python, on forest2onnx's Rust core.
 * :func:`convert` converts model files, like ``forest2onnx convert``;
 * :func:`dump` / :func:`load` replace ``joblib.dump`` / ``joblib.load``
   with a checksummed ``.forest`` file that is safe to load from anywhere;
-* :func:`validate` compares an ONNX model with the source model.
+* :func:`validate` compares an ONNX model with the source model;
+* :func:`forest2onnx.spark.transform` scores a Spark DataFrame in the
+  executors, as Spark ML's ``model.transform``.
 
 Model objects are never unpickled or executed by forest2onnx: a
 scikit-learn estimator is pickled in memory and read *as data* by the same
@@ -36,6 +38,7 @@ from ._errors import (
 from ._forest import Forest, as_rows
 from ._models import SKLEARN_SUPPORTED, SUPPORTED_TEXT, model_bytes, params_json
 from . import registry  # noqa: E402  (forest2onnx.registry.push/pull/list)
+from . import spark  # noqa: E402  (forest2onnx.spark.transform; imports pyspark when called)
 
 Report = _native.Report
 __version__ = _native.__version__
@@ -48,6 +51,7 @@ __all__ = [
     "load",
     "validate",
     "registry",
+    "spark",
     "Forest",
     "Report",
     "Error",

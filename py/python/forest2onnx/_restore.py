@@ -18,6 +18,8 @@ What is not: node impurities and training sample counts (so
 are recovered from its leaf values, which they determine), ``train_score_``,
 out-of-bag results, random states, and hyper-parameters that do not affect
 prediction (defaults, unless the ``.forest`` file recorded them).
+Categorical HistGradientBoosting reads categories as the pickling release
+did (see :class:`_Categories`).
 Where the installed release cannot hold the model exactly the rebuild is
 refused with :class:`forest2onnx.UnsupportedModelError`.
 """
@@ -440,43 +442,211 @@ def _gradient_boosting(model: _Model, cls: Any) -> Any:
 # ----- histogram gradient boosting ---------------------------------------
 
 
-def _hist_gradient_boosting(model: _Model, cls: Any) -> Any:
+#: Bits per row of scikit-learn's category bitsets (8 x uint32).
+_BITSET_WORDS = 8
+
+
+def _release(text: str) -> tuple:
+    """(major, minor) of a version string such as ``1.4.2``."""
+    try:
+        return tuple(int(p) for p in text.split(".")[:2])
+    except ValueError:
+        return ()
+
+
+class _Categories:
+    """How the restored estimator reads the model's categorical features.
+
+    The IR keeps, per categorical split, the input values sent to its true
+    child; NaN and every other value go to its false child. Each release
+    reads a value as a category in its own way (see the Rust importer,
+    ``src/import/sklearn/hist/categorical.rs``):
+
+    * ``encoded`` (pickled by 1.4+, restored into 1.4+): an
+      ``OrdinalEncoder`` maps each category value to its code and anything
+      else (fractional, negative, unseen) to NaN. The template is fitted
+      with the split values as categories, so its encoder and bin mapper
+      are this release's own; the trees use codes, categorical columns
+      first, as the release's ``ColumnTransformer`` orders them.
+    * ``raw`` (pickled before 1.4, restored into 1.2+): the predictor reads
+      ``(uint8) x``, negative values as missing; the known categories are
+      the bin mapper's ``bin_thresholds_``, and there is no encoder.
+
+    Every split sends its true values left and everything else right:
+    known categories not on the left go right, unknown ones and NaN follow
+    ``missing_go_to_left`` = False. The known categories of a feature are
+    the values any split lists, so a value no split lists goes right, as
+    the IR's false side. What a release cannot reproduce is refused.
+    """
+
+    def __init__(self, model: _Model) -> None:
+        import sklearn
+
+        columns = {int(c) for c in model.details.get("categorical_features", "").split(",") if c}
+        values: Dict[int, set] = {}
+        for t in model.trees:
+            off = t["cat_offsets"]
+            for k, node in enumerate(t["cat_nodes"]):
+                if t["missing_true"][node]:
+                    raise _refuse(
+                        f"categorical split {node} sends NaN and unknown categories different ways"
+                    )
+                col = int(t["feature"][node])
+                columns.add(col)
+                values.setdefault(col, set()).update(int(v) for v in t["cat_values"][off[k] : off[k + 1]])
+        self.mask = np.zeros(model.n_features, dtype=bool)
+        self.mask[sorted(columns)] = True
+        #: Known category values of each categorical column, ascending.
+        self.known = {c: np.asarray(sorted(values.get(c, ())), dtype=np.float64) for c in columns}
+        #: Tree column of each input column (categorical first when encoded).
+        self.column = np.arange(model.n_features)
+        if not columns:
+            self.mode = "none"
+            return
+        installed = _release(sklearn.__version__)
+        source = _release(model.source.get("version", ""))
+        rule = model.header["input"].get("categories", "NonNegative")
+        if installed < (1, 2):
+            raise _refuse(
+                "categorical HistGradientBoosting: releases before 1.2 read negative category "
+                "values through an unchecked C cast"
+            )
+        if not source or rule not in ("NonNegative", "TowardZero"):
+            raise _refuse(
+                f"categorical HistGradientBoosting from scikit-learn {model.source.get('version')!r} "
+                f"with the category rule {rule}"
+            )
+        if any(len(k) > 255 for k in self.known.values()):
+            raise _refuse("categorical HistGradientBoosting with more than 255 categories in a feature")
+        if source >= (1, 4):
+            if installed < (1, 4):
+                raise _refuse(
+                    f"categorical HistGradientBoosting pickled by {model.source['version']}: from 1.4 "
+                    "a value that is not a category (such as 2.5) is unknown, while earlier "
+                    "releases read it as category 2"
+                )
+            self.mode = "encoded"
+            # An encoder needs a category; one no split lists goes right.
+            self.known = {c: k if len(k) else np.zeros(1) for c, k in self.known.items()}
+        else:
+            if any(v >= 256 for k in self.known.values() for v in k):
+                raise _refuse("categorical HistGradientBoosting with a category value above 255")
+            if rule == "TowardZero" and any(len(k) and k[0] == 0 for k in self.known.values()):
+                raise _refuse(
+                    f"categorical HistGradientBoosting pickled by {model.source['version']}: it reads "
+                    "values in (-1, 0) as category 0, which releases from 1.2 treat as missing"
+                )
+            self.mode = "raw"
+        if self.mode == "encoded":
+            order = np.r_[np.flatnonzero(self.mask), np.flatnonzero(~self.mask)]
+            self.column[order] = np.arange(model.n_features)
+
+    def template_params(self) -> Dict[str, Any]:
+        return {"categorical_features": self.mask} if self.mode == "encoded" else {}
+
+    def template_rows(self, n_features: int) -> np.ndarray:
+        """Synthetic rows; categorical columns hold every known value."""
+        n = max([40] + [len(k) for k in self.known.values()])
+        X = _template_rows(n_features, n)
+        if self.mode == "encoded":
+            for c, k in self.known.items():
+                X[:, c] = np.resize(k, n)
+        return X
+
+    def install(self, est: Any) -> None:
+        """Sets the fitted template's category state, checked against the
+        release's own (encoded) or written as the release's bin mapper
+        holds it (raw)."""
+        if self.mode == "encoded":
+            encoder = est._preprocessor.named_transformers_["encoder"]
+            cols = np.flatnonzero(self.mask)
+            for c, cats in zip(cols, encoder.categories_):
+                if not np.array_equal(np.asarray(cats, dtype=np.float64), self.known[c]):
+                    raise _errors.Error(f"to_sklearn: the template's categories of feature {c} are {cats}")
+            known, _ = est._bin_mapper.make_known_categories_bitsets()
+            for i, c in enumerate(cols):
+                if _bitset(np.arange(len(self.known[c]))).tolist() != known[i].tolist():
+                    raise _errors.Error(f"to_sklearn: the template's known codes of feature {c} differ")
+        elif self.mode == "raw":
+            mapper = est._bin_mapper
+            mapper.is_categorical_ = self.mask.astype(np.uint8)
+            thresholds = list(mapper.bin_thresholds_)
+            for c, k in self.known.items():
+                thresholds[c] = k.copy()
+            mapper.bin_thresholds_ = thresholds
+            est.is_categorical_ = self.mask.copy()
+
+    def codes(self, col: int, values: np.ndarray) -> np.ndarray:
+        """What the trees compare for input values of column ``col``: the
+        encoder's codes, or the values themselves."""
+        if self.mode == "encoded":
+            return np.searchsorted(self.known[col], values)
+        return values.astype(np.int64)
+
+    def bins(self, col: int, values: np.ndarray) -> np.ndarray:
+        """The bin of each value (its rank among the known ones)."""
+        return np.searchsorted(self.known[col], values)
+
+
+def _bitset(members: np.ndarray) -> np.ndarray:
+    """One scikit-learn bitset row (8 x uint32) with the given members."""
+    row = np.zeros(_BITSET_WORDS, dtype=np.uint32)
+    for m in np.asarray(members, dtype=np.int64):
+        row[m // 32] |= np.uint32(1) << np.uint32(m % 32)
+    return row
+
+
+def _predictor(t: Dict[str, np.ndarray], cats: _Categories) -> Any:
+    """A ``TreePredictor`` of the installed release holding the IR tree ``t``."""
     from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
+    n = len(t["feature"])
+    leaf = t["true_child"] == _LEAF
+    nodes = np.zeros(n, dtype=PREDICTOR_RECORD_DTYPE)
+    nodes["value"] = t["value"]
+    nodes["is_leaf"] = leaf
+    nodes["feature_idx"] = np.where(leaf, 0, cats.column[np.where(leaf, 0, t["feature"])])
+    nodes["num_threshold"] = np.where(leaf, 0.0, t["threshold"])
+    nodes["missing_go_to_left"] = t["missing_true"] & ~leaf
+    nodes["left"] = np.where(leaf, 0, t["true_child"].astype(np.int64))
+    nodes["right"] = np.where(leaf, 0, t["false_child"].astype(np.int64))
+    nodes["depth"] = _depths(t)
+    nodes["count"] = _leaf_counts(t, np.ones(n, dtype=np.int64))
+    raw, binned = [], []
+    off = t["cat_offsets"]
+    for k, node in enumerate(t["cat_nodes"]):
+        col = int(t["feature"][node])
+        values = t["cat_values"][off[k] : off[k + 1]].astype(np.float64)
+        nodes["is_categorical"][node] = 1
+        nodes["bitset_idx"][node] = k
+        nodes["num_threshold"][node] = 0.0
+        raw.append(_bitset(cats.codes(col, values)))
+        binned.append(_bitset(cats.bins(col, values)))
+    shape = (len(raw), _BITSET_WORDS)
+    raw_sets = np.asarray(raw, dtype=np.uint32).reshape(shape)
+    binned_sets = np.asarray(binned, dtype=np.uint32).reshape(shape)
+    return TreePredictor(nodes, binned_sets, raw_sets)
+
+
+def _hist_gradient_boosting(model: _Model, cls: Any) -> Any:
     agg = model.sum_aggregation()
     base = np.asarray(agg["base_values"], dtype=np.float64)
     k = len(base)
-    if any(len(t["cat_nodes"]) for t in model.trees) or "categorical_features" in model.details:
-        raise _refuse("categorical HistGradientBoosting (restoring categorical splits is not implemented)")
+    cats = _Categories(model)
     loss = model.loss()
-    X = _template_rows(model.n_features)
-    params: Dict[str, Any] = {"max_iter": 1, "early_stopping": False}
+    X = cats.template_rows(model.n_features)
+    params: Dict[str, Any] = {"max_iter": 1, "early_stopping": False, **cats.template_params()}
     if model.labels() is None:
         params["loss"] = loss
         if loss == "quantile":
             params["quantile"] = 0.5  # only the link matters: identity
     template = cls(**params)
     template.fit(X, _template_target(model, len(X)))
-    predictors = []
-    for i in range(0, len(model.trees), k):
-        row = []
-        for t in model.trees[i : i + k]:
-            n = len(t["feature"])
-            leaf = t["true_child"] == _LEAF
-            nodes = np.zeros(n, dtype=PREDICTOR_RECORD_DTYPE)
-            nodes["value"] = t["value"]
-            nodes["is_leaf"] = leaf
-            nodes["feature_idx"] = np.where(leaf, 0, t["feature"])
-            nodes["num_threshold"] = np.where(leaf, 0.0, t["threshold"])
-            nodes["missing_go_to_left"] = t["missing_true"] & ~leaf
-            nodes["left"] = np.where(leaf, 0, t["true_child"].astype(np.int64))
-            nodes["right"] = np.where(leaf, 0, t["false_child"].astype(np.int64))
-            nodes["depth"] = _depths(t)
-            nodes["count"] = _leaf_counts(t, np.ones(n, dtype=np.int64))
-            empty = np.zeros((0, 8), dtype=np.uint32)
-            row.append(TreePredictor(nodes, empty, empty.copy()))
-        predictors.append(row)
+    cats.install(template)
+    predictors = [
+        [_predictor(t, cats) for t in model.trees[i : i + k]] for i in range(0, len(model.trees), k)
+    ]
     est = template
     est._predictors = predictors
     baseline = np.asarray(template._baseline_prediction, dtype=np.float64)

@@ -225,6 +225,21 @@ pub fn encoded_len(forest: &Forest, options: &ExportOptions) -> Result<u64, Expo
     Ok(prepare(forest, &resolved(options))?.total())
 }
 
+/// The most split levels on one root-to-leaf path among the trees as they
+/// are written for `options` (categorical sets at opsets 1/3 become chains
+/// of nodes), which runtimes that walk trees recursively must fit in their
+/// stack (see [`target::TargetRuntime::check_depth`]).
+pub fn written_depth(forest: &Forest, options: &ExportOptions) -> Result<usize, ExportError> {
+    let plan = prepare(forest, &resolved(options))?;
+    let split_op = forest.split_op;
+    Ok(plan
+        .sources
+        .iter()
+        .map(|s| s.view(split_op).depth())
+        .max()
+        .unwrap_or(0))
+}
+
 /// `options` with the creation time fixed, so that sizing and writing see
 /// the same metadata.
 fn resolved(options: &ExportOptions) -> ExportOptions {

@@ -1,15 +1,15 @@
 //! The runtime release an ONNX file is meant for (`--target-runtime
-//! onnxruntime==X.Y`), and which `ai.onnx.ml` opsets we refuse to write for
-//! it.
+//! onnxruntime==X.Y`, `onnxruntime-node==X.Y` or `onnxruntime-web==X.Y`),
+//! and which `ai.onnx.ml` opsets and tree depths we refuse to write for it.
 //!
 //! Known onnxruntime tree-ensemble bugs that our files would hit are
 //! avoided in what we write where we can (an ensemble of `BRANCH_EQ` nodes
 //! only, `trees.rs`); the others are refused here. The rules come from the
 //! compatibility matrix (`tests/it/ort_matrix.rs`,
 //! README "onnxruntime releases"), which runs our whole conformance corpus
-//! in every onnxruntime release from 1.16 on and fails when a release
-//! mis-runs a file we write without a refusal here, or when a refusal here
-//! is no longer needed.
+//! in every onnxruntime release from 1.16 on, in onnxruntime-node and in
+//! onnxruntime-web, and fails when one of them mis-runs a file we write
+//! without a refusal here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,9 +20,42 @@ use super::{ExportError, Precision};
 /// (`ai.onnx.ml` opset 5).
 pub const FIRST_TREE_ENSEMBLE_RELEASE: (u32, u32) = (1, 21);
 
-/// An onnxruntime release, from `onnxruntime==X.Y` or `onnxruntime==X.Y.Z`.
+/// Deepest tree (split levels on one path, as written) that we write for
+/// onnxruntime-web. Its WebAssembly build builds trees recursively on a
+/// small stack: on 1.31.1 a 1,800-level chain runs and a 1,850-level one
+/// fails with "Maximum call stack size exceeded"; the margin is ours.
+pub const WEB_MAX_DEPTH: usize = 1024;
+
+/// Which build of onnxruntime runs the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Package {
+    /// The native library, as the Python wheel (`onnxruntime`) ships it.
+    Onnxruntime,
+    /// The same native library behind Node.js (`onnxruntime-node`, npm):
+    /// the same rules as [`Package::Onnxruntime`].
+    Node,
+    /// The WebAssembly build (`onnxruntime-web`, npm), run by browsers and
+    /// Node.js: the native rules of its release, plus its own.
+    Web,
+}
+
+impl Package {
+    /// The package name, as in `NAME==X.Y`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Package::Onnxruntime => "onnxruntime",
+            Package::Node => "onnxruntime-node",
+            Package::Web => "onnxruntime-web",
+        }
+    }
+}
+
+/// An onnxruntime release, from `PACKAGE==X.Y` or `PACKAGE==X.Y.Z` with
+/// [`Package`]'s names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TargetRuntime {
+    /// Which build.
+    pub package: Package,
     /// X of X.Y.Z.
     pub major: u32,
     /// Y of X.Y.Z.
@@ -34,8 +67,8 @@ pub struct TargetRuntime {
 /// A `--target-runtime` value we cannot read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "unknown target runtime {0:?}: expected onnxruntime==X.Y or onnxruntime==X.Y.Z \
-     (e.g. onnxruntime==1.18)"
+    "unknown target runtime {0:?}: expected PACKAGE==X.Y or PACKAGE==X.Y.Z, PACKAGE being \
+     onnxruntime, onnxruntime-node or onnxruntime-web (e.g. onnxruntime==1.18)"
 )]
 pub struct TargetError(pub String);
 
@@ -44,13 +77,18 @@ impl FromStr for TargetRuntime {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || TargetError(s.to_string());
-        let version = s.trim().strip_prefix("onnxruntime==").ok_or_else(bad)?;
+        let (name, version) = s.trim().split_once("==").ok_or_else(bad)?;
+        let package = [Package::Onnxruntime, Package::Node, Package::Web]
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(bad)?;
         let parts: Vec<&str> = version.split('.').collect();
         if !(2..=3).contains(&parts.len()) {
             return Err(bad());
         }
         let number = |p: &str| p.parse::<u32>().map_err(|_| bad());
         Ok(TargetRuntime {
+            package,
             major: number(parts[0])?,
             minor: number(parts[1])?,
             patch: parts.get(2).map(|p| number(p)).transpose()?,
@@ -60,7 +98,7 @@ impl FromStr for TargetRuntime {
 
 impl fmt::Display for TargetRuntime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "onnxruntime=={}.{}", self.major, self.minor)?;
+        write!(f, "{}=={}.{}", self.package.name(), self.major, self.minor)?;
         match self.patch {
             Some(p) => write!(f, ".{p}"),
             None => Ok(()),
@@ -73,6 +111,13 @@ impl TargetRuntime {
     /// if they are.
     pub fn refusal(&self, ml_opset: i64, precision: Precision) -> Option<&'static str> {
         let release = (self.major, self.minor);
+        if ml_opset == 5 && self.package == Package::Web {
+            return Some(
+                "onnxruntime-web (1.31.1, the release the matrix runs) mis-evaluates some \
+                 BRANCH_MEMBER sets of TreeEnsemble: 3 of the 50 corpus models, all with \
+                 categorical splits, give wrong scores, where native onnxruntime 1.31 is exact",
+            );
+        }
         if ml_opset == 5 && release < FIRST_TREE_ENSEMBLE_RELEASE {
             return Some("TreeEnsemble (ai.onnx.ml opset 5) is implemented from onnxruntime 1.21");
         }
@@ -90,6 +135,21 @@ impl TargetRuntime {
             );
         }
         None
+    }
+
+    /// [`ExportError::Unsupported`] when the file's deepest tree as written
+    /// (`depth` split levels, see [`super::written_depth`]) is too deep for
+    /// this runtime: onnxruntime-web beyond [`WEB_MAX_DEPTH`].
+    pub fn check_depth(&self, depth: usize) -> Result<(), ExportError> {
+        if self.package != Package::Web || depth <= WEB_MAX_DEPTH {
+            return Ok(());
+        }
+        Err(ExportError::Unsupported(format!(
+            "a tree {depth} split levels deep (as written; categorical sets at ai.onnx.ml \
+             opsets 1/3 are chains of nodes) is refused for --target-runtime {self}: its \
+             WebAssembly build overflows its stack on trees deeper than about 1,800 levels \
+             (we allow {WEB_MAX_DEPTH}); run this model with native onnxruntime"
+        )))
     }
 
     /// [`ExportError::Unsupported`] when [`TargetRuntime::refusal`] refuses
@@ -161,5 +221,27 @@ mod tests {
         );
         let message = release("1.16").check(3, double).unwrap_err().to_string();
         assert!(message.contains("--precision float"), "{message}");
+    }
+
+    #[test]
+    fn node_follows_the_native_rules_and_web_adds_its_own() {
+        let target = |s: &str| s.parse::<TargetRuntime>().unwrap();
+        let node = target("onnxruntime-node==1.23.2");
+        assert_eq!(node.package, Package::Node);
+        assert_eq!(node.to_string(), "onnxruntime-node==1.23.2");
+        assert!(node.refusal(5, Precision::Float).is_some());
+        assert!(target("onnxruntime-node==1.31")
+            .refusal(5, Precision::Float)
+            .is_none());
+        let web = target("onnxruntime-web==1.31.1");
+        assert!(web.refusal(5, Precision::Double).is_some());
+        assert!(web.refusal(3, Precision::Double).is_none());
+        let message = web.check(5, Precision::Float).unwrap_err().to_string();
+        assert!(message.contains("--ml-opset 1 or 3"), "{message}");
+        assert!(web.check_depth(WEB_MAX_DEPTH).is_ok());
+        let message = web.check_depth(WEB_MAX_DEPTH + 1).unwrap_err().to_string();
+        assert!(message.contains("1025 split levels"), "{message}");
+        assert!(target("onnxruntime==1.31").check_depth(1 << 20).is_ok());
+        assert!("onnxruntime-gpu==1.31".parse::<TargetRuntime>().is_err());
     }
 }

@@ -184,6 +184,27 @@ impl View<'_> {
     }
 }
 
+impl View<'_> {
+    /// Levels of split nodes on the tree's longest root-to-leaf path as
+    /// written (a chain that writes a categorical set counts each node).
+    /// Iterative: written trees can be far deeper than the call stack.
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((i, splits)) = stack.pop() {
+            if self.is_leaf(i) || splits >= self.n_nodes() {
+                // The second case is a cycle, which checked forests never
+                // have: stop rather than loop.
+                deepest = deepest.max(splits);
+            } else {
+                stack.push((self.true_child(i) as usize, splits + 1));
+                stack.push((self.false_child(i) as usize, splits + 1));
+            }
+        }
+        deepest
+    }
+}
+
 impl<'f> Source<'f> {
     /// Tree `tree` of `forest` (checked when it has categorical splits),
     /// with categorical splits rewritten for `opset` and `precision`.

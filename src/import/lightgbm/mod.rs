@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use crate::import::rounds::Rounds;
-use crate::import::rounds::RoundsInFile;
+use crate::import::rounds::{RoundsChoice, RoundsInFile};
 use crate::ir::{
     Aggregation, CategoryRule, Forest, InputRules, Labels, Precision, Source, SplitOp, Task,
 };
@@ -130,45 +130,72 @@ fn header_number(s: &Sections<'_>, key: &str) -> Result<i64, LightgbmError> {
         })
 }
 
+/// What the header says about the model's shape and objective.
+struct Header<'t> {
+    /// `version=` as written (`v4`, ...).
+    version: &'t str,
+    n_features: usize,
+    /// Trees per boosting iteration: one per class for multi-class models.
+    per_iteration: usize,
+    objective: Objective,
+}
+
+/// The trees kept of the file, as read and then as converted.
+struct Trees {
+    raw: Vec<tree::RawTree>,
+    converted: Vec<crate::ir::Tree>,
+    /// Features whose zero counts as missing (`missing_type=Zero`).
+    zero: Vec<bool>,
+    iterations: usize,
+}
+
 fn convert(
     s: &Sections<'_>,
     rounds: Rounds,
     best_iteration: Option<usize>,
 ) -> Result<Forest, LightgbmError> {
+    let header = read_header(s)?;
+    if s.parameters
+        .get("linear_tree")
+        .is_some_and(|v| v.trim() == "1")
+    {
+        return Err(linear_trees());
+    }
+    let feature_names = feature_names(s, header.n_features)?;
+    let (in_file, chosen) = choose_rounds(s, header.per_iteration, rounds, best_iteration)?;
+    let trees = read_trees(s, &header, chosen.kept)?;
+
+    let mut details = round_details(&in_file, &chosen, best_iteration, header.per_iteration);
+    details.extend(model_details(s, &header, trees.iterations));
+    details.extend(feature_details(s, &trees, feature_names.as_deref()));
+    let zero_list: Vec<u32> = (0..header.n_features as u32)
+        .filter(|&f| trees.zero[f as usize])
+        .collect();
+    let forest = Forest {
+        n_features: header.n_features,
+        feature_names,
+        input: InputRules {
+            precision: Precision::F64,
+            categories: CategoryRule::TowardZero,
+            zero_as_missing: zero_list,
+        },
+        split_op: SplitOp::LessOrEqual,
+        task: task(&header),
+        aggregation: aggregation(&header, trees.converted.len()),
+        trees: trees.converted,
+        source: source(&header, details),
+    };
+    forest.check()?;
+    Ok(forest)
+}
+
+/// Reads and cross-checks the header's counts and objective.
+fn read_header<'t>(s: &Sections<'t>) -> Result<Header<'t>, LightgbmError> {
     let version = header(s, "version")?.value.trim();
-    let max_feature_idx = header_number(s, "max_feature_idx")?;
-    let n_features = usize::try_from(max_feature_idx + 1)
-        .ok()
-        .filter(|n| (1..=MAX_FEATURES).contains(n))
-        .ok_or_else(|| LightgbmError::Header {
-            line: header(s, "max_feature_idx").map_or(0, |l| l.number),
-            key: "max_feature_idx".into(),
-            problem: format!("{max_feature_idx} is out of range"),
-        })?;
+    let n_features = n_features(s)?;
     let num_class = header_number(s, "num_class")?;
-    let per_iteration = match s.header.get("num_tree_per_iteration") {
-        Some(_) => header_number(s, "num_tree_per_iteration")?,
-        None => num_class,
-    };
-    let per_iteration = usize::try_from(per_iteration)
-        .ok()
-        .filter(|&k| (1..=1 << 20).contains(&k))
-        .ok_or_else(|| LightgbmError::Header {
-            line: 0,
-            key: "num_tree_per_iteration".into(),
-            problem: format!("{per_iteration} trees per iteration"),
-        })?;
-    let objective = match s.header.get("objective") {
-        Some(line) => Objective::parse(line.value).map_err(|e| match e {
-            LightgbmError::Header { key, problem, .. } => LightgbmError::Header {
-                line: line.number,
-                key,
-                problem,
-            },
-            other => other,
-        })?,
-        None => Objective::raw("none"),
-    };
+    let per_iteration = trees_per_iteration(s, num_class)?;
+    let objective = objective(s)?;
     match (objective.classifier, objective.num_class) {
         // multiclass / multiclassova: one tree per class and iteration.
         (true, Some(k)) if k != per_iteration || num_class != k as i64 => {
@@ -190,14 +217,66 @@ fn convert(
         }
         _ => {}
     }
-    if s.parameters
-        .get("linear_tree")
-        .is_some_and(|v| v.trim() == "1")
-    {
-        return Err(linear_trees());
-    }
-    let feature_names = feature_names(s, n_features)?;
+    Ok(Header {
+        version,
+        n_features,
+        per_iteration,
+        objective,
+    })
+}
 
+/// `max_feature_idx + 1`, within `1..=MAX_FEATURES`.
+fn n_features(s: &Sections<'_>) -> Result<usize, LightgbmError> {
+    let max_feature_idx = header_number(s, "max_feature_idx")?;
+    usize::try_from(max_feature_idx + 1)
+        .ok()
+        .filter(|n| (1..=MAX_FEATURES).contains(n))
+        .ok_or_else(|| LightgbmError::Header {
+            line: header(s, "max_feature_idx").map_or(0, |l| l.number),
+            key: "max_feature_idx".into(),
+            problem: format!("{max_feature_idx} is out of range"),
+        })
+}
+
+/// `num_tree_per_iteration` (older files: `num_class`), within `1..=2^20`.
+fn trees_per_iteration(s: &Sections<'_>, num_class: i64) -> Result<usize, LightgbmError> {
+    let per_iteration = match s.header.get("num_tree_per_iteration") {
+        Some(_) => header_number(s, "num_tree_per_iteration")?,
+        None => num_class,
+    };
+    usize::try_from(per_iteration)
+        .ok()
+        .filter(|&k| (1..=1 << 20).contains(&k))
+        .ok_or_else(|| LightgbmError::Header {
+            line: 0,
+            key: "num_tree_per_iteration".into(),
+            problem: format!("{per_iteration} trees per iteration"),
+        })
+}
+
+/// The `objective=` line (raw scores without one), its errors located at
+/// that line.
+fn objective(s: &Sections<'_>) -> Result<Objective, LightgbmError> {
+    let Some(line) = s.header.get("objective") else {
+        return Ok(Objective::raw("none"));
+    };
+    Objective::parse(line.value).map_err(|e| match e {
+        LightgbmError::Header { key, problem, .. } => LightgbmError::Header {
+            line: line.number,
+            key,
+            problem,
+        },
+        other => other,
+    })
+}
+
+/// The rounds in the file and those `rounds` keeps.
+fn choose_rounds(
+    s: &Sections<'_>,
+    per_iteration: usize,
+    rounds: Rounds,
+    best_iteration: Option<usize>,
+) -> Result<(RoundsInFile, RoundsChoice), LightgbmError> {
     let n_trees = s.trees.len();
     if n_trees == 0 || !n_trees.is_multiple_of(per_iteration) {
         return Err(LightgbmError::NotAModel(format!(
@@ -210,14 +289,24 @@ fn convert(
         predicts_with_best: true,
     };
     let chosen = in_file.choose(rounds).map_err(LightgbmError::Rounds)?;
-    let iterations = chosen.kept;
-    let n_trees = iterations * per_iteration;
+    Ok((in_file, chosen))
+}
+
+/// Reads the trees of the first `iterations` rounds and converts them,
+/// scaling the leaves by the `sigmoid:` factor and, in random-forest mode,
+/// dividing them by the number of iterations.
+fn read_trees(
+    s: &Sections<'_>,
+    header: &Header<'_>,
+    iterations: usize,
+) -> Result<Trees, LightgbmError> {
+    let n_trees = iterations * header.per_iteration;
     let mut categories = 0;
-    let raw_trees = s.trees[..n_trees]
+    let raw = s.trees[..n_trees]
         .iter()
         .enumerate()
         .map(|(i, block)| {
-            tree::read(i, block, n_features, &mut categories).map_err(|(line, problem)| {
+            tree::read(i, block, header.n_features, &mut categories).map_err(|(line, problem)| {
                 if problem.contains("is_linear=1") {
                     linear_trees()
                 } else {
@@ -230,14 +319,13 @@ fn convert(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let zero = tree::zero_features(&raw_trees, n_features);
-    let average = s.header.contains_key("average_output");
+    let zero = tree::zero_features(&raw, header.n_features);
     // Only the classifiers' logistic takes a `sigmoid:` factor (1 otherwise).
-    let mut scale = objective.sigmoid;
-    if average {
+    let mut scale = header.objective.sigmoid;
+    if is_average(s) {
         scale /= iterations as f64;
     }
-    let trees = raw_trees
+    let converted = raw
         .iter()
         .enumerate()
         .map(|(i, raw)| {
@@ -248,18 +336,69 @@ fn convert(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(Trees {
+        raw,
+        converted,
+        zero,
+        iterations,
+    })
+}
 
-    let task = if objective.classifier {
+/// Random-forest mode: the output is the average of the iterations.
+fn is_average(s: &Sections<'_>) -> bool {
+    s.header.contains_key("average_output")
+}
+
+fn task(header: &Header<'_>) -> Task {
+    let per_iteration = header.per_iteration;
+    if header.objective.classifier {
         let n_classes = if per_iteration == 1 { 2 } else { per_iteration };
         Task::Classification(Labels::Int((0..n_classes as i64).collect()))
     } else {
         Task::Regression {
             n_targets: per_iteration,
         }
-    };
+    }
+}
+
+/// A sum of `n_trees` trees, which cycle over the classes when there is
+/// more than one tree per iteration; no base score (LightGBM folds it into
+/// the first trees).
+fn aggregation(header: &Header<'_>, n_trees: usize) -> Aggregation {
+    let per_iteration = header.per_iteration;
+    Aggregation::Sum {
+        base_values: vec![0.0; per_iteration],
+        post_transform: header.objective.transform,
+        tree_targets: if per_iteration > 1 {
+            (0..n_trees).map(|t| (t % per_iteration) as u32).collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn source(header: &Header<'_>, details: BTreeMap<String, String>) -> Source {
+    Source {
+        library: "lightgbm".into(),
+        version: match header.version {
+            "v4" => "4.x".into(),
+            "v3" => "3.x".into(),
+            "v2" => "2.x".into(),
+            other => other.into(),
+        },
+        estimator: format!("Booster ({})", header.objective.name),
+        details,
+    }
+}
+
+/// `Source::details` on the rounds in the file and those converted.
+fn round_details(
+    in_file: &RoundsInFile,
+    chosen: &RoundsChoice,
+    best_iteration: Option<usize>,
+    per_iteration: usize,
+) -> BTreeMap<String, String> {
     let mut details = BTreeMap::new();
-    details.insert("objective".into(), objective_text(s));
-    details.insert("model_format".into(), version.into());
     details.insert("boosting_rounds".into(), in_file.total.to_string());
     details.insert(
         "rounds_converted".into(),
@@ -269,6 +408,20 @@ fn convert(
         details.insert("best_iteration".into(), best.to_string());
     }
     details.insert("trees_per_round".into(), per_iteration.to_string());
+    details
+}
+
+/// `Source::details` on the objective, the boosting mode and how the
+/// leaves were scaled.
+fn model_details(
+    s: &Sections<'_>,
+    header: &Header<'_>,
+    iterations: usize,
+) -> BTreeMap<String, String> {
+    let objective = &header.objective;
+    let mut details = BTreeMap::new();
+    details.insert("objective".into(), objective_text(s));
+    details.insert("model_format".into(), header.version.into());
     details.insert(
         "base_score".into(),
         "0 (LightGBM folds it into the first trees)".into(),
@@ -276,7 +429,7 @@ fn convert(
     if let Some(boosting) = s.parameters.get("boosting") {
         details.insert("boosting".into(), (*boosting).into());
     }
-    if average {
+    if is_average(s) {
         details.insert(
             "average_output".into(),
             format!(
@@ -294,33 +447,32 @@ fn convert(
             );
         }
     }
-    let name = |f: usize| match &feature_names {
-        Some(names) => names[f].clone(),
-        None => f.to_string(),
+    details
+}
+
+/// `Source::details` naming the categorical and zero-as-missing features
+/// and the pandas categories.
+fn feature_details(
+    s: &Sections<'_>,
+    trees: &Trees,
+    feature_names: Option<&[String]>,
+) -> BTreeMap<String, String> {
+    let n_features = trees.zero.len();
+    let names = |features: &[usize]| {
+        features
+            .iter()
+            .map(|&f| feature_names.map_or_else(|| f.to_string(), |names| names[f].clone()))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let categorical = categorical_features(&raw_trees, n_features);
+    let mut details = BTreeMap::new();
+    let categorical = categorical_features(&trees.raw, n_features);
     if !categorical.is_empty() {
-        details.insert(
-            "categorical_features".into(),
-            categorical
-                .iter()
-                .map(|&f| name(f))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        details.insert("categorical_features".into(), names(&categorical));
     }
-    let zero_list: Vec<u32> = (0..n_features as u32)
-        .filter(|&f| zero[f as usize])
-        .collect();
-    if !zero_list.is_empty() {
-        details.insert(
-            "zero_as_missing_features".into(),
-            zero_list
-                .iter()
-                .map(|&f| name(f as usize))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+    let zero: Vec<usize> = (0..n_features).filter(|&f| trees.zero[f]).collect();
+    if !zero.is_empty() {
+        details.insert("zero_as_missing_features".into(), names(&zero));
     }
     if let Some(p) = s.pandas_categorical.filter(|p| p.trim() != "null") {
         details.insert(
@@ -328,40 +480,7 @@ fn convert(
             format!("{} (inputs are the category codes)", quote(p.trim())),
         );
     }
-    let forest = Forest {
-        n_features,
-        feature_names,
-        input: InputRules {
-            precision: Precision::F64,
-            categories: CategoryRule::TowardZero,
-            zero_as_missing: zero_list,
-        },
-        split_op: SplitOp::LessOrEqual,
-        task,
-        aggregation: Aggregation::Sum {
-            base_values: vec![0.0; per_iteration],
-            post_transform: objective.transform,
-            tree_targets: if per_iteration > 1 {
-                (0..n_trees).map(|t| (t % per_iteration) as u32).collect()
-            } else {
-                Vec::new()
-            },
-        },
-        trees,
-        source: Source {
-            library: "lightgbm".into(),
-            version: match version {
-                "v4" => "4.x".into(),
-                "v3" => "3.x".into(),
-                "v2" => "2.x".into(),
-                other => other.into(),
-            },
-            estimator: format!("Booster ({})", objective.name),
-            details,
-        },
-    };
-    forest.check()?;
-    Ok(forest)
+    details
 }
 
 fn linear_trees() -> LightgbmError {

@@ -19,9 +19,12 @@
 //! the two agree to about 1e-7 relative, not bit for bit; every leaf reached
 //! is the same.
 //!
-//! Refused with a message saying what to do: `gblinear`, multi-target trees
-//! with vector leaves, the pre-1.0 binary format and unknown
-//! objectives.
+//! Multi-target trees with vector leaves (`multi_strategy="multi_output_tree"`)
+//! become trees whose leaves hold one value per target or class.
+//!
+//! Refused with a message saying what to do: `gblinear`, the pre-1.0 binary
+//! format, unknown objectives, and categorical splits or DART in trees with
+//! vector leaves (XGBoost trains neither).
 
 mod document;
 mod error;
@@ -173,6 +176,13 @@ fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Fore
         // predicts.
         objective.link = objective::Link::Logit;
     }
+    // Multi-label classification: a binary objective over several label
+    // columns. `predict` gives each label's probability, the sigmoid of its
+    // own margin: a regressor of `num_target` outputs with a logistic each.
+    let multi_label = objective.output == Output::Binary && n_targets > 1;
+    if multi_label {
+        objective.output = Output::Regression;
+    }
     let booster = learner.at("gradient_booster")?;
     let booster_name = booster.at("name")?.str()?.to_string();
     let (gbtree, weights) = match booster_name.as_str() {
@@ -217,7 +227,17 @@ fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Fore
             return Err(field.error(format!("{} weights for {n_stored} trees", w.len())));
         }
     }
-    let per_round = num_parallel_tree(&model)? * width;
+    let leaf_width = match trees_field.items()?.next() {
+        Some(first) => tree::leaf_width(first)?,
+        None => 1,
+    };
+    let vector_leaves = leaf_width > 1;
+    if vector_leaves {
+        check_vector_leaves(leaf_width, width, &trees_field, weights.is_some())?;
+    }
+    // A multi-target tree feeds every output: one tree per round (and
+    // parallel tree) instead of one per output.
+    let per_round = num_parallel_tree(&model)? * if vector_leaves { 1 } else { width };
     let in_file = rounds_in_file(&learner, n_stored / per_round)?;
     let chosen = in_file.choose(rounds).map_err(XgboostError::Rounds)?;
     // Rounds are stored in order, `per_round` trees each; a model whose
@@ -232,7 +252,7 @@ fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Fore
     for (t, &k) in tree_info.iter().enumerate() {
         let k = u32::try_from(k)
             .ok()
-            .filter(|&k| (k as usize) < width)
+            .filter(|&k| (k as usize) < if vector_leaves { 1 } else { width })
             .ok_or_else(|| {
                 tree_info_field.error(format!(
                     "tree {t} adds to output {k}; the model has {width}"
@@ -245,6 +265,7 @@ fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Fore
         let ctx = tree::TreeContext {
             n_features,
             weight: weights.as_ref().map(|(_, w)| w[t]),
+            leaf_width,
         };
         trees.push(tree::convert(t, json, &ctx)?);
     }
@@ -264,9 +285,16 @@ fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Fore
         base_margins: &base_margins,
         n_trees,
         width,
+        leaf_width,
         n_features,
         feature_names: feature_names.as_deref(),
     })?;
+    if multi_label {
+        details.insert(
+            "multi_label".into(),
+            format!("{width} labels: each output is one label's probability"),
+        );
+    }
     details.insert(
         "rounds_converted".into(),
         format!("{}: {}", chosen.kept, chosen.reason),
@@ -284,7 +312,11 @@ fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Fore
         aggregation: Aggregation::Sum {
             base_values: base_margins.iter().map(|&m| f64::from(m)).collect(),
             post_transform: objective.transform,
-            tree_targets: if width > 1 { tree_targets } else { Vec::new() },
+            tree_targets: if width > 1 && !vector_leaves {
+                tree_targets
+            } else {
+                Vec::new()
+            },
         },
         trees,
         source: Source {
@@ -296,6 +328,29 @@ fn from_document(doc: &Value, encoding: Encoding, rounds: Rounds) -> Result<Fore
     };
     forest.check()?;
     Ok(forest)
+}
+
+/// Checks that a model whose trees hold `leaf_width` values per leaf
+/// (`multi_strategy="multi_output_tree"`) has that many outputs, and is
+/// no DART model (XGBoost trains no DART with vector leaves).
+fn check_vector_leaves(
+    leaf_width: usize,
+    width: usize,
+    trees_field: &Node<'_>,
+    dart: bool,
+) -> Result<(), XgboostError> {
+    if leaf_width != width {
+        return Err(trees_field.error(format!(
+            "the trees hold {leaf_width} values per leaf; the model has {width} outputs"
+        )));
+    }
+    if dart {
+        return Err(XgboostError::Unsupported {
+            what: "DART with multi-target trees (vector leaves)".into(),
+            hint: "XGBoost does not train them: use booster=\"gbtree\"".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Trees per class (or target) and round.
@@ -435,6 +490,7 @@ struct DetailsInput<'a> {
     base_margins: &'a [f32],
     n_trees: usize,
     width: usize,
+    leaf_width: usize,
     n_features: usize,
     feature_names: Option<&'a [String]>,
 }
@@ -463,7 +519,18 @@ fn details(d: DetailsInput<'_>) -> Result<BTreeMap<String, String>, XgboostError
             .join(", "),
     );
     let parallel = num_parallel_tree(d.model)?;
-    let per_round = parallel * d.width;
+    let per_round = if d.leaf_width > 1 {
+        out.insert(
+            "leaf_values".into(),
+            format!(
+                "{} per leaf (multi-target trees, multi_strategy=\"multi_output_tree\")",
+                d.leaf_width
+            ),
+        );
+        parallel
+    } else {
+        parallel * d.width
+    };
     out.insert("num_parallel_tree".into(), parallel.to_string());
     out.insert("trees_per_round".into(), per_round.to_string());
     out.insert(

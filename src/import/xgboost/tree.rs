@@ -9,6 +9,15 @@
 //! `default_left`. The IR's true branch is the listed set, so categorical
 //! nodes swap their children.
 //!
+//! Multi-target trees (`multi_strategy="multi_output_tree"`, XGBoost 2.0 and
+//! later, `size_leaf_vector` > 1) hold one value per target or class in each
+//! leaf (`src/tree/multi_target_tree_model.cc`). XGBoost 2.x saves them as
+//! the leaf node's slice of `base_weights` (`size_leaf_vector` per node);
+//! XGBoost 3.x adds `leaf_weights` (`size_leaf_vector` per leaf) and stores
+//! each leaf's index into it in its `right_children` entry, and predicts
+//! from those. Either way the values already include the learning rate.
+//! XGBoost trains no categorical splits in such trees, so they are refused.
+//!
 //! Node ids are renumbered breadth-first from the root so that children
 //! follow their parent, as the IR requires; nodes no path reaches (deleted by
 //! XGBoost's pruner) are dropped. Every child id is checked before use, and a
@@ -30,6 +39,110 @@ pub struct TreeContext {
     pub n_features: usize,
     /// DART weight of this tree (1 for gbtree).
     pub weight: Option<f32>,
+    /// Values per leaf: 1, or [`leaf_width`] of a multi-target tree.
+    pub leaf_width: usize,
+}
+
+/// Largest `size_leaf_vector` read: far above real target or class counts,
+/// and a bound on what a hostile file makes the importer allocate per leaf.
+const MAX_LEAF_VECTOR: i64 = 1 << 16;
+
+/// Values per leaf of the saved tree `json`: its `size_leaf_vector` when
+/// above 1 (a multi-target tree), else 1.
+pub fn leaf_width(json: Node<'_>) -> Result<usize, XgboostError> {
+    let param = json.at("tree_param")?;
+    let Some(field) = param.get("size_leaf_vector")? else {
+        return Ok(1);
+    };
+    let size = field.int_text()?;
+    if !(0..=MAX_LEAF_VECTOR).contains(&size) {
+        return Err(field.error(format!(
+            "{size} values per leaf; expected 0 to {MAX_LEAF_VECTOR}"
+        )));
+    }
+    Ok(size.max(1) as usize)
+}
+
+/// Where a tree's leaf values are.
+enum Leaves {
+    /// One value per leaf, in `split_conditions`.
+    Scalar,
+    /// XGBoost 2.x multi-target trees: `width` values per node, in
+    /// `base_weights`.
+    ByNode { values: Vec<f32>, width: usize },
+    /// XGBoost 3.x multi-target trees: `width` values per leaf, in
+    /// `leaf_weights`; a leaf's `right_children` entry is its index. Each
+    /// index is used once (`used`), so the tree built holds no more values
+    /// than the file (hostile files cannot make it allocate more).
+    ByLeafIndex {
+        values: Vec<f32>,
+        width: usize,
+        used: Vec<bool>,
+    },
+}
+
+impl Leaves {
+    fn read(json: Node<'_>, n: usize, width: usize) -> Result<Leaves, XgboostError> {
+        if width == 1 {
+            return Ok(Leaves::Scalar);
+        }
+        if let Some(field) = json.get("leaf_weights")? {
+            let values = field.floats()?;
+            if values.len() % width != 0 {
+                return Err(field.error(format!(
+                    "{} values, not a multiple of size_leaf_vector {width}",
+                    values.len()
+                )));
+            }
+            let used = vec![false; values.len() / width];
+            return Ok(Leaves::ByLeafIndex {
+                values,
+                width,
+                used,
+            });
+        }
+        let field = json.at("base_weights")?;
+        let values = field.floats()?;
+        if values.len() != n * width {
+            return Err(field.error(format!(
+                "{} values for num_nodes {n} × size_leaf_vector {width}",
+                values.len()
+            )));
+        }
+        Ok(Leaves::ByNode { values, width })
+    }
+
+    /// The values of leaf `x`, or why the file does not give them.
+    fn of(&mut self, x: usize, arrays: &Arrays) -> Result<Vec<f64>, String> {
+        let (values, width, at) = match self {
+            Leaves::Scalar => return Ok(vec![f64::from(arrays.condition[x])]),
+            Leaves::ByNode { values, width } => (values, *width, x),
+            Leaves::ByLeafIndex {
+                values,
+                width,
+                used,
+            } => {
+                let index = arrays.right[x];
+                let at = usize::try_from(index)
+                    .ok()
+                    .filter(|&i| i < used.len())
+                    .ok_or_else(|| {
+                        format!(
+                            "leaf {x} has leaf index {index}; leaf_weights holds {}",
+                            used.len()
+                        )
+                    })?;
+                if std::mem::replace(&mut used[at], true) {
+                    return Err(format!("leaf index {index} is used twice (at leaf {x})"));
+                }
+                (values, *width, at)
+            }
+        };
+        Ok(values[at * width..(at + 1) * width]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect())
+    }
 }
 
 /// The arrays of one saved tree.
@@ -50,22 +163,29 @@ pub fn convert(index: usize, json: Node<'_>, ctx: &TreeContext) -> Result<Tree, 
     };
     let param = json.at("tree_param")?;
     let n_nodes = param.at("num_nodes")?.int_text()?;
-    if let Some(size) = param.get("size_leaf_vector")? {
-        let size = size.int_text()?;
-        if size > 1 {
-            return Err(XgboostError::Unsupported {
-                what: format!("multi-target trees with vector leaves (size_leaf_vector {size})"),
-                hint: "Train with multi_strategy=\"one_output_per_tree\" (the default) to get \
-                       one tree per target"
-                    .into(),
-            });
-        }
+    let width = leaf_width(json)?;
+    if width != ctx.leaf_width {
+        return Err(bad(format!(
+            "size_leaf_vector {width}; the model's first tree has {} values per leaf",
+            ctx.leaf_width
+        )));
     }
     let n = usize::try_from(n_nodes)
         .ok()
         .filter(|&n| n >= 1 && n < LEAF as usize)
         .ok_or_else(|| bad(format!("num_nodes is {n_nodes}")))?;
     let arrays = read_arrays(json, n)?;
+    if width > 1 && arrays.split_type.contains(&1) {
+        return Err(XgboostError::Unsupported {
+            what: "categorical splits in multi-target trees with vector leaves \
+                   (multi_strategy=\"multi_output_tree\")"
+                .into(),
+            hint: "XGBoost up to 3.2 does not train them; use \
+                   multi_strategy=\"one_output_per_tree\" with categorical features"
+                .into(),
+        });
+    }
+    let mut leaves = Leaves::read(json, n, width)?;
     let categories = read_categories(json, &arrays, index)?;
 
     let mut ir = Tree::default();
@@ -79,12 +199,13 @@ pub fn convert(index: usize, json: Node<'_>, ctx: &TreeContext) -> Result<Tree, 
     while let Some(x) = order.pop_front() {
         let left = arrays.left[x];
         if left == -1 {
-            let mut value = arrays.condition[x];
+            let mut values = leaves.of(x, &arrays).map_err(bad)?;
             if let Some(w) = ctx.weight {
-                // XGBoost's DART adds `leaf * weight`, a float32 product.
-                value *= w;
+                // XGBoost's DART adds `leaf * weight`, a float32 product
+                // (of one value: DART has no vector leaves).
+                values = values.iter().map(|&v| f64::from(v as f32 * w)).collect();
             }
-            ir.push_leaf(&[f64::from(value)]);
+            ir.push_leaf(&values);
             ir_id += 1;
             continue;
         }

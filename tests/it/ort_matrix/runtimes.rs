@@ -1,6 +1,6 @@
 //! The runtimes of the matrix and how each runs a folder of cases: every
 //! onnxruntime release of `python/requirements-ort-matrix.txt` in its own
-//! venv, onnxruntime-node, ONNX's reference evaluator, and tract (ours, in
+//! venv, onnxruntime-node and onnxruntime-web, ONNX's reference evaluator, and tract (ours, in
 //! process).
 
 use std::path::{Path, PathBuf};
@@ -18,14 +18,16 @@ const REFERENCE_STRIDE: usize = 5;
 pub enum Kind {
     /// `python/oracles/ort_matrix.py` with this interpreter and runtime name.
     Python(PathBuf, &'static str),
-    /// `scripts/ort-matrix/run.mjs` with node.
-    Node,
+    /// `scripts/ort-matrix/run.mjs` with node, running this npm package
+    /// (`onnxruntime-node`, native; `onnxruntime-web`, its WebAssembly build).
+    Node(&'static str),
     /// tract with forest2onnx's tree-ensemble operator.
     Tract,
 }
 
 pub struct Runtime {
-    /// Family: "onnxruntime", "onnxruntime-node", "onnx.reference", "tract".
+    /// Family: "onnxruntime", "onnxruntime-node", "onnxruntime-web",
+    /// "onnx.reference", "tract".
     pub family: &'static str,
     /// Version as installed (filled in from the results for node and the
     /// reference evaluator).
@@ -38,7 +40,7 @@ fn root() -> PathBuf {
 }
 
 const HOW: &str = "run `bash scripts/setup-ort-matrix.sh` (one venv per onnxruntime release in \
-                   .venv-ort/, onnxruntime-node in scripts/ort-matrix/node_modules)";
+                   .venv-ort/, onnxruntime-node and onnxruntime-web in scripts/ort-matrix/node_modules)";
 
 /// The onnxruntime releases of `python/requirements-ort-matrix.txt`, in order.
 pub fn onnxruntime_releases() -> Vec<String> {
@@ -68,17 +70,15 @@ pub fn all(reference_python: PathBuf) -> Vec<Runtime> {
             kind: Kind::Python(python, "onnxruntime"),
         });
     }
-    let node_package = root().join("scripts/ort-matrix/node_modules/onnxruntime-node");
-    assert!(
-        node_package.exists(),
-        "no {}: {HOW}",
-        node_package.display()
-    );
-    out.push(Runtime {
-        family: "onnxruntime-node",
-        version: String::new(),
-        kind: Kind::Node,
-    });
+    for package in ["onnxruntime-node", "onnxruntime-web"] {
+        let installed = root().join("scripts/ort-matrix/node_modules").join(package);
+        assert!(installed.exists(), "no {}: {HOW}", installed.display());
+        out.push(Runtime {
+            family: package,
+            version: String::new(),
+            kind: Kind::Node(package),
+        });
+    }
     out.push(Runtime {
         family: "onnx.reference",
         version: String::new(),
@@ -109,11 +109,12 @@ pub fn run(runtime: &Runtime, cases: &Path, out: &Path) -> Value {
             }
             c
         }
-        Kind::Node => {
+        Kind::Node(package) => {
             let mut c = Command::new("node");
             c.arg(root().join("scripts/ort-matrix/run.mjs"))
                 .arg(cases)
-                .arg(out);
+                .arg(out)
+                .arg(package);
             c
         }
     };

@@ -1,4 +1,4 @@
-//! Fixtures committed from scikit-learn 1.2, 1.3 and 1.4 (see
+//! Fixtures committed from scikit-learn 1.1, 1.2, 1.3 and 1.4 (see
 //! tests/fixtures/sklearn/README.md): old module paths, nodes without
 //! `missing_go_to_left`, leaves holding counts, numpy 1.x globals.
 
@@ -18,6 +18,13 @@ fn check(version: &str) -> fixture_check::Summary {
     let summary = fixture_check::check_dir(&dir, |_, _, _| {});
     assert!(summary.files >= 9, "{version}: {summary:?}");
     summary
+}
+
+#[test]
+fn sklearn_1_1_fixtures_predict_like_sklearn() {
+    check("1.1.3");
+    let f = sklearn::read_file(fixture_dir("1.1.3").join("rf.p4.pkl")).unwrap();
+    assert!(f.trees.iter().all(|t| t.missing_true.iter().all(|&m| !m)));
 }
 
 #[test]

@@ -74,7 +74,11 @@ fn layouts(c: &mut Criterion) {
         // The same trees summed: a boosted regressor with one value per leaf.
         let mut boosted = forest.clone();
         for tree in &mut boosted.trees {
-            tree.value = tree.value.chunks_exact(3).map(|v| v[1] - v[0]).collect();
+            tree.leaf_value = tree
+                .leaf_value
+                .chunks_exact(3)
+                .map(|v| v[1] - v[0])
+                .collect();
         }
         boosted.aggregation = Aggregation::Sum {
             base_values: vec![0.5],

@@ -526,12 +526,12 @@ fn describe(forest: &Forest) -> Value {
             let mut depth = vec![0usize; t.n_nodes()];
             let (mut sum, mut leaves) = (0, 0);
             for i in 0..t.n_nodes() {
-                if t.is_leaf(i) {
+                if let Some((yes, no)) = t.children(i) {
+                    depth[yes as usize] = depth[i] + 1;
+                    depth[no as usize] = depth[i] + 1;
+                } else {
                     sum += depth[i];
                     leaves += 1;
-                } else {
-                    depth[t.true_child[i] as usize] = depth[i] + 1;
-                    depth[t.false_child[i] as usize] = depth[i] + 1;
                 }
             }
             (sum, leaves)

@@ -29,7 +29,7 @@
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use crate::ir::{Aggregation, Forest, Labels, Source, SplitOp, Task, Tree, LEAF};
+use crate::ir::{Aggregation, Forest, Labels, Source, SplitOp, Task, Tree};
 
 /// What kind of forest to generate.
 #[derive(Clone, Debug, PartialEq)]
@@ -180,7 +180,8 @@ struct Builder<'a> {
     spec: &'a SynthSpec,
     rng: SplitMix,
     tree: Tree,
-    width: usize,
+    /// The values of the leaf being written.
+    values: Vec<f64>,
     /// The box of the node being built: feature `f` lies in `lo[f]..hi[f]`.
     lo: Vec<f64>,
     hi: Vec<f64>,
@@ -200,16 +201,8 @@ fn tree(spec: &SynthSpec, index: usize) -> Tree {
     let mut b = Builder {
         spec,
         rng,
-        tree: Tree {
-            feature: Vec::with_capacity(n),
-            threshold: Vec::with_capacity(n),
-            true_child: Vec::with_capacity(n),
-            false_child: Vec::with_capacity(n),
-            missing_true: Vec::with_capacity(n),
-            value: Vec::with_capacity(n * width),
-            categories: Default::default(),
-        },
-        width,
+        tree: Tree::with_capacity(n, leaves * width),
+        values: Vec::with_capacity(width),
         lo: vec![0.0; spec.n_features],
         hi: vec![1.0; spec.n_features],
     };
@@ -240,33 +233,26 @@ impl Builder<'_> {
         let nudge = 0.1 * (self.rng.unit() - 0.5) * share.min(1.0 - share);
         let threshold = lo + (hi - lo) * (share + nudge);
         let missing_true = self.rng.unit() < self.spec.missing_true_fraction;
-        self.tree.feature.push(f as u32);
-        self.tree.threshold.push(threshold);
-        self.tree.true_child.push(0);
-        self.tree.false_child.push(0);
-        self.tree.missing_true.push(missing_true);
-        self.tree.value.extend(std::iter::repeat_n(0.0, self.width));
+        // Preorder: the true child is the next node; the false child is
+        // set once the true subtree is written.
+        self.tree
+            .push_split(f as u32, threshold, (id as u32 + 1, 0), missing_true);
         self.hi[f] = threshold;
         let t = self.node(left, depth + 1);
         self.hi[f] = hi;
         self.lo[f] = threshold;
         let e = self.node(leaves - left, depth + 1);
         self.lo[f] = lo;
-        self.tree.true_child[id] = t;
-        self.tree.false_child[id] = e;
+        self.tree.set_children(id, (t, e));
         id as u32
     }
 
     fn leaf(&mut self) {
         let k = self.spec.n_classes;
-        self.tree.feature.push(0);
-        self.tree.threshold.push(0.0);
-        self.tree.true_child.push(LEAF);
-        self.tree.false_child.push(LEAF);
-        self.tree.missing_true.push(false);
         let class = self.rng.below(k);
+        self.values.clear();
         match self.spec.aggregation {
-            Aggregation::Vote => self.tree.value.push(class as f64),
+            Aggregation::Vote => self.values.push(class as f64),
             _ if self.rng.unit() < self.spec.mixed_leaf_fraction => {
                 // A few samples' worth of counts, normalised like scikit-learn's.
                 let counts: Vec<f64> = (0..k).map(|_| self.rng.below(4) as f64).collect();
@@ -274,17 +260,17 @@ impl Builder<'_> {
                 if total == 0.0 {
                     self.push_one_hot(class);
                 } else {
-                    self.tree.value.extend(counts.iter().map(|c| c / total));
+                    self.values.extend(counts.iter().map(|c| c / total));
                 }
             }
             _ => self.push_one_hot(class),
         }
+        self.tree.push_leaf(&self.values);
     }
 
     fn push_one_hot(&mut self, class: usize) {
         let k = self.spec.n_classes;
-        self.tree
-            .value
+        self.values
             .extend((0..k).map(|j| if j == class { 1.0 } else { 0.0 }));
     }
 }
@@ -349,11 +335,11 @@ mod tests {
         let mut reached = std::collections::HashSet::new();
         for r in x.rows() {
             let mut node = 0;
-            while !t.is_leaf(node) {
+            while let Some((yes, no)) = t.children(node) {
                 node = if r[t.feature[node] as usize] <= t.threshold[node] {
-                    t.true_child[node]
+                    yes
                 } else {
-                    t.false_child[node]
+                    no
                 } as usize;
             }
             reached.insert(node);

@@ -37,6 +37,8 @@ enum CountEdit {
     Nodes(i16),
     CategorySplits(i8),
     CategoryValues(i8),
+    Leaves(i8),
+    TrueChildren(i8),
     FlipTargets,
 }
 
@@ -57,11 +59,12 @@ struct Input {
     raw_len_delta: i16,
 }
 
-const NAMES: [&str; 14] = [
+const NAMES: [&str; 15] = [
     "tree_offsets",
     "threshold",
     "value",
     "feature",
+    "true_child_tree_offsets",
     "true_child",
     "false_child",
     "missing_true",
@@ -82,15 +85,19 @@ fn forest(categorical: bool) -> Forest {
             if categorical {
                 categories.push(0, [1, 3 + t]);
             }
-            Tree {
-                feature: vec![1, 0, 0, 0, 0],
-                threshold: vec![0.25, 0.5, 0.0, 0.0, 0.0],
-                true_child: vec![1, 3, LEAF, LEAF, LEAF],
-                false_child: vec![2, 4, LEAF, LEAF, LEAF],
-                missing_true: vec![t == 1, true, false, false, false],
-                value: vec![0.0, 0.0, 0.5, -1.0, 2.0],
-                categories,
-            }
+            // Breadth first: the true children are stored.
+            let mut tree = Tree::from_node_arrays(
+                vec![1, 0, 0, 0, 0],
+                vec![0.25, 0.5, 0.0, 0.0, 0.0],
+                &[1, 3, LEAF, LEAF, LEAF],
+                &[2, 4, LEAF, LEAF, LEAF],
+                vec![t == 1, true, false, false, false],
+                &[0.0, 0.0, 0.5, -1.0, 2.0],
+                1,
+            )
+            .expect("a valid tree");
+            tree.categories = categories;
+            tree
         })
         .collect();
     Forest {
@@ -107,11 +114,11 @@ fn forest(categorical: bool) -> Forest {
         trees: if categorical {
             trees
         } else {
-            // One value per score in every node.
+            // One value per score in every leaf.
             trees
                 .into_iter()
                 .map(|mut t| {
-                    t.value = t.value.iter().flat_map(|&v| [v; 3]).collect();
+                    t.leaf_value = t.leaf_value.iter().flat_map(|&v| [v; 3]).collect();
                     t
                 })
                 .collect()
@@ -178,6 +185,8 @@ fuzz_target!(|input: Input| {
             CountEdit::Nodes(d) => bump(&mut m["n_nodes"], d.into()),
             CountEdit::CategorySplits(d) => bump(&mut m["n_category_splits"], d.into()),
             CountEdit::CategoryValues(d) => bump(&mut m["n_category_values"], d.into()),
+            CountEdit::Leaves(d) => bump(&mut m["n_leaves"], d.into()),
+            CountEdit::TrueChildren(d) => bump(&mut m["n_true_children"], d.into()),
             CountEdit::FlipTargets => {
                 let on = m["per_tree_targets"].as_bool().unwrap_or(false);
                 m["per_tree_targets"] = (!on).into();

@@ -130,11 +130,12 @@ impl Forest {
 
     /// The trees as dicts of NumPy arrays (for `to_sklearn`).
     fn trees<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, pyo3::types::PyDict>>> {
-        self.loaded
-            .forest
+        let forest = &self.loaded.forest;
+        let width = forest.leaf_width();
+        forest
             .trees
             .iter()
-            .map(|t| crate::ir_view::tree_to_py(py, t))
+            .map(|t| crate::ir_view::tree_to_py(py, t, width))
             .collect()
     }
 

@@ -15,7 +15,5 @@ pub mod sklearn;
 pub mod smartcore;
 #[cfg(feature = "spark")]
 pub mod spark;
-#[cfg(any(feature = "xgboost", feature = "lightgbm", feature = "spark"))]
-mod support;
 #[cfg(feature = "xgboost")]
 pub mod xgboost;

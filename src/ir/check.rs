@@ -1,6 +1,8 @@
 //! [`Forest::check`]: every invariant the rest of the crate relies on.
 
-use super::{python_float, Aggregation, Forest, PostTransform, Task, Tree, LEAF, MAX_CATEGORY};
+use super::{
+    python_float, Aggregation, Forest, PostTransform, Task, Tree, LEAF, LEAF_BIT, MAX_CATEGORY,
+};
 use rayon::prelude::*;
 
 /// A violated [`Forest`] invariant.
@@ -213,24 +215,26 @@ impl Forest {
         if n == 0 {
             return Err("has no nodes".into());
         }
-        if n >= LEAF as usize {
-            return Err(format!("has {n} nodes; at most {} are supported", LEAF - 1));
+        if n >= LEAF_BIT as usize {
+            return Err(format!(
+                "has {n} nodes; at most {} are supported",
+                LEAF_BIT - 1
+            ));
         }
         let width = self.leaf_width();
         for (name, len) in [
             ("threshold", t.threshold.len()),
-            ("true_child", t.true_child.len()),
-            ("false_child", t.false_child.len()),
+            ("false_child", t.false_child_or_leaf.len()),
             ("missing_true", t.missing_true.len()),
         ] {
             if len != n {
                 return Err(format!("{name} has {len} entries for {n} nodes"));
             }
         }
-        if Some(t.value.len()) != n.checked_mul(width) {
+        if !t.explicit_true_child.is_empty() && t.explicit_true_child.len() != n {
             return Err(format!(
-                "value has {} entries; expected {n} nodes × {width}",
-                t.value.len()
+                "true_child has {} entries for {n} nodes; expected {n} or none",
+                t.explicit_true_child.len()
             ));
         }
         // Children must come after their parent and have exactly one parent:
@@ -238,25 +242,37 @@ impl Forest {
         let mut has_parent = vec![false; n];
         let categorical = &t.categories.nodes;
         let mut next_categorical = 0;
+        let mut leaves = 0usize;
         for i in 0..n {
             let is_categorical = categorical.get(next_categorical) == Some(&(i as u32));
             next_categorical += usize::from(is_categorical);
-            let (tc, fc) = (t.true_child[i], t.false_child[i]);
-            if (tc == LEAF) != (fc == LEAF) {
-                return Err(format!("node {i} has one child; nodes need two or none"));
-            }
-            if tc == LEAF {
+            let Some((tc, fc)) = t.children(i) else {
+                if t.explicit_true_child.get(i).is_some_and(|&c| c != LEAF) {
+                    return Err(format!("node {i} has one child; nodes need two or none"));
+                }
                 if is_categorical {
                     return Err(format!("leaf {i} is listed as a categorical split"));
                 }
-                self.check_leaf(t, i, width)?;
+                let k = t.false_child_or_leaf[i] & !LEAF_BIT;
+                if k as usize != leaves {
+                    return Err(format!(
+                        "leaf {i} has leaf index {k}; leaves are numbered in node order, so {leaves} was expected"
+                    ));
+                }
+                self.check_leaf(t, i, leaves, width)?;
+                leaves += 1;
                 continue;
-            }
+            };
             for c in [tc, fc] {
                 let c = c as usize;
                 if c <= i || c >= n {
                     return Err(format!(
-                        "node {i} has child {c}; children must be in {}..{n}",
+                        "node {i} has child {}; children must be in {}..{n}",
+                        if c == LEAF as usize {
+                            "none".to_string()
+                        } else {
+                            c.to_string()
+                        },
                         i + 1
                     ));
                 }
@@ -277,11 +293,25 @@ impl Forest {
         if let Some(orphan) = (1..n).find(|&i| !has_parent[i]) {
             return Err(format!("node {orphan} is not reachable from the root"));
         }
+        if Some(t.leaf_value.len()) != leaves.checked_mul(width) {
+            return Err(format!(
+                "value has {} entries; expected {leaves} leaves × {width}",
+                t.leaf_value.len()
+            ));
+        }
         check_categories(t, next_categorical)
     }
 
-    fn check_leaf(&self, t: &Tree, i: usize, width: usize) -> Result<(), String> {
-        let values = &t.value[i * width..(i + 1) * width];
+    /// Checks the values of leaf `i`, leaf index `k`; `value` may still be
+    /// short (its length is checked after the last leaf).
+    fn check_leaf(&self, t: &Tree, i: usize, k: usize, width: usize) -> Result<(), String> {
+        let Some(values) = t.leaf_value.get(k * width..(k + 1) * width) else {
+            return Err(format!(
+                "value has {} entries; leaf {i} (leaf index {k}) needs {}",
+                t.leaf_value.len(),
+                (k + 1) * width
+            ));
+        };
         if let Some(&v) = values.iter().find(|v| !v.is_finite()) {
             return Err(format!("leaf {i} has a non-finite value {}", quote(v)));
         }
@@ -366,10 +396,36 @@ mod tests {
     #[test]
     fn check_rejects_cycles_bad_children_and_features() {
         let mut f = stump();
-        f.trees[0].true_child[0] = 0;
+        f.trees[0].explicit_true_child = vec![0, LEAF, LEAF];
         assert!(matches!(f.check(), Err(ForestError::Tree { .. })));
         let mut f = stump();
-        f.trees[0].false_child[0] = 1;
+        f.trees[0].explicit_true_child = vec![2, LEAF, LEAF];
+        assert!(f
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("more than one parent"));
+        let mut f = stump();
+        f.trees[0].explicit_true_child = vec![1, 2, LEAF];
+        assert!(f.check().unwrap_err().to_string().contains("one child"));
+        let mut f = stump();
+        f.trees[0].explicit_true_child = vec![1, LEAF];
+        assert!(f
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("expected 3 or none"));
+        let mut f = stump();
+        f.trees[0].false_child_or_leaf[2] = LEAF_BIT;
+        assert!(f.check().unwrap_err().to_string().contains("leaf index 0"));
+        let mut f = stump();
+        f.trees[0].leaf_value.push(0.0);
+        assert!(f.check().unwrap_err().to_string().contains("2 leaves"));
+        let mut f = stump();
+        f.trees[0].leaf_value.pop();
+        assert!(f.check().unwrap_err().to_string().contains("needs 2"));
+        let mut f = stump();
+        f.trees[0].false_child_or_leaf[0] = 1;
         assert!(f
             .check()
             .unwrap_err()
@@ -379,7 +435,7 @@ mod tests {
         f.trees[0].feature[0] = 3;
         assert!(f.check().unwrap_err().to_string().contains("feature 3"));
         let mut f = stump();
-        f.trees[0].value[2] = 2.0;
+        f.trees[0].leaf_value[1] = 2.0;
         assert!(f
             .check()
             .unwrap_err()
@@ -396,7 +452,7 @@ mod tests {
     #[test]
     fn huge_numbers_are_quoted_briefly() {
         let mut f = stump();
-        f.trees[0].value[2] = 1e300;
+        f.trees[0].leaf_value[1] = 1e300;
         let message = f.check().unwrap_err().to_string();
         assert!(message.contains("1e+300"), "{message}");
         assert!(message.len() < 80, "{message}");
@@ -441,7 +497,7 @@ mod tests {
             tree_targets: targets,
         };
         let mut f = stump();
-        f.trees[0].value = vec![0.0, -1.0, 1.0];
+        f.trees[0].leaf_value = vec![-1.0, 1.0];
         f.aggregation = sum(PostTransform::Logistic, vec![0.5], vec![]);
         assert_eq!(f.check(), Ok(()));
         f.aggregation = sum(PostTransform::Exp, vec![0.5], vec![]);

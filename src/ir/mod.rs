@@ -22,8 +22,13 @@ use serde::{Deserialize, Serialize};
 pub use check::ForestError;
 pub use labels::{python_float, Labels};
 
-/// Marker stored in the child arrays of a leaf node.
+/// Marker a leaf holds in [`Tree::explicit_true_child`].
 pub const LEAF: u32 = u32::MAX;
+
+/// Set in a leaf's [`Tree::false_child_or_leaf`] entry, whose other bits are its leaf
+/// index; split nodes' children are below it (trees have fewer than 2^31
+/// nodes).
+pub const LEAF_BIT: u32 = 1 << 31;
 
 /// LightGBM's `kZeroThreshold` (declared `1e-35f`, a float32 literal): with
 /// [`InputRules::zero_as_missing`], values with `|x| <= ZERO_THRESHOLD` are
@@ -236,40 +241,229 @@ impl CategorySplits {
 }
 
 /// One decision tree as struct-of-arrays indexed by node id; node 0 is the root.
+///
+/// The layout is lean: values are stored for leaves only, and the true
+/// child of every split is implicit (the next node) when the tree allows
+/// it, as depth-first trees with the true branch first do (scikit-learn's).
+/// Read it through [`Tree::is_leaf`], [`Tree::children`] and
+/// [`Tree::leaf_values`], and build it with [`Tree::push_leaf`] and
+/// [`Tree::push_split`], rather than through the raw arrays:
+///
+/// - a leaf's `false_child_or_leaf` entry is [`LEAF_BIT`] plus its *leaf
+///   index*, the number of leaves before it in node order; its values are
+///   `leaf_value[k * leaf_width..(k + 1) * leaf_width]` for leaf index `k`;
+/// - `explicit_true_child` is empty when every split's true child is the
+///   next node,
+///   else it holds one entry per node ([`LEAF`] for leaves).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tree {
-    /// Split feature of each internal node (ignored for leaves).
+    /// Split feature of each internal node (0 for leaves).
     pub feature: Vec<u32>,
-    /// Split threshold of each numeric split (ignored for leaves and
+    /// Split threshold of each numeric split (0 for leaves; ignored for
     /// categorical splits).
     pub threshold: Vec<f64>,
-    /// Child taken when the split holds, or [`LEAF`].
-    pub true_child: Vec<u32>,
-    /// Child taken when the split fails, or [`LEAF`].
-    pub false_child: Vec<u32>,
+    /// Child taken when the split holds, or [`LEAF`]; empty when every
+    /// split's true child is the node after it.
+    pub explicit_true_child: Vec<u32>,
+    /// Child taken when the split fails; for a leaf, [`LEAF_BIT`] plus its
+    /// leaf index.
+    pub false_child_or_leaf: Vec<u32>,
     /// Whether a missing value (NaN) goes to the true child.
     pub missing_true: Vec<bool>,
-    /// Leaf values, [`Forest::leaf_width`] per node (internal nodes hold zeros).
-    pub value: Vec<f64>,
+    /// Leaf values, [`Forest::leaf_width`] per leaf, leaves in node order.
+    pub leaf_value: Vec<f64>,
     /// The categorical splits (usually none).
     #[serde(default)]
     pub categories: CategorySplits,
 }
 
 impl Tree {
+    /// An empty tree with room for `nodes` nodes and `values` leaf values.
+    pub fn with_capacity(nodes: usize, values: usize) -> Tree {
+        Tree {
+            feature: Vec::with_capacity(nodes),
+            threshold: Vec::with_capacity(nodes),
+            explicit_true_child: Vec::new(),
+            false_child_or_leaf: Vec::with_capacity(nodes),
+            missing_true: Vec::with_capacity(nodes),
+            leaf_value: Vec::with_capacity(values),
+            categories: CategorySplits::default(),
+        }
+    }
+
     /// Number of nodes, leaves included.
     pub fn n_nodes(&self) -> usize {
         self.feature.len()
     }
 
     /// Whether node `i` is a leaf.
+    #[inline]
     pub fn is_leaf(&self, i: usize) -> bool {
-        self.true_child[i] == LEAF
+        self.false_child_or_leaf[i] & LEAF_BIT != 0
+    }
+
+    /// The `(true, false)` children of split `i`, or `None` for a leaf.
+    #[inline]
+    pub fn children(&self, i: usize) -> Option<(u32, u32)> {
+        let no = self.false_child_or_leaf[i];
+        if no & LEAF_BIT != 0 {
+            return None;
+        }
+        let yes = match self.explicit_true_child.get(i) {
+            Some(&yes) => yes,
+            None => i as u32 + 1,
+        };
+        Some((yes, no))
+    }
+
+    /// The leaf index of leaf `i` (its rank among the leaves), or `None`
+    /// for a split.
+    #[inline]
+    pub fn leaf_index(&self, i: usize) -> Option<usize> {
+        let no = self.false_child_or_leaf[i];
+        (no & LEAF_BIT != 0).then_some((no & !LEAF_BIT) as usize)
+    }
+
+    /// The `width` values of leaf `i` (`width` is [`Forest::leaf_width`]);
+    /// empty for a split.
+    #[inline]
+    pub fn leaf_values(&self, i: usize, width: usize) -> &[f64] {
+        match self.leaf_index(i) {
+            Some(k) => &self.leaf_value[k * width..(k + 1) * width],
+            None => &[],
+        }
+    }
+
+    /// Whether every split's true child is the node after it (then
+    /// `explicit_true_child` is empty).
+    pub fn implicit_true_children(&self) -> bool {
+        self.explicit_true_child.is_empty()
     }
 
     /// Number of leaves.
     pub fn n_leaves(&self) -> usize {
-        self.true_child.iter().filter(|&&c| c == LEAF).count()
+        self.false_child_or_leaf
+            .iter()
+            .filter(|&&c| c & LEAF_BIT != 0)
+            .count()
+    }
+
+    /// Appends a leaf holding `values` (one per [`Forest::leaf_width`]);
+    /// returns its node id.
+    pub fn push_leaf(&mut self, values: &[f64]) -> u32 {
+        let id = self.n_nodes() as u32;
+        let k = if values.is_empty() {
+            self.n_leaves()
+        } else {
+            self.leaf_value.len() / values.len()
+        };
+        self.feature.push(0);
+        self.threshold.push(0.0);
+        if !self.explicit_true_child.is_empty() {
+            self.explicit_true_child.push(LEAF);
+        }
+        self.false_child_or_leaf.push(LEAF_BIT | k as u32);
+        self.missing_true.push(false);
+        self.leaf_value.extend_from_slice(values);
+        id
+    }
+
+    /// Appends a split on `feature` with `threshold`, its `(true, false)`
+    /// children and the side NaN takes; returns its node id. Children may
+    /// be pushed later; their ids are checked by [`Forest::check`].
+    pub fn push_split(
+        &mut self,
+        feature: u32,
+        threshold: f64,
+        (true_child, false_child): (u32, u32),
+        missing_true: bool,
+    ) -> u32 {
+        let id = self.n_nodes() as u32;
+        self.feature.push(feature);
+        self.threshold.push(threshold);
+        self.false_child_or_leaf.push(false_child);
+        self.missing_true.push(missing_true);
+        self.store_true_child(id as usize, true_child);
+        id
+    }
+
+    /// Sets the children of split `i`, pushed with placeholder children.
+    pub fn set_children(&mut self, i: usize, (true_child, false_child): (u32, u32)) {
+        self.false_child_or_leaf[i] = false_child;
+        self.store_true_child(i, true_child);
+    }
+
+    /// Records the true child of node `i` (the last node, or one already
+    /// pushed), storing every true child once one is not the next node.
+    fn store_true_child(&mut self, i: usize, true_child: u32) {
+        if self.explicit_true_child.is_empty() {
+            if true_child as usize == i + 1 {
+                return;
+            }
+            self.explicit_true_child = (0..self.n_nodes())
+                .map(|j| match self.false_child_or_leaf[j] & LEAF_BIT {
+                    0 => j as u32 + 1,
+                    _ => LEAF,
+                })
+                .collect();
+        }
+        if i < self.explicit_true_child.len() {
+            self.explicit_true_child[i] = true_child;
+        } else {
+            self.explicit_true_child.push(true_child);
+        }
+    }
+
+    /// A tree from the arrays of formats that stored every node's children
+    /// and values: leaves have both children [`LEAF`], and `value` holds
+    /// `width` values for every node. Fails, naming the node, when a node
+    /// has one child.
+    pub fn from_node_arrays(
+        feature: Vec<u32>,
+        threshold: Vec<f64>,
+        true_child: &[u32],
+        false_child: &[u32],
+        missing_true: Vec<bool>,
+        value: &[f64],
+        width: usize,
+    ) -> Result<Tree, String> {
+        let n = feature.len();
+        if true_child.len() != n || false_child.len() != n || value.len() != n * width {
+            return Err(format!(
+                "children or values of the wrong length for {n} nodes"
+            ));
+        }
+        let mut t = Tree {
+            feature,
+            threshold,
+            explicit_true_child: Vec::new(),
+            false_child_or_leaf: Vec::with_capacity(n),
+            missing_true,
+            leaf_value: Vec::new(),
+            categories: CategorySplits::default(),
+        };
+        let leaves = true_child.iter().filter(|&&c| c == LEAF).count();
+        t.leaf_value.reserve_exact(leaves * width);
+        let implicit = (0..n).all(|i| true_child[i] == LEAF || true_child[i] as usize == i + 1);
+        if !implicit {
+            t.explicit_true_child = true_child.to_vec();
+        }
+        let mut k = 0u32;
+        for i in 0..n {
+            let (yes, no) = (true_child[i], false_child[i]);
+            if (yes == LEAF) != (no == LEAF) {
+                return Err(format!("node {i} has one child; nodes need two or none"));
+            }
+            if yes == LEAF {
+                t.false_child_or_leaf.push(LEAF_BIT | k);
+                t.leaf_value
+                    .extend_from_slice(&value[i * width..(i + 1) * width]);
+                k += 1;
+            } else {
+                t.false_child_or_leaf.push(no);
+            }
+        }
+        Ok(t)
     }
 
     /// Depth of the deepest leaf (a single-leaf tree has depth 0).
@@ -279,14 +473,29 @@ impl Tree {
         let mut depth = vec![0usize; self.n_nodes()];
         let mut max = 0;
         for i in 0..self.n_nodes() {
-            if !self.is_leaf(i) {
+            if let Some((yes, no)) = self.children(i) {
                 let d = depth[i] + 1;
-                depth[self.true_child[i] as usize] = d;
-                depth[self.false_child[i] as usize] = d;
+                depth[yes as usize] = d;
+                depth[no as usize] = d;
                 max = max.max(d);
             }
         }
         max
+    }
+
+    /// Heap bytes held by the tree's arrays (their lengths, not capacities).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of_val;
+        let c = &self.categories;
+        size_of_val(&self.feature[..])
+            + size_of_val(&self.threshold[..])
+            + size_of_val(&self.explicit_true_child[..])
+            + size_of_val(&self.false_child_or_leaf[..])
+            + size_of_val(&self.missing_true[..])
+            + size_of_val(&self.leaf_value[..])
+            + size_of_val(&c.nodes[..])
+            + size_of_val(&c.offsets[..])
+            + size_of_val(&c.categories[..])
     }
 }
 
@@ -354,7 +563,7 @@ impl Forest {
         }
     }
 
-    /// Number of values each node holds in [`Tree::value`].
+    /// Number of values each leaf holds in [`Tree::value`].
     pub fn leaf_width(&self) -> usize {
         match &self.aggregation {
             Aggregation::Vote => 1,
@@ -401,6 +610,13 @@ impl Forest {
     pub fn max_depth(&self) -> usize {
         self.trees.iter().map(Tree::depth).max().unwrap_or(0)
     }
+
+    /// Heap bytes held by the trees' arrays ([`Tree::heap_bytes`]) and the
+    /// tree list itself: the forest's size in memory, less its metadata.
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&self.trees[..])
+            + self.trees.iter().map(Tree::heap_bytes).sum::<usize>()
+    }
 }
 
 #[cfg(test)]
@@ -416,14 +632,12 @@ pub(crate) mod tests {
             split_op: SplitOp::LessOrEqual,
             task: Task::Classification(Labels::Int(vec![10, 20])),
             aggregation: Aggregation::Vote,
-            trees: vec![Tree {
-                feature: vec![0, 0, 0],
-                threshold: vec![0.5, 0.0, 0.0],
-                true_child: vec![1, LEAF, LEAF],
-                false_child: vec![2, LEAF, LEAF],
-                missing_true: vec![false; 3],
-                value: vec![0.0, 0.0, 1.0],
-                categories: CategorySplits::default(),
+            trees: vec![{
+                let mut t = Tree::default();
+                t.push_split(0, 0.5, (1, 2), false);
+                t.push_leaf(&[0.0]);
+                t.push_leaf(&[1.0]);
+                t
             }],
             source: Source::default(),
         }
@@ -432,6 +646,66 @@ pub(crate) mod tests {
     #[test]
     fn depth_counts_edges() {
         assert_eq!(stump().trees[0].depth(), 1);
+    }
+
+    #[test]
+    fn builders_store_true_children_only_when_needed() {
+        let t = &stump().trees[0];
+        assert!(t.implicit_true_children());
+        assert_eq!(t.children(0), Some((1, 2)));
+        assert_eq!(t.leaf_values(2, 1), &[1.0]);
+        assert_eq!(t.leaf_index(1), Some(0));
+        // Breadth-first: the root's true child is node 1, node 1's is 3.
+        let mut t = Tree::default();
+        t.push_split(0, 0.5, (1, 2), false);
+        t.push_split(0, 0.25, (3, 4), true);
+        t.push_leaf(&[5.0, 6.0]);
+        t.push_leaf(&[1.0, 2.0]);
+        t.push_leaf(&[3.0, 4.0]);
+        assert_eq!(t.explicit_true_child, vec![1, 3, LEAF, LEAF, LEAF]);
+        assert_eq!(t.children(1), Some((3, 4)));
+        assert_eq!(t.leaf_values(2, 2), &[5.0, 6.0]);
+        assert_eq!(t.leaf_values(4, 2), &[3.0, 4.0]);
+        assert_eq!(t.n_leaves(), 3);
+        assert_eq!(t.depth(), 2);
+        // The same tree from per-node arrays.
+        let old = Tree::from_node_arrays(
+            t.feature.clone(),
+            t.threshold.clone(),
+            &[1, 3, LEAF, LEAF, LEAF],
+            &[2, 4, LEAF, LEAF, LEAF],
+            t.missing_true.clone(),
+            &[0.0, 0.0, 0.0, 0.0, 5.0, 6.0, 1.0, 2.0, 3.0, 4.0],
+            2,
+        );
+        assert_eq!(old, Ok(t));
+        let one_child = Tree::from_node_arrays(
+            vec![0; 2],
+            vec![0.0; 2],
+            &[1, LEAF],
+            &[LEAF, LEAF],
+            vec![false; 2],
+            &[0.0; 2],
+            1,
+        );
+        assert!(one_child.unwrap_err().contains("one child"));
+    }
+
+    #[test]
+    fn a_single_output_forest_takes_at_most_24_bytes_per_node() {
+        // Depth-first trees, as scikit-learn's: no true child is stored.
+        // Trees of 2,001 nodes, so the per-tree Vec headers weigh little.
+        let mut f = crate::synth::forest(&crate::synth::SynthSpec::sklearn(4, 2001, 5));
+        let width = f.leaf_width();
+        assert_eq!(width, 3);
+        let per_node = |f: &Forest| f.heap_bytes() as f64 / f.n_nodes() as f64;
+        // Three values per leaf: 17 bytes per node plus 24 per leaf.
+        assert!(per_node(&f) <= 17.0 + 24.0 * 0.5 + 1.0, "{}", per_node(&f));
+        for t in &mut f.trees {
+            assert!(t.implicit_true_children());
+            t.leaf_value = t.leaf_value.iter().step_by(width).copied().collect();
+        }
+        assert!(per_node(&f) <= 24.0, "{} bytes per node", per_node(&f));
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! Trees with categorical splits or more than 64 leaves are left to the
 //! walking kernels ([`super::traverse`]).
 
-use crate::ir::{SplitOp, Tree, LEAF};
+use crate::ir::{SplitOp, Tree};
 
 /// Most leaves of a tree this kernel evaluates (one bit each in a `u64`).
 pub const MAX_LEAVES: usize = 64;
@@ -98,14 +98,14 @@ impl BitForest {
     fn add_subtree(&mut self, tree: &Tree, node: u32, stride: usize) -> Option<(u32, u32)> {
         let first_leaf = *self.leaf_start.last().expect("leaf_start starts with 0");
         let i = node as usize;
-        if tree.true_child[i] == LEAF {
+        let Some((yes, no)) = tree.children(i) else {
             let bit = self.leaf_node.len() as u32 - first_leaf;
             if bit as usize >= MAX_LEAVES {
                 return None;
             }
             self.leaf_node.push(node);
             return Some((bit, bit + 1));
-        }
+        };
         let first_branch = *self
             .branch_start
             .last()
@@ -122,8 +122,8 @@ impl BitForest {
         self.feature.push(tree.feature[i]);
         self.keep.push(!0);
         self.missing_true.push(tree.missing_true[i]);
-        let (lo, hi) = self.add_subtree(tree, tree.true_child[i], stride)?;
-        let (_, end) = self.add_subtree(tree, tree.false_child[i], stride)?;
+        let (lo, hi) = self.add_subtree(tree, yes, stride)?;
+        let (_, end) = self.add_subtree(tree, no, stride)?;
         // `hi - lo` ≤ 63: a true subtree never holds all 64 leaves.
         let bits = ((1u64 << (hi - lo)) - 1) << lo;
         self.keep[slot] = !bits;
@@ -265,19 +265,21 @@ pub fn transpose(rows: &[f64], stride: usize, first: usize, block: &mut Vec<f64>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::LEAF;
 
     /// Node 0: x0 ≤ 1 (NaN true) → node 1 (x1 ≤ 2 → leaf 3, else leaf 4),
     /// else leaf 2 (`<` instead of `≤` under [`SplitOp::Less`]).
     fn tree() -> Tree {
-        Tree {
-            feature: vec![0, 1, 0, 0, 0],
-            threshold: vec![1.0, 2.0, 0.0, 0.0, 0.0],
-            true_child: vec![1, 3, LEAF, LEAF, LEAF],
-            false_child: vec![2, 4, LEAF, LEAF, LEAF],
-            missing_true: vec![true, false, false, false, false],
-            value: vec![0.0; 5],
-            categories: Default::default(),
-        }
+        Tree::from_node_arrays(
+            vec![0, 1, 0, 0, 0],
+            vec![1.0, 2.0, 0.0, 0.0, 0.0],
+            &[1, 3, LEAF, LEAF, LEAF],
+            &[2, 4, LEAF, LEAF, LEAF],
+            vec![true, false, false, false, false],
+            &[0.0; 5],
+            1,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -323,7 +325,7 @@ mod agreement {
     /// The leaf a plain walk from the root reaches.
     fn walk(tree: &Tree, op: SplitOp, row: &[f64]) -> u32 {
         let mut at = 0;
-        while tree.true_child[at] != LEAF {
+        while let Some((yes, no)) = tree.children(at) {
             let x = row[tree.feature[at] as usize];
             let goes_true = if x.is_nan() {
                 tree.missing_true[at]
@@ -332,11 +334,7 @@ mod agreement {
             } else {
                 x < tree.threshold[at]
             };
-            at = if goes_true {
-                tree.true_child[at]
-            } else {
-                tree.false_child[at]
-            } as usize;
+            at = if goes_true { yes } else { no } as usize;
         }
         at as u32
     }
@@ -351,7 +349,7 @@ mod agreement {
         let mut r = 0;
         for tree in forest.trees.iter().take(5) {
             for (i, &t) in tree.threshold.iter().enumerate() {
-                if tree.true_child[i] == LEAF {
+                if tree.is_leaf(i) {
                     continue;
                 }
                 for v in [t, t.next_down(), t.next_up()] {
@@ -405,7 +403,7 @@ mod agreement {
                 let mut block = Vec::new();
                 let mut out = [0; BLOCK];
                 for tree in &forest.trees {
-                    let leaves = tree.true_child.iter().filter(|&&c| c == LEAF).count();
+                    let leaves = tree.n_leaves();
                     let Some(k) = bits.push(tree, stride) else {
                         assert!(leaves > MAX_LEAVES, "a tree of {leaves} leaves refused");
                         continue;
@@ -443,7 +441,7 @@ mod agreement {
             if s % 3 == 1 {
                 // Boosting-like: one value per leaf, one class per tree.
                 for tree in &mut forest.trees {
-                    tree.value = tree.value.chunks(3).map(|v| v[0] - 0.3 * v[1]).collect();
+                    tree.leaf_value = tree.leaf_value.chunks(3).map(|v| v[0] - 0.3 * v[1]).collect();
                 }
                 let n = forest.trees.len() as u32;
                 forest.aggregation = Aggregation::Sum {

@@ -218,7 +218,7 @@ impl<'f> Plan<'f> {
         let forest = self.forest;
         let leaf_width = forest.leaf_width();
         let leaf = leaf as usize;
-        let v = &forest.trees[t].value[leaf * leaf_width..(leaf + 1) * leaf_width];
+        let v = forest.trees[t].leaf_values(leaf, leaf_width);
         match (&forest.aggregation, forest.tree_target(t)) {
             (Aggregation::Vote, _) => scores[v[0] as usize] += 1.0,
             (_, Some(k)) => scores[k as usize] += v[0],

@@ -18,7 +18,7 @@ fn stump_predicts_both_sides_and_nan_goes_false() {
 fn vote_ties_go_to_lowest_class() {
     let mut f = stump();
     let mut flipped = f.trees[0].clone();
-    flipped.value = vec![0.0, 1.0, 0.0];
+    flipped.leaf_value = vec![1.0, 0.0];
     f.trees.push(flipped);
     let p = f.predict(array![[0.0], [1.0]].view());
     assert_eq!(p.classes, vec![0, 0]);
@@ -58,7 +58,7 @@ fn row_by_row(forest: &Forest, x: ArrayView2<'_, f64>) -> Prediction {
         };
         for (t, tree) in forest.trees.iter().enumerate() {
             let leaf = leaf_for(forest, tree, &row);
-            let v = &tree.value[leaf * leaf_width..(leaf + 1) * leaf_width];
+            let v = tree.leaf_values(leaf, leaf_width);
             match (&forest.aggregation, forest.tree_target(t)) {
                 (Aggregation::Vote, _) => scores[v[0] as usize] += 1.0,
                 (_, Some(k)) => scores[k as usize] += v[0],
@@ -101,11 +101,8 @@ fn leaf_for(forest: &Forest, tree: &Tree, row: &[f64]) -> usize {
                 SplitOp::Less => x < tree.threshold[node],
             }
         };
-        node = if goes_true {
-            tree.true_child[node]
-        } else {
-            tree.false_child[node]
-        } as usize;
+        let (yes, no) = tree.children(node).expect("a split");
+        node = if goes_true { yes } else { no } as usize;
     }
     node
 }
@@ -268,7 +265,7 @@ fn summed_forests_with_tree_targets_and_transforms_match_row_by_row() {
     let n_trees = base.trees.len();
     let one_value = |mut f: Forest| {
         for tree in &mut f.trees {
-            tree.value = tree.value.chunks(3).map(|v| v[0] - v[1]).collect();
+            tree.leaf_value = tree.leaf_value.chunks(3).map(|v| v[0] - v[1]).collect();
         }
         f
     };
@@ -374,7 +371,7 @@ fn zero_as_missing_routes_the_zero_band_like_nan() {
 #[test]
 fn anomaly_scores_follow_scikit_learn() {
     let mut f = stump();
-    f.trees[0].value = vec![0.0, 2.0, 6.0];
+    f.trees[0].leaf_value = vec![2.0, 6.0];
     f.task = Task::AnomalyDetection { offset: -0.5 };
     f.aggregation = Aggregation::Sum {
         base_values: vec![0.0],

@@ -1,16 +1,21 @@
 //! Typed views of an uncompressed payload's arrays, read in place by
 //! [`super::MappedForest`].
 
+use super::decode::number_leaves;
 use super::error::StoreError;
 use super::sections::{view, Layout, Section};
-use crate::ir::{Aggregation, CategorySplits, Forest, ForestError, Tree};
+use crate::ir::{Aggregation, CategorySplits, Forest, ForestError, Tree, LEAF, LEAF_BIT};
 
 /// Nodes copied at a time when checking a mapped forest.
 const CHECK_BATCH_NODES: usize = 1 << 20;
 
 /// The arrays of a stored forest, every tree concatenated in order: tree `i`
-/// owns nodes `tree_offsets[i]..tree_offsets[i + 1]`, and node `n` owns
-/// values `n * leaf_width..(n + 1) * leaf_width`.
+/// owns nodes `tree_offsets[i]..tree_offsets[i + 1]`. In formats 1 to 3,
+/// node `n` owns values `n * leaf_width..(n + 1) * leaf_width` and true
+/// child `n`; in format 4 ([`ForestArrays::lean`]) values are stored for
+/// leaves only, in node order (a tree of `n` nodes has `(n + 1) / 2`
+/// leaves), and true children only for the trees whose splits do not all
+/// have the next node as their true child (`true_child_tree_offsets`).
 ///
 /// Only handed out once validated: offsets are in bounds and increasing,
 /// and every tree passes [`Forest::check`].
@@ -20,10 +25,13 @@ pub struct ForestArrays<'a> {
     feature: &'a [u32],
     threshold: &'a [f64],
     true_child: &'a [u32],
+    /// Format 4 with stored true children: where each tree's start.
+    true_child_tree_offsets: &'a [u64],
     false_child: &'a [u32],
     missing_true: &'a [u8],
     value: &'a [f64],
     leaf_width: usize,
+    lean: bool,
     /// Empty unless each tree adds to one score.
     tree_target: &'a [u32],
     /// Empty when no tree has a categorical split.
@@ -54,12 +62,19 @@ impl<'a> ForestArrays<'a> {
         self.threshold
     }
 
-    /// True child of every node, as a node id local to its tree, or [`crate::ir::LEAF`].
+    /// True child of every node (of every tree that stores them, in format
+    /// 4), as a node id local to its tree, or [`LEAF`].
     pub fn true_child(&self) -> &'a [u32] {
         self.true_child
     }
 
-    /// False child of every node, as a node id local to its tree, or [`crate::ir::LEAF`].
+    /// Whether the arrays are laid out as format 4's: values for leaves
+    /// only, true children for some trees only.
+    pub fn lean(&self) -> bool {
+        self.lean
+    }
+
+    /// False child of every node, as a node id local to its tree, or [`LEAF`].
     pub fn false_child(&self) -> &'a [u32] {
         self.false_child
     }
@@ -69,12 +84,13 @@ impl<'a> ForestArrays<'a> {
         self.missing_true
     }
 
-    /// Leaf values, [`ForestArrays::leaf_width`] per node.
+    /// Leaf values, [`ForestArrays::leaf_width`] per leaf (format 4) or per
+    /// node (formats 1 to 3).
     pub fn value(&self) -> &'a [f64] {
         self.value
     }
 
-    /// Values per node.
+    /// Values per leaf.
     pub fn leaf_width(&self) -> usize {
         self.leaf_width
     }
@@ -90,6 +106,18 @@ impl<'a> ForestArrays<'a> {
         let start = *self.tree_offsets.get(i)? as usize;
         let end = *self.tree_offsets.get(i + 1)? as usize;
         let w = self.leaf_width;
+        let (values, true_children) = if self.lean {
+            // Every tree before has an odd node count n and (n + 1) / 2
+            // leaves (checked by `validate`).
+            let leaves = (start + i) / 2..(end + i).div_ceil(2);
+            let true_children = match self.true_child_tree_offsets.get(i..i + 2) {
+                Some(&[a, b]) => &self.true_child[a as usize..b as usize],
+                _ => &[][..],
+            };
+            (leaves.start * w..leaves.end * w, true_children)
+        } else {
+            (start * w..end * w, &self.true_child[start..end])
+        };
         let (splits, offsets) = match self.category_tree_offsets.get(i..i + 2) {
             Some(&[a, b]) => (
                 &self.category_node[a as usize..b as usize],
@@ -100,10 +128,11 @@ impl<'a> ForestArrays<'a> {
         Some(TreeView {
             feature: &self.feature[start..end],
             threshold: &self.threshold[start..end],
-            true_child: &self.true_child[start..end],
+            true_child: true_children,
             false_child: &self.false_child[start..end],
             missing_true: &self.missing_true[start..end],
-            value: &self.value[start * w..end * w],
+            value: &self.value[values],
+            lean: self.lean,
             target: self.tree_target.get(i).copied(),
             category_nodes: splits,
             category_offsets: offsets,
@@ -125,6 +154,15 @@ impl<'a> ForestArrays<'a> {
         if let Some(i) = self.tree_offsets.windows(2).position(|w| w[0] == w[1]) {
             return Err(StoreError::corrupt(format!("tree {i} has no nodes")));
         }
+        let w = self.leaf_width as u64;
+        if self.lean {
+            self.validate_lean()?;
+        } else if self.value.len() as u64 != n_nodes * w || self.true_child.len() as u64 != n_nodes
+        {
+            return Err(StoreError::corrupt(
+                "the value or true_child section does not fit the nodes",
+            ));
+        }
         if let Some(i) = self.missing_true.iter().position(|&b| b > 1) {
             return Err(StoreError::corrupt(format!(
                 "missing_true of node {i} is {}, not 0 or 1",
@@ -138,6 +176,68 @@ impl<'a> ForestArrays<'a> {
             offsets(self.category_offsets, values, "category offsets")?;
         }
         Ok(self)
+    }
+
+    /// The format-4 invariants `tree(i)` relies on: odd node counts (a
+    /// full binary tree's), as many values as the leaves need, true
+    /// children stored for all of a tree's nodes or none, and leaves marked
+    /// [`LEAF`] in `false_child`, never with [`LEAF_BIT`] otherwise.
+    fn validate_lean(&self) -> Result<(), StoreError> {
+        let n_nodes = self.feature.len() as u64;
+        let n_trees = self.n_trees() as u64;
+        if let Some(i) = self
+            .tree_offsets
+            .windows(2)
+            .position(|w| (w[1] - w[0]) % 2 == 0)
+        {
+            return Err(StoreError::corrupt(format!(
+                "tree {i} has an even number of nodes; a tree whose splits have two children has an odd number"
+            )));
+        }
+        let leaves = (n_nodes + n_trees) / 2;
+        if self.value.len() as u64 != leaves * self.leaf_width as u64 {
+            return Err(StoreError::corrupt(format!(
+                "the value section holds {} values; {leaves} leaves need {}",
+                self.value.len(),
+                leaves * self.leaf_width as u64
+            )));
+        }
+        if self.true_child_tree_offsets.is_empty() {
+            if !self.true_child.is_empty() {
+                return Err(StoreError::corrupt(
+                    "true children are stored without their tree offsets",
+                ));
+            }
+        } else {
+            offsets(
+                self.true_child_tree_offsets,
+                self.true_child.len() as u64,
+                "true child tree offsets",
+            )?;
+            let trees = self
+                .tree_offsets
+                .windows(2)
+                .zip(self.true_child_tree_offsets.windows(2));
+            for (t, (n, k)) in trees.enumerate() {
+                let (n, k) = (n[1] - n[0], k[1] - k[0]);
+                if k != 0 && k != n {
+                    return Err(StoreError::corrupt(format!(
+                        "tree {t} stores {k} true children; a tree stores none or one per node ({n})"
+                    )));
+                }
+            }
+        }
+        if let Some(i) = self
+            .false_child
+            .iter()
+            .position(|&c| c != LEAF && c & LEAF_BIT != 0)
+        {
+            return Err(StoreError::corrupt(format!(
+                "false_child of node {i} is {}: neither a node id nor a leaf",
+                self.false_child[i]
+            )));
+        }
+        Ok(())
     }
 
     /// Runs [`Forest::check`] on every tree without copying the whole forest:
@@ -155,7 +255,10 @@ impl<'a> ForestArrays<'a> {
         let mut nodes = 0;
         for (i, tree) in self.trees().enumerate() {
             nodes += tree.n_nodes();
-            batch.trees.push(tree.to_tree());
+            let copy = tree
+                .to_tree()
+                .map_err(|problem| ForestError::Tree { tree: i, problem })?;
+            batch.trees.push(copy);
             if nodes >= CHECK_BATCH_NODES || i + 1 == self.n_trees() {
                 if let Aggregation::Sum { tree_targets, .. } = &mut batch.aggregation {
                     if !self.tree_target.is_empty() {
@@ -177,9 +280,15 @@ impl<'a> ForestArrays<'a> {
         Ok(())
     }
 
-    /// Copies every tree out.
-    pub fn to_trees(&self) -> Vec<Tree> {
-        self.trees().map(|t| t.to_tree()).collect()
+    /// Copies every tree out; fails as [`TreeView::to_tree`] does.
+    pub fn to_trees(&self) -> Result<Vec<Tree>, ForestError> {
+        self.trees()
+            .enumerate()
+            .map(|(i, t)| {
+                t.to_tree()
+                    .map_err(|problem| ForestError::Tree { tree: i, problem })
+            })
+            .collect()
     }
 }
 
@@ -203,14 +312,18 @@ pub struct TreeView<'a> {
     pub feature: &'a [u32],
     /// Split threshold of each node.
     pub threshold: &'a [f64],
-    /// True child of each node, or [`crate::ir::LEAF`].
+    /// True child of each node, or [`LEAF`]; in format 4 ([`TreeView::lean`]),
+    /// empty when every split's true child is the next node.
     pub true_child: &'a [u32],
-    /// False child of each node, or [`crate::ir::LEAF`].
+    /// False child of each node, or [`LEAF`].
     pub false_child: &'a [u32],
     /// Missing-value direction of each node: 1 = true child.
     pub missing_true: &'a [u8],
-    /// Leaf values, `leaf_width` per node.
+    /// Leaf values, `leaf_width` per leaf in node order (format 4) or per
+    /// node (formats 1 to 3).
     pub value: &'a [f64],
+    /// Whether the tree is laid out as format 4 stores it.
+    pub lean: bool,
     /// The score the tree adds to, when each tree adds to one.
     pub target: Option<u32>,
     /// The tree's categorical split nodes, ascending.
@@ -235,21 +348,41 @@ impl TreeView<'_> {
         &self.category_values[a as usize..b as usize]
     }
 
-    /// Copies the tree into an IR [`Tree`].
-    pub fn to_tree(&self) -> Tree {
+    /// Copies the tree into an IR [`Tree`]; fails, naming the node, on a
+    /// formats 1–3 tree with a one-child node, which the IR cannot hold.
+    pub fn to_tree(&self) -> Result<Tree, String> {
         let mut categories = CategorySplits::default();
         for (k, &node) in self.category_nodes.iter().enumerate() {
             categories.push(node, self.categories(k).iter().copied());
         }
-        Tree {
-            feature: self.feature.to_vec(),
-            threshold: self.threshold.to_vec(),
-            true_child: self.true_child.to_vec(),
-            false_child: self.false_child.to_vec(),
-            missing_true: self.missing_true.iter().map(|&b| b != 0).collect(),
-            value: self.value.to_vec(),
-            categories,
-        }
+        let missing_true = self.missing_true.iter().map(|&b| b != 0).collect();
+        let mut tree = if self.lean {
+            let mut false_child_or_leaf = self.false_child.to_vec();
+            number_leaves(&mut false_child_or_leaf)
+                .map_err(|i| format!("false_child of node {i} is neither a node id nor a leaf"))?;
+            Tree {
+                feature: self.feature.to_vec(),
+                threshold: self.threshold.to_vec(),
+                explicit_true_child: self.true_child.to_vec(),
+                false_child_or_leaf,
+                missing_true,
+                leaf_value: self.value.to_vec(),
+                categories: CategorySplits::default(),
+            }
+        } else {
+            let width = self.value.len() / self.n_nodes().max(1);
+            Tree::from_node_arrays(
+                self.feature.to_vec(),
+                self.threshold.to_vec(),
+                self.true_child,
+                self.false_child,
+                missing_true,
+                self.value,
+                width,
+            )?
+        };
+        tree.categories = categories;
+        Ok(tree)
     }
 }
 
@@ -284,10 +417,12 @@ pub(crate) fn borrow<'a>(raw: &'a [u8], base: usize, layout: &Layout) -> Option<
         feature: s(raw, base, layout, Section::Feature)?,
         threshold: s(raw, base, layout, Section::Threshold)?,
         true_child: s(raw, base, layout, Section::TrueChild)?,
+        true_child_tree_offsets: s(raw, base, layout, Section::TrueChildTreeOffsets)?,
         false_child: s(raw, base, layout, Section::FalseChild)?,
         missing_true: s(raw, base, layout, Section::MissingTrue)?,
         value: s(raw, base, layout, Section::Value)?,
         leaf_width: layout.counts.leaf_width as usize,
+        lean: layout.counts.lean,
         tree_target: s(raw, base, layout, Section::TreeTarget)?,
         category_tree_offsets: s(raw, base, layout, Section::CategoryTreeOffsets)?,
         category_node: s(raw, base, layout, Section::CategoryNode)?,

@@ -32,10 +32,13 @@ fn tree_difference(a: &Tree, b: &Tree) -> Option<String> {
     let fields: [(&str, bool); 7] = [
         ("feature", a.feature == b.feature),
         ("threshold", bits(&a.threshold) == bits(&b.threshold)),
-        ("true_child", a.true_child == b.true_child),
-        ("false_child", a.false_child == b.false_child),
+        ("true_child", a.explicit_true_child == b.explicit_true_child),
+        (
+            "false_child",
+            a.false_child_or_leaf == b.false_child_or_leaf,
+        ),
         ("missing_true", a.missing_true == b.missing_true),
-        ("value", bits(&a.value) == bits(&b.value)),
+        ("value", bits(&a.leaf_value) == bits(&b.leaf_value)),
         ("categories", a.categories == b.categories),
     ];
     fields

@@ -20,7 +20,7 @@ use super::layout::{
 use super::metadata::{Compression, Metadata};
 use super::payload::{offsets, window_log, zstd_error, Payload, Source};
 use super::sections::{Counts, Layout, Section};
-use crate::ir::{Aggregation, CategorySplits, Forest, Tree};
+use crate::ir::{Aggregation, CategorySplits, Forest, ForestError, Tree, LEAF, LEAF_BIT};
 
 /// A file whose preamble and header were checked and parsed.
 pub(crate) struct Head {
@@ -94,8 +94,14 @@ pub(crate) fn read_head(bytes: &[u8], file_len: u64) -> Result<Head, StoreError>
             "the header and the preamble disagree on compression",
         ));
     }
+    // Format 3 is always framed; format 4 may be.
     let framed = !header.frames.is_empty();
-    if framed != (m.format.major >= 3) || (framed && preamble.compression != COMPRESSION_ZSTD) {
+    let framing_fits = match m.format.major {
+        1 | 2 => !framed,
+        3 => framed,
+        _ => true,
+    };
+    if !framing_fits || (framed && preamble.compression != COMPRESSION_ZSTD) {
         return Err(StoreError::corrupt(format!(
             "format {} {} a frame table{}",
             m.format,
@@ -210,11 +216,21 @@ fn check_ratio(stored: u64, raw: u64) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The arrays formats 1 to 3 store for every node, which format 4 stores
+/// for leaves (values) or for some trees (true children) only.
+#[derive(Default)]
+struct NodeArrays {
+    true_child: Vec<u32>,
+    false_child: Vec<u32>,
+    value: Vec<f64>,
+}
+
 /// Reads every section into the trees of `shell`.
 fn read_forest(p: &mut impl Source, layout: &Layout, shell: Forest) -> Result<Forest, StoreError> {
     let counts = &layout.counts;
     let width = counts.leaf_width as usize;
     let mut trees: Vec<Tree> = Vec::new();
+    let mut old: Vec<NodeArrays> = Vec::new();
     let mut spans = Spans::default();
     let mut tree_targets = Vec::new();
     for placed in &layout.placed {
@@ -223,41 +239,67 @@ fn read_forest(p: &mut impl Source, layout: &Layout, shell: Forest) -> Result<Fo
         let count = placed.count as usize;
         // Sections after the first offsets are read tree by tree into
         // arrays sized by offsets already validated.
-        let per_tree =
-            |spans: &[u64], t: usize, scale: usize| (spans[t + 1] - spans[t]) as usize * scale;
+        let size = |spans: &Spans, t: usize| {
+            spans.per_tree(s, counts, t).expect("a per-tree section") as usize
+        };
         match s {
             Section::TreeOffsets => {
                 spans.nodes = offsets(p.array(count, s)?, s, counts.nodes)?;
+                spans.prepare(counts)?;
                 trees = (0..count - 1).map(|_| Tree::default()).collect();
+                if !counts.lean {
+                    old = (0..count - 1).map(|_| NodeArrays::default()).collect();
+                }
             }
             Section::Threshold => {
                 for (t, tree) in trees.iter_mut().enumerate() {
-                    tree.threshold = p.array(per_tree(&spans.nodes, t, 1), s)?;
+                    tree.threshold = p.array(size(&spans, t), s)?;
+                }
+            }
+            Section::Value if counts.lean => {
+                for (t, tree) in trees.iter_mut().enumerate() {
+                    tree.leaf_value = p.array(size(&spans, t), s)?;
                 }
             }
             Section::Value => {
-                for (t, tree) in trees.iter_mut().enumerate() {
-                    tree.value = p.array(per_tree(&spans.nodes, t, width), s)?;
+                for (t, o) in old.iter_mut().enumerate() {
+                    o.value = p.array(size(&spans, t), s)?;
                 }
             }
             Section::Feature => {
                 for (t, tree) in trees.iter_mut().enumerate() {
-                    tree.feature = p.array(per_tree(&spans.nodes, t, 1), s)?;
+                    tree.feature = p.array(size(&spans, t), s)?;
+                }
+            }
+            Section::TrueChildTreeOffsets => {
+                spans.true_children = offsets(p.array(count, s)?, s, counts.true_children)?;
+                spans.prepare(counts)?;
+            }
+            Section::TrueChild if counts.lean => {
+                for (t, tree) in trees.iter_mut().enumerate() {
+                    tree.explicit_true_child = p.array(size(&spans, t), s)?;
                 }
             }
             Section::TrueChild => {
+                for (t, o) in old.iter_mut().enumerate() {
+                    o.true_child = p.array(size(&spans, t), s)?;
+                }
+            }
+            Section::FalseChild if counts.lean => {
                 for (t, tree) in trees.iter_mut().enumerate() {
-                    tree.true_child = p.array(per_tree(&spans.nodes, t, 1), s)?;
+                    let mut children: Vec<u32> = p.array(size(&spans, t), s)?;
+                    number_leaves(&mut children).map_err(|i| corrupt_child(t, i, children[i]))?;
+                    tree.false_child_or_leaf = children;
                 }
             }
             Section::FalseChild => {
-                for (t, tree) in trees.iter_mut().enumerate() {
-                    tree.false_child = p.array(per_tree(&spans.nodes, t, 1), s)?;
+                for (t, o) in old.iter_mut().enumerate() {
+                    o.false_child = p.array(size(&spans, t), s)?;
                 }
             }
             Section::MissingTrue => {
                 for (t, tree) in trees.iter_mut().enumerate() {
-                    let bytes: Vec<u8> = p.array(per_tree(&spans.nodes, t, 1), s)?;
+                    let bytes: Vec<u8> = p.array(size(&spans, t), s)?;
                     if let Some(i) = bytes.iter().position(|&b| b > 1) {
                         return Err(StoreError::corrupt(format!(
                             "missing_true of tree {t}, node {i} is {}, not 0 or 1",
@@ -273,7 +315,7 @@ fn read_forest(p: &mut impl Source, layout: &Layout, shell: Forest) -> Result<Fo
             }
             Section::CategoryNode => {
                 for (t, tree) in trees.iter_mut().enumerate() {
-                    tree.categories.nodes = p.array(per_tree(&spans.splits, t, 1), s)?;
+                    tree.categories.nodes = p.array(size(&spans, t), s)?;
                 }
             }
             Section::CategoryOffsets => {
@@ -299,6 +341,10 @@ fn read_forest(p: &mut impl Source, layout: &Layout, shell: Forest) -> Result<Fo
             }
         }
     }
+    for (t, (tree, o)) in trees.iter_mut().zip(old).enumerate() {
+        *tree = from_node_arrays(std::mem::take(tree), o, width)
+            .map_err(|problem| ForestError::Tree { tree: t, problem })?;
+    }
     let mut forest = Forest { trees, ..shell };
     if let Aggregation::Sum {
         tree_targets: targets,
@@ -308,4 +354,55 @@ fn read_forest(p: &mut impl Source, layout: &Layout, shell: Forest) -> Result<Fo
         *targets = tree_targets;
     }
     Ok(forest)
+}
+
+/// Gives each leaf (stored as [`LEAF`]) of a format-4 `false_child` array
+/// its leaf index; the position of an entry no tree can hold otherwise.
+pub(crate) fn number_leaves(children: &mut [u32]) -> Result<(), usize> {
+    let mut k = 0;
+    for (i, c) in children.iter_mut().enumerate() {
+        if *c == LEAF {
+            *c = LEAF_BIT | k;
+            k += 1;
+        } else if *c & LEAF_BIT != 0 {
+            return Err(i);
+        }
+    }
+    Ok(())
+}
+
+fn corrupt_child(t: usize, i: usize, c: u32) -> StoreError {
+    StoreError::corrupt(format!(
+        "false_child of tree {t}, node {i} is {c}: neither a node id nor a leaf"
+    ))
+}
+
+/// The lean IR tree of a format 1–3 tree, whose other arrays `tree` holds.
+fn from_node_arrays(tree: Tree, o: NodeArrays, width: usize) -> Result<Tree, String> {
+    let categories = tree.categories;
+    let mut lean = Tree::from_node_arrays(
+        tree.feature,
+        tree.threshold,
+        &o.true_child,
+        &o.false_child,
+        tree.missing_true,
+        &o.value,
+        width,
+    )?;
+    lean.categories = categories;
+    Ok(lean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_are_numbered_in_node_order_and_marked_ids_refused() {
+        let mut c = vec![2, LEAF, 4, LEAF, LEAF];
+        number_leaves(&mut c).unwrap();
+        assert_eq!(c, [2, LEAF_BIT, 4, LEAF_BIT | 1, LEAF_BIT | 2]);
+        // A stored entry with bit 31 set is neither a node id nor a leaf.
+        assert_eq!(number_leaves(&mut [1, LEAF_BIT | 1, LEAF]), Err(1));
+    }
 }

@@ -9,12 +9,12 @@ use super::error::StoreError;
 use super::frames::{self, Framing, Spans, Unit};
 use super::layout::{
     seal, writer_version, FrameEntry, Header, Preamble, COMPRESSION_NONE, COMPRESSION_ZSTD,
-    FORMAT_1_MINOR, FORMAT_2_MINOR, FORMAT_MAJOR, FORMAT_MINOR, MAX_COMPRESSION_RATIO,
-    MAX_HEADER_LEN, MAX_PAYLOAD_LEN, PREAMBLE_LEN,
+    FORMAT_MAJOR, FORMAT_MINOR, MAX_COMPRESSION_RATIO, MAX_HEADER_LEN, MAX_PAYLOAD_LEN,
+    PREAMBLE_LEN,
 };
 use super::metadata::{Compression, FormatVersion, Metadata, SaveOptions};
 use super::sections::{put, Counts, Layout, Section};
-use crate::ir::{Aggregation, Forest, InputRules};
+use crate::ir::{Aggregation, Forest, Tree, LEAF, LEAF_BIT};
 
 /// Encodes `forest` as a complete model file; also returns its metadata.
 pub(crate) fn encode(
@@ -43,13 +43,7 @@ pub(crate) fn encode_framed(
     }
     let units = frames::units(&layout, &spans_of(forest))?;
     let (stored, compression, frames) = payload(forest, &layout, &units, opts.level, framing)?;
-    let mut metadata = metadata(forest, opts, compression, &counts);
-    if !frames.is_empty() {
-        metadata.format = FormatVersion {
-            major: FORMAT_MAJOR,
-            minor: FORMAT_MINOR,
-        };
-    }
+    let metadata = metadata(forest, opts, compression, &counts);
     let header = serde_json::to_vec(&Header {
         metadata: metadata.clone(),
         sections: layout.table(),
@@ -87,22 +81,13 @@ pub(crate) fn encode_framed(
     Ok((file, metadata))
 }
 
-/// The oldest format whose readers read `forest` correctly: format 1
-/// readers ignore what they do not know, so anything that changes how a
-/// forest predicts and that they would ignore needs format 2, which they
-/// refuse.
-fn format_of(forest: &Forest, counts: &Counts) -> FormatVersion {
-    let default_input = forest.input == InputRules::default();
-    if counts.needs_format_2() || !default_input {
-        FormatVersion {
-            major: 2,
-            minor: FORMAT_2_MINOR,
-        }
-    } else {
-        FormatVersion {
-            major: 1,
-            minor: FORMAT_1_MINOR,
-        }
+/// The format `forest` is written in: 4.0, the first that stores values
+/// for leaves only (readers of formats 1 to 3 refuse it rather than misread
+/// it). Framed or not, it is the same version.
+fn format_of() -> FormatVersion {
+    FormatVersion {
+        major: FORMAT_MAJOR,
+        minor: FORMAT_MINOR,
     }
 }
 
@@ -195,10 +180,16 @@ fn write_unit(forest: &Forest, u: &Unit, out: &mut impl Write) -> std::io::Resul
     match u.section {
         Section::TreeOffsets => offsets(out, trees.iter().map(|t| t.n_nodes() as u64)),
         Section::Threshold => put(out, &t.threshold),
-        Section::Value => put(out, &t.value),
+        Section::Value => put(out, &t.leaf_value),
         Section::Feature => put(out, &t.feature),
-        Section::TrueChild => put(out, &t.true_child),
-        Section::FalseChild => put(out, &t.false_child),
+        Section::TrueChildTreeOffsets => offsets(
+            out,
+            trees.iter().map(|t| t.explicit_true_child.len() as u64),
+        ),
+        Section::TrueChild => put(out, &t.explicit_true_child),
+        // Leaves are stored as `LEAF`, which compresses better than their
+        // leaf indices; the reader numbers them again.
+        Section::FalseChild => put(out, &stored_false_children(t)),
         Section::MissingTrue => {
             let bytes: Vec<u8> = t.missing_true.iter().map(|&b| u8::from(b)).collect();
             out.write_all(&bytes)
@@ -216,21 +207,30 @@ fn write_unit(forest: &Forest, u: &Unit, out: &mut impl Write) -> std::io::Resul
     }
 }
 
+/// The `false_child` array of `t` as format 4 stores it: [`LEAF`] for leaves.
+fn stored_false_children(t: &Tree) -> Vec<u32> {
+    t.false_child_or_leaf
+        .iter()
+        .map(|&c| if c & LEAF_BIT != 0 { LEAF } else { c })
+        .collect()
+}
+
 /// Where each tree's arrays start in the forest-wide sections.
 pub(super) fn spans_of(forest: &Forest) -> Spans {
     let mut spans = Spans {
         nodes: vec![0],
+        leaves: vec![0],
+        true_children: vec![0],
         splits: vec![0],
         values: vec![0],
     };
     for t in &forest.trees {
         let c = &t.categories;
-        spans
-            .nodes
-            .push(spans.nodes.last().unwrap() + t.n_nodes() as u64);
-        spans
-            .splits
-            .push(spans.splits.last().unwrap() + c.nodes.len() as u64);
+        let push = |v: &mut Vec<u64>, n: usize| v.push(v.last().unwrap() + n as u64);
+        push(&mut spans.nodes, t.n_nodes());
+        push(&mut spans.leaves, t.n_leaves());
+        push(&mut spans.true_children, t.explicit_true_child.len());
+        push(&mut spans.splits, c.nodes.len());
         // Each tree's local category offsets, shifted by the categories of
         // the trees before it.
         let base = *spans.values.last().unwrap();
@@ -263,7 +263,7 @@ fn metadata(
         tree_targets.clear();
     }
     Metadata {
-        format: format_of(forest, counts),
+        format: format_of(),
         forest2onnx_version: env!("CARGO_PKG_VERSION").into(),
         created: created(),
         source: forest.source.clone(),
@@ -278,6 +278,8 @@ fn metadata(
         per_tree_targets: counts.tree_targets,
         n_category_splits: counts.category_splits as usize,
         n_category_values: counts.category_values as usize,
+        n_leaves: counts.leaves as usize,
+        n_true_children: counts.true_children as usize,
         compression,
         training_params: opts.training_params.clone(),
         data_fingerprint: opts.data_fingerprint.clone(),

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use super::error::StoreError;
 use super::layout::FrameEntry;
 use super::payload::{offsets, window_log, zstd_error, Payload, Source};
-use super::sections::{Array, Layout, LeNumber, Section};
+use super::sections::{Array, Counts, Layout, LeNumber, Section};
 
 /// When a compressed payload is framed, and how large its frames are.
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +42,11 @@ impl Default for Framing {
 pub(crate) struct Spans {
     /// First node of each tree, then the node count.
     pub nodes: Vec<u64>,
+    /// Format 4: first leaf of each tree, then the leaf count (a tree of
+    /// `n` nodes has `(n + 1) / 2` leaves).
+    pub leaves: Vec<u64>,
+    /// Format 4: first stored true child of each tree, then their count.
+    pub true_children: Vec<u64>,
     /// First categorical split of each tree, then their count.
     pub splits: Vec<u64>,
     /// First category of each categorical split, then their count.
@@ -49,16 +54,60 @@ pub(crate) struct Spans {
 }
 
 impl Spans {
-    /// Elements tree `t` holds in `section`, or `None` for a section that
-    /// is one array for the whole forest.
-    pub fn per_tree(&self, section: Section, width: u64, t: usize) -> Option<u64> {
+    /// Completes the spans of a format-4 payload that no offsets section
+    /// lists (leaves; true children when none is stored), and checks that
+    /// each tree stores no true child or one per node.
+    pub fn prepare(&mut self, counts: &Counts) -> Result<(), StoreError> {
+        if !counts.lean {
+            return Ok(());
+        }
+        self.count_leaves(counts.leaves)?;
+        if self.true_children.is_empty() {
+            self.true_children = vec![0; self.nodes.len()];
+        }
+        let trees = self.nodes.windows(2).zip(self.true_children.windows(2));
+        for (t, (n, k)) in trees.enumerate() {
+            let (n, k) = (n[1] - n[0], k[1] - k[0]);
+            if k != 0 && k != n {
+                return Err(StoreError::corrupt(format!(
+                    "tree {t} stores {k} true children; a tree stores none or one per node ({n})"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets [`Spans::leaves`] from [`Spans::nodes`]; fails unless they add
+    /// up to `total`.
+    fn count_leaves(&mut self, total: u64) -> Result<(), StoreError> {
+        let mut sum = 0u64;
+        self.leaves = std::iter::once(0)
+            .chain(self.nodes.windows(2).map(|w| {
+                sum += (w[1] - w[0]).div_ceil(2);
+                sum
+            }))
+            .collect();
+        if sum != total {
+            return Err(StoreError::corrupt(format!(
+                "the trees have {sum} leaves (a tree of n nodes has (n + 1) / 2); the header counts {total}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Elements tree `t` holds in `section` of a payload laid out for
+    /// `counts`, or `None` for a section that is one array for the whole
+    /// forest.
+    pub fn per_tree(&self, section: Section, counts: &Counts, t: usize) -> Option<u64> {
         let nodes = || self.nodes[t + 1] - self.nodes[t];
+        let width = counts.leaf_width;
         Some(match section {
-            Section::Threshold
-            | Section::Feature
-            | Section::TrueChild
-            | Section::FalseChild
-            | Section::MissingTrue => nodes(),
+            Section::Threshold | Section::Feature | Section::FalseChild | Section::MissingTrue => {
+                nodes()
+            }
+            Section::TrueChild if counts.lean => self.true_children[t + 1] - self.true_children[t],
+            Section::TrueChild => nodes(),
+            Section::Value if counts.lean => (self.leaves[t + 1] - self.leaves[t]) * width,
             Section::Value => nodes() * width,
             Section::CategoryNode => self.splits[t + 1] - self.splits[t],
             Section::CategoryValue => {
@@ -66,6 +115,7 @@ impl Spans {
                 self.values[b] - self.values[a]
             }
             Section::TreeOffsets
+            | Section::TrueChildTreeOffsets
             | Section::TreeTarget
             | Section::CategoryTreeOffsets
             | Section::CategoryOffsets => return None,
@@ -91,7 +141,7 @@ pub(crate) struct Unit {
 /// error when the spans do not add up to the layout's counts.
 pub(crate) fn units(layout: &Layout, spans: &Spans) -> Result<Vec<Unit>, StoreError> {
     let n_trees = layout.counts.trees as usize;
-    let width = layout.counts.leaf_width;
+    let counts = &layout.counts;
     let mut out = Vec::new();
     for (k, placed) in layout.placed.iter().enumerate() {
         let next = layout.placed.get(k + 1).map_or(layout.len, |p| p.offset);
@@ -103,13 +153,13 @@ pub(crate) fn units(layout: &Layout, spans: &Spans) -> Result<Vec<Unit>, StoreEr
             count: placed.count,
             end: next,
         };
-        if spans.per_tree(placed.section, width, 0).is_none() || n_trees == 0 {
+        if spans.per_tree(placed.section, counts, 0).is_none() || n_trees == 0 {
             out.push(whole);
             continue;
         }
         let mut pos = placed.offset;
         for t in 0..n_trees {
-            let count = spans.per_tree(placed.section, width, t).unwrap_or(0);
+            let count = spans.per_tree(placed.section, counts, t).unwrap_or(0);
             let end = count
                 .checked_mul(size)
                 .and_then(|b| pos.checked_add(b))
@@ -208,6 +258,7 @@ pub(crate) fn decode(
     let mut spans = Spans::default();
     for section in [
         Section::TreeOffsets,
+        Section::TrueChildTreeOffsets,
         Section::CategoryTreeOffsets,
         Section::CategoryOffsets,
     ] {
@@ -222,12 +273,16 @@ pub(crate) fn decode(
         let c = &layout.counts;
         match section {
             Section::TreeOffsets => spans.nodes = offsets(v, section, c.nodes)?,
+            Section::TrueChildTreeOffsets => {
+                spans.true_children = offsets(v, section, c.true_children)?;
+            }
             Section::CategoryTreeOffsets => {
                 spans.splits = offsets(v, section, c.category_splits)?;
             }
             _ => spans.values = offsets(v, section, c.category_values)?,
         }
     }
+    spans.prepare(&layout.counts)?;
     let units = units(layout, &spans)?;
     // Each frame starts where a unit starts (the last ends at the payload's
     // end, which the table's total already matched).
@@ -397,32 +452,22 @@ impl Source for Decoded {
 mod tests {
     use super::super::{decode, encode, SaveOptions};
     use super::*;
-    use crate::ir::{Aggregation, CategorySplits, Forest, PostTransform, Tree, LEAF};
+    use crate::ir::{Aggregation, CategorySplits, Forest, PostTransform, Tree};
 
     /// Three boosted trees, two with categorical splits, one a single leaf.
     fn forest() -> Forest {
         let split = |t: u32| {
             let mut categories = CategorySplits::default();
             categories.push(0, [1, 3 + t]);
-            Tree {
-                feature: vec![1, 0, 0],
-                threshold: vec![f64::NAN, 0.0, 0.0],
-                true_child: vec![1, LEAF, LEAF],
-                false_child: vec![2, LEAF, LEAF],
-                missing_true: vec![t == 0, false, false],
-                value: vec![0.0, 1.5, -f64::from(t)],
-                categories,
-            }
+            let mut tree = Tree::default();
+            tree.push_split(1, f64::NAN, (1, 2), t == 0);
+            tree.push_leaf(&[1.5]);
+            tree.push_leaf(&[-f64::from(t)]);
+            tree.categories = categories;
+            tree
         };
-        let leaf = Tree {
-            feature: vec![0],
-            threshold: vec![0.0],
-            true_child: vec![LEAF],
-            false_child: vec![LEAF],
-            missing_true: vec![false],
-            value: vec![0.25],
-            categories: CategorySplits::default(),
-        };
+        let mut leaf = Tree::default();
+        leaf.push_leaf(&[0.25]);
         let mut forest = crate::synth::forest(&crate::synth::SynthSpec::small());
         forest.n_features = 2;
         forest.task = crate::ir::Task::Regression { n_targets: 2 };
@@ -440,7 +485,7 @@ mod tests {
         let framing = Framing { min_raw: 0, target };
         let (bytes, meta) =
             encode::encode_framed(forest, &SaveOptions::default(), framing).unwrap();
-        assert_eq!((meta.format.major, meta.format.minor), (3, 0));
+        assert_eq!((meta.format.major, meta.format.minor), (4, 0));
         bytes
     }
 

@@ -10,16 +10,11 @@ use super::metadata::{FormatVersion, Metadata};
 /// First eight bytes of every model file. Like PNG's, the high byte catches
 /// 7-bit transfers and the CR LF / ^Z bytes catch newline translation.
 pub const MAGIC: [u8; 8] = *b"\x89F2OF\r\n\x1a";
-/// Highest format major version this build reads (and writes, for forests
-/// that format 1 cannot describe: see `docs/FORMAT.md`, "Version rules").
-pub const FORMAT_MAJOR: u16 = 3;
+/// Highest format major version this build reads, and the one it writes
+/// (see `docs/FORMAT.md`, "Version rules").
+pub const FORMAT_MAJOR: u16 = 4;
 /// Minor version written with [`FORMAT_MAJOR`].
 pub const FORMAT_MINOR: u16 = 0;
-/// Minor version written when a forest needs format 2 and its payload is
-/// not framed.
-pub(crate) const FORMAT_2_MINOR: u16 = 0;
-/// Minor version written when a forest fits format 1.
-pub(crate) const FORMAT_1_MINOR: u16 = 1;
 /// Largest JSON header accepted (16 MiB), checked before allocating it.
 pub const MAX_HEADER_LEN: u64 = 16 << 20;
 /// Largest uncompressed payload accepted (64 GiB).

@@ -113,7 +113,7 @@ impl MappedForest {
     pub fn to_forest(&self) -> Forest {
         let arrays = self.arrays();
         let mut forest = Forest {
-            trees: arrays.to_trees(),
+            trees: arrays.to_trees().expect("checked when the file was opened"),
             ..self.shell.clone()
         };
         if let Aggregation::Sum { tree_targets, .. } = &mut forest.aggregation {

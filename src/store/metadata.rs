@@ -127,6 +127,14 @@ pub struct Metadata {
     /// Number of categories listed over all categorical splits (format 2).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub n_category_values: usize,
+    /// Number of leaves over all trees (format 4, which stores values for
+    /// leaves only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub n_leaves: usize,
+    /// Number of stored true children over all trees (format 4: the trees
+    /// whose splits do not all have the next node as their true child).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub n_true_children: usize,
     /// How the payload is stored.
     pub compression: Compression,
     /// Training parameters (a free-form JSON object), when given.

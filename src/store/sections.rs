@@ -16,20 +16,27 @@ use super::metadata::Metadata;
 use crate::ir::{Aggregation, Forest};
 
 /// Every section a payload may hold, in payload order. Format 1 has the
-/// first seven; format 2 adds the others, present only when used.
+/// first seven but `true_child_tree_offsets`; format 2 adds the last five,
+/// present only when used; format 4 stores values for leaves only and
+/// true children only for the trees that need them (see [`Counts::lean`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Section {
     /// u64 × (trees + 1): first node of each tree, then the node count.
     TreeOffsets,
     /// f64 × nodes: split thresholds.
     Threshold,
-    /// f64 × nodes × leaf width: leaf values.
+    /// f64 × leaf width × nodes (formats 1–3) or leaves (format 4): leaf values.
     Value,
     /// u32 × nodes: split features.
     Feature,
-    /// u32 × nodes: true child (tree-local id) or `LEAF`.
+    /// u64 × (trees + 1), format 4 with stored true children: first
+    /// stored true child of each tree, then their count.
+    TrueChildTreeOffsets,
+    /// u32 × nodes (formats 1–3) or stored true children (format 4): true
+    /// child (tree-local id) or `LEAF`.
     TrueChild,
-    /// u32 × nodes: false child (tree-local id) or `LEAF`.
+    /// u32 × nodes: false child (tree-local id); for a leaf, `LEAF`
+    /// (formats 1–3) or `LEAF_BIT` plus its leaf index (format 4).
     FalseChild,
     /// u8 × nodes: 1 when NaN goes to the true child, else 0.
     MissingTrue,
@@ -54,6 +61,7 @@ impl Section {
             Section::Threshold => "threshold",
             Section::Value => "value",
             Section::Feature => "feature",
+            Section::TrueChildTreeOffsets => "true_child_tree_offsets",
             Section::TrueChild => "true_child",
             Section::FalseChild => "false_child",
             Section::MissingTrue => "missing_true",
@@ -68,9 +76,10 @@ impl Section {
     /// The element type.
     pub fn dtype(self) -> Dtype {
         match self {
-            Section::TreeOffsets | Section::CategoryTreeOffsets | Section::CategoryOffsets => {
-                Dtype::U64
-            }
+            Section::TreeOffsets
+            | Section::TrueChildTreeOffsets
+            | Section::CategoryTreeOffsets
+            | Section::CategoryOffsets => Dtype::U64,
             Section::Threshold | Section::Value => Dtype::F64,
             Section::Feature
             | Section::TrueChild
@@ -86,9 +95,16 @@ impl Section {
 /// The counts that determine a payload's layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Counts {
+    /// The lean layout of format 4: values for leaves only, true children
+    /// only for trees that store them.
+    pub lean: bool,
     pub trees: u64,
     pub nodes: u64,
-    /// Values per node in `value`.
+    /// Leaves over all trees (lean layout).
+    pub leaves: u64,
+    /// Stored true children over all trees (lean layout).
+    pub true_children: u64,
+    /// Values per leaf (per node in formats 1–3) in `value`.
     pub leaf_width: u64,
     /// Whether each tree adds to one score (`tree_target` section).
     pub tree_targets: bool,
@@ -105,8 +121,15 @@ impl Counts {
             Aggregation::Sum { tree_targets, .. } if !tree_targets.is_empty());
         let cats = forest.trees.iter().map(|t| &t.categories);
         Counts {
+            lean: true,
             trees: forest.trees.len() as u64,
             nodes: forest.n_nodes() as u64,
+            leaves: forest.n_leaves() as u64,
+            true_children: forest
+                .trees
+                .iter()
+                .map(|t| t.explicit_true_child.len() as u64)
+                .sum(),
             leaf_width: forest.leaf_width() as u64,
             tree_targets,
             category_splits: cats.clone().map(|c| c.nodes.len() as u64).sum(),
@@ -118,8 +141,11 @@ impl Counts {
     /// (without trees, and without tree targets, which are a section).
     pub fn of_header(m: &Metadata, shell: &Forest) -> Counts {
         Counts {
+            lean: m.format.major >= 4,
             trees: m.n_trees as u64,
             nodes: m.n_nodes as u64,
+            leaves: m.n_leaves as u64,
+            true_children: m.n_true_children as u64,
             leaf_width: if m.per_tree_targets {
                 1
             } else {
@@ -131,28 +157,33 @@ impl Counts {
         }
     }
 
-    /// Whether the payload needs format 2's sections.
-    pub fn needs_format_2(&self) -> bool {
-        self.tree_targets || self.category_splits > 0
-    }
-
     /// The sections present and their element counts, in payload order.
     fn sections(&self) -> Result<Vec<(Section, u64)>, StoreError> {
         let overflow = || StoreError::corrupt("section sizes overflow");
         let trees_plus_one = self.trees.checked_add(1).ok_or_else(overflow)?;
-        let values = self
-            .nodes
-            .checked_mul(self.leaf_width)
-            .ok_or_else(overflow)?;
+        if !self.lean && (self.leaves > 0 || self.true_children > 0) {
+            return Err(StoreError::corrupt(
+                "the header counts leaves or true children, which only format 4 stores",
+            ));
+        }
+        let valued = if self.lean { self.leaves } else { self.nodes };
+        let values = valued.checked_mul(self.leaf_width).ok_or_else(overflow)?;
         let mut s = vec![
             (Section::TreeOffsets, trees_plus_one),
             (Section::Threshold, self.nodes),
             (Section::Value, values),
             (Section::Feature, self.nodes),
-            (Section::TrueChild, self.nodes),
+        ];
+        if !self.lean {
+            s.push((Section::TrueChild, self.nodes));
+        } else if self.true_children > 0 {
+            s.push((Section::TrueChildTreeOffsets, trees_plus_one));
+            s.push((Section::TrueChild, self.true_children));
+        }
+        s.extend([
             (Section::FalseChild, self.nodes),
             (Section::MissingTrue, self.nodes),
-        ];
+        ]);
         if self.tree_targets {
             s.push((Section::TreeTarget, self.trees));
         }
@@ -378,8 +409,11 @@ mod tests {
 
     fn counts() -> Counts {
         Counts {
+            lean: false,
             trees: 3,
             nodes: 10,
+            leaves: 0,
+            true_children: 0,
             leaf_width: 2,
             tree_targets: false,
             category_splits: 0,

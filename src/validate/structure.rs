@@ -29,8 +29,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::ir::{
-    Aggregation, CategorySplits, Forest, Precision, SplitOp, Tree, LEAF, MAX_CATEGORY,
-    ZERO_THRESHOLD,
+    Aggregation, CategorySplits, Forest, Precision, SplitOp, Tree, MAX_CATEGORY, ZERO_THRESHOLD,
 };
 use crate::predict::traverse::{AnyTest, PackedNode, SplitRule, Test};
 use crate::runtime::{CompiledEnsemble, ElementType};
@@ -327,8 +326,9 @@ fn choose_leaf_rule(cx: &Context<'_>) -> Result<LeafRule, String> {
                     } else if !cx.nodes[j as usize].is_leaf() {
                         // Shape only: follow both sides in order.
                         let n = &cx.nodes[j as usize];
-                        stack.push((tree.true_child[i as usize], n.yes));
-                        stack.push((tree.false_child[i as usize], n.no));
+                        let (yes, no) = tree.children(i as usize).expect("a split");
+                        stack.push((yes, n.yes));
+                        stack.push((no, n.no));
                     }
                 }
                 fits
@@ -347,11 +347,10 @@ fn choose_leaf_rule(cx: &Context<'_>) -> Result<LeafRule, String> {
 /// leaf-index graphs).
 fn leaf_ranks(tree: &Tree) -> Vec<u32> {
     let mut leaves = 0u32;
-    tree.true_child
-        .iter()
-        .map(|&c| {
+    (0..tree.n_nodes())
+        .map(|i| {
             let r = leaves;
-            leaves += u32::from(c == LEAF);
+            leaves += u32::from(tree.is_leaf(i));
             r
         })
         .collect()
@@ -391,7 +390,7 @@ fn leaf_matches(
         got[t as usize] += v;
     }
     let w = cx.forest.leaf_width();
-    let v = &tree.value[i as usize * w..(i as usize + 1) * w];
+    let v = tree.leaf_values(i as usize, w);
     let mut expected = vec![0.0; k];
     match rule {
         LeafRule::Values => expected.copy_from_slice(v),
@@ -470,7 +469,7 @@ fn walk_tree(cx: &Context<'_>, t: usize, thresholds: &mut Vec<(u32, u64)>) -> St
             if !leaf_matches(cx, cx.leaf_rule, s, copy, tree, i, &ranks, j) {
                 let got: Vec<(u32, f64)> = cx.ensemble.leaf_weights(node).collect();
                 let w = cx.forest.leaf_width();
-                let v = &tree.value[i as usize * w..(i as usize + 1) * w];
+                let v = tree.leaf_values(i as usize, w);
                 report.differ(difference(if node.is_leaf() {
                     format!(
                         "leaf values {v:?}; the ONNX leaf has (target, weight) {got:?} ({} layout)",
@@ -517,14 +516,15 @@ fn walk_tree(cx: &Context<'_>, t: usize, thresholds: &mut Vec<(u32, u64)>) -> St
             report.differ(d);
             continue;
         }
+        let (yes, no) = tree.children(i as usize).expect("a split");
         match numeric(cx, tree, i, node, &mut probe) {
             Ok(false) => {
-                stack.push((tree.true_child[i as usize], node.yes));
-                stack.push((tree.false_child[i as usize], node.no));
+                stack.push((yes, node.yes));
+                stack.push((no, node.no));
             }
             Ok(true) => {
-                stack.push((tree.true_child[i as usize], node.no));
-                stack.push((tree.false_child[i as usize], node.yes));
+                stack.push((yes, node.no));
+                stack.push((no, node.yes));
             }
             Err(value) => {
                 d.value = Some(value);
@@ -734,7 +734,12 @@ fn categorical(
                 let v = f64::from(v);
                 values.extend([v - 1.0, v, v + 1.0]);
             }
-            pending.extend([tree.true_child[n as usize], tree.false_child[n as usize]]);
+            pending.extend(
+                tree.children(n as usize)
+                    .map(|(yes, no)| [yes, no])
+                    .into_iter()
+                    .flatten(),
+            );
         }
     }
     let mut pending = vec![j];
@@ -773,10 +778,11 @@ fn categorical(
         let mut a = i;
         while let Some(set) = on_feature(a) {
             seen[a as usize] = true;
+            let (yes, no) = tree.children(a as usize).expect("a split");
             a = if category_goes_true(tree, a, set, x) {
-                tree.true_child[a as usize]
+                yes
             } else {
-                tree.false_child[a as usize]
+                no
             };
         }
         let mut b = j;

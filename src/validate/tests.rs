@@ -1,7 +1,7 @@
 //! Tests of the comparison and of the adversarial rows.
 
 use super::*;
-use crate::ir::{Aggregation, CategorySplits, Labels, Source, SplitOp, Tree, LEAF};
+use crate::ir::{Aggregation, CategorySplits, Labels, Source, SplitOp, Tree};
 
 fn stump(threshold: f64) -> Forest {
     Forest {
@@ -11,14 +11,12 @@ fn stump(threshold: f64) -> Forest {
         split_op: SplitOp::LessOrEqual,
         task: Task::Classification(Labels::Int(vec![0, 1])),
         aggregation: Aggregation::Vote,
-        trees: vec![Tree {
-            categories: Default::default(),
-            feature: vec![1, 0, 0],
-            threshold: vec![threshold, 0.0, 0.0],
-            true_child: vec![1, LEAF, LEAF],
-            false_child: vec![2, LEAF, LEAF],
-            missing_true: vec![false; 3],
-            value: vec![0.0, 0.0, 1.0],
+        trees: vec![{
+            let mut t = Tree::default();
+            t.push_split(1, threshold, (1, 2), false);
+            t.push_leaf(&[0.0]);
+            t.push_leaf(&[1.0]);
+            t
         }],
         source: Source::default(),
     }

@@ -138,8 +138,9 @@ pub fn leaf_values(forest: &Forest, rows: &Array2<f64>) -> Array2<f64> {
     for (t, tree) in forest.trees.iter().enumerate() {
         kernels.leaves(tree, &mut packed, &data, stride, &mut leaves);
         for (r, &leaf) in leaves.iter().enumerate() {
+            let values = tree.leaf_values(leaf as usize, width);
             for k in 0..width {
-                out[[r, t * width + k]] = tree.value[leaf as usize * width + k];
+                out[[r, t * width + k]] = values[k];
             }
         }
     }

@@ -71,15 +71,16 @@ fn hand_built(split_op: SplitOp, n_classes: usize) -> Forest {
             value.extend(a);
             value.extend(b);
             value.extend(c);
-            Tree {
-                categories: Default::default(),
-                feature: vec![0, 1, 0, 0, 0],
-                threshold: vec![0.3, -0.7, 0.0, 0.0, 0.0],
-                true_child: vec![1, 3, LEAF, LEAF, LEAF],
-                false_child: vec![2, 4, LEAF, LEAF, LEAF],
-                missing_true: vec![true, false, false, false, false],
-                value,
-            }
+            Tree::from_node_arrays(
+                vec![0, 1, 0, 0, 0],
+                vec![0.3, -0.7, 0.0, 0.0, 0.0],
+                &[1, 3, LEAF, LEAF, LEAF],
+                &[2, 4, LEAF, LEAF, LEAF],
+                vec![true, false, false, false, false],
+                &value,
+                n_classes,
+            )
+            .unwrap()
         })
         .collect();
     Forest {
@@ -101,14 +102,12 @@ fn hand_built(split_op: SplitOp, n_classes: usize) -> Forest {
 /// must go to the lowest class index in every runtime, with any threading.
 fn vote_ties(n_classes: usize, n_trees: usize) -> Forest {
     let trees = (0..n_trees)
-        .map(|t| Tree {
-            categories: Default::default(),
-            feature: vec![0, 0, 0],
-            threshold: vec![t as f64 * 0.5, 0.0, 0.0],
-            true_child: vec![1, LEAF, LEAF],
-            false_child: vec![2, LEAF, LEAF],
-            missing_true: vec![false; 3],
-            value: vec![0.0, (t % n_classes) as f64, ((t + 1) % n_classes) as f64],
+        .map(|t| {
+            let mut tree = Tree::default();
+            tree.push_split(0, t as f64 * 0.5, (1, 2), false);
+            tree.push_leaf(&[(t % n_classes) as f64]);
+            tree.push_leaf(&[((t + 1) % n_classes) as f64]);
+            tree
         })
         .collect();
     Forest {

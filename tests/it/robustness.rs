@@ -6,36 +6,60 @@
 use crate::common;
 
 use common::Rng;
-use forest2onnx::ir::{Aggregation, Forest, Labels, Source, SplitOp, Task, Tree, LEAF};
+use forest2onnx::ir::{Aggregation, Forest, Labels, Source, SplitOp, Task, Tree, LEAF, LEAF_BIT};
 use ndarray::Array2;
 use proptest::prelude::*;
 
-/// A random valid tree: nodes are split in id order, children appended.
+/// Per-node arrays of a tree being grown (a leaf may become a split).
+#[derive(Default)]
+struct Nodes {
+    feature: Vec<u32>,
+    threshold: Vec<f64>,
+    true_child: Vec<u32>,
+    false_child: Vec<u32>,
+    missing_true: Vec<bool>,
+    value: Vec<f64>,
+}
+
+impl Nodes {
+    fn push_leaf(&mut self, rng: &mut Rng, n_classes: usize) {
+        self.feature.push(0);
+        self.threshold.push(0.0);
+        self.true_child.push(LEAF);
+        self.false_child.push(LEAF);
+        self.missing_true.push(rng.below(2) == 0);
+        self.value.push(rng.below(n_classes) as f64);
+    }
+}
+
+/// A random valid tree: nodes are split in id order (breadth first, so
+/// true children are stored), children appended.
 fn valid_tree(rng: &mut Rng, max_nodes: usize, n_features: u32, n_classes: usize) -> Tree {
-    let mut t = Tree::default();
-    let push_leaf = |t: &mut Tree, rng: &mut Rng| {
-        t.feature.push(0);
-        t.threshold.push(0.0);
-        t.true_child.push(LEAF);
-        t.false_child.push(LEAF);
-        t.missing_true.push(rng.below(2) == 0);
-        t.value.push(rng.below(n_classes) as f64);
-    };
-    push_leaf(&mut t, rng);
+    let mut t = Nodes::default();
+    t.push_leaf(rng, n_classes);
     let mut i = 0;
-    while i < t.n_nodes() && t.n_nodes() + 2 <= max_nodes {
+    while i < t.feature.len() && t.feature.len() + 2 <= max_nodes {
         if rng.below(3) > 0 {
-            let n = t.n_nodes() as u32;
+            let n = t.feature.len() as u32;
             t.feature[i] = rng.below(n_features as usize) as u32;
             t.threshold[i] = rng.unit() * 4.0 - 2.0;
             t.true_child[i] = n;
             t.false_child[i] = n + 1;
-            push_leaf(&mut t, rng);
-            push_leaf(&mut t, rng);
+            t.push_leaf(rng, n_classes);
+            t.push_leaf(rng, n_classes);
         }
         i += 1;
     }
-    t
+    Tree::from_node_arrays(
+        t.feature,
+        t.threshold,
+        &t.true_child,
+        &t.false_child,
+        t.missing_true,
+        &t.value,
+        1,
+    )
+    .expect("splits with two children")
 }
 
 /// One field of one node set to an arbitrary value.
@@ -53,10 +77,24 @@ fn mutate(t: &mut Tree, m: &Mutation) {
     match m.field {
         0 => t.feature[at] = v as u32,
         1 => t.threshold[at] = if v % 2 == 0 { f64::NAN } else { v as f64 },
-        2 => t.true_child[at] = if v < 0 { LEAF } else { v as u32 },
-        3 => t.false_child[at] = if v < 0 { LEAF } else { v as u32 },
+        2 => {
+            if t.explicit_true_child.is_empty() {
+                t.explicit_true_child = (0..n)
+                    .map(|i| t.children(i).map_or(LEAF, |(yes, _)| yes))
+                    .collect();
+            }
+            t.explicit_true_child[at] = if v < 0 { LEAF } else { v as u32 }
+        }
+        3 => {
+            t.false_child_or_leaf[at] = if v < 0 {
+                LEAF_BIT | (-v) as u32
+            } else {
+                v as u32
+            }
+        }
         4 => {
-            t.value[at] = if v % 3 == 0 {
+            let k = at % t.leaf_value.len();
+            t.leaf_value[k] = if v % 3 == 0 {
                 f64::INFINITY
             } else {
                 v as f64 * 0.5
@@ -65,7 +103,7 @@ fn mutate(t: &mut Tree, m: &Mutation) {
         5 => {
             t.threshold.pop();
         }
-        _ => t.value.push(1.0),
+        _ => t.leaf_value.push(1.0),
     }
 }
 
@@ -89,7 +127,7 @@ proptest! {
         if !vote {
             // Average leaves hold one value per class.
             for t in &mut trees {
-                t.value = t.value.iter().flat_map(|&c| (0..n_classes).map(move |k| f64::from(k == c as usize))).collect();
+                t.leaf_value = t.leaf_value.iter().flat_map(|&c| (0..n_classes).map(move |k| f64::from(k == c as usize))).collect();
             }
         }
         let mutated = mutation.is_some();

@@ -9,9 +9,7 @@ use crate::store_support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use forest2onnx::ir::{
-    Aggregation, Forest, ForestError, Labels, Source, SplitOp, Task, Tree, LEAF,
-};
+use forest2onnx::ir::{Aggregation, Forest, ForestError, Labels, Source, SplitOp, Task, Tree};
 use forest2onnx::store::{
     self, Compression, DataFingerprint, MappedForest, SaveOptions, StoreError,
 };
@@ -52,13 +50,17 @@ fn check_file_round_trip(forest: &Forest, dir: &Path, level: i32, rng: &mut Rng)
             assert_eq!(*mapped.metadata(), saved);
             for (i, tree) in forest.trees.iter().enumerate() {
                 let view = mapped.tree(i).unwrap();
-                assert_eq!(view.to_tree(), *tree);
+                assert_eq!(view.to_tree().as_ref(), Ok(tree));
                 assert_eq!(view.threshold, &tree.threshold[..]);
             }
             assert!(mapped.tree(forest.trees.len()).is_none());
             let arrays = mapped.arrays();
             assert_eq!(arrays.feature().len(), forest.n_nodes());
-            assert_eq!(arrays.value().len(), forest.n_nodes() * forest.leaf_width());
+            assert!(arrays.lean());
+            assert_eq!(
+                arrays.value().len(),
+                forest.n_leaves() * forest.leaf_width()
+            );
         }
         Compression::Zstd { level: l } => {
             assert_eq!(l, level);
@@ -127,8 +129,8 @@ fn metadata_records_provenance_parameters_fingerprint_and_tags() {
     store::save(&forest, &path, &options).unwrap();
     let meta = store::read_metadata(&path).unwrap();
     assert_eq!(meta.forest2onnx_version, env!("CARGO_PKG_VERSION"));
-    // Nothing in this forest needs format 2, so format-1 readers get it.
-    assert_eq!((meta.format.major, meta.format.minor), (1, 1));
+    // Every file is format 4 (values for leaves only).
+    assert_eq!((meta.format.major, meta.format.minor), (4, 0));
     assert_eq!(meta.source, forest.source);
     assert_eq!(meta.feature_names, forest.feature_names);
     assert_eq!(meta.class_labels(), forest.class_labels());
@@ -180,14 +182,12 @@ fn extremely_compressible_payload_is_stored_uncompressed() {
         split_op: SplitOp::LessOrEqual,
         task: Task::Regression { n_targets: 4000 },
         aggregation: Aggregation::Average,
-        trees: vec![Tree {
-            categories: Default::default(),
-            feature: vec![0, 0, 0],
-            threshold: vec![0.5, 0.0, 0.0],
-            true_child: vec![1, LEAF, LEAF],
-            false_child: vec![2, LEAF, LEAF],
-            missing_true: vec![false; 3],
-            value: vec![0.0; 3 * 4000],
+        trees: vec![{
+            let mut t = Tree::default();
+            t.push_split(0, 0.5, (1, 2), false);
+            t.push_leaf(&[0.0; 4000]);
+            t.push_leaf(&[0.0; 4000]);
+            t
         }],
         source: Source::default(),
     };
@@ -282,7 +282,7 @@ fn damaged_files_on_disk_fail_cleanly_on_every_read_path() {
 #[test]
 fn future_major_version_is_refused_with_an_upgrade_message() {
     let mut bytes = store::to_bytes(&small_forest(), &opts(3)).unwrap();
-    bytes[8..10].copy_from_slice(&4u16.to_le_bytes());
+    bytes[8..10].copy_from_slice(&5u16.to_le_bytes());
     bytes[10..12].copy_from_slice(&1u16.to_le_bytes());
     for (i, part) in [9u16, 4, 0].iter().enumerate() {
         bytes[12 + 2 * i..14 + 2 * i].copy_from_slice(&part.to_le_bytes());
@@ -291,14 +291,14 @@ fn future_major_version_is_refused_with_an_upgrade_message() {
     bytes.truncate(40);
     reseal_id_only(&mut bytes);
     let expected = format!(
-        "written by forest2onnx 9.4.0, format 4.1; this build (forest2onnx {}) reads formats up to 3: \
+        "written by forest2onnx 9.4.0, format 5.1; this build (forest2onnx {}) reads formats up to 4: \
          upgrade forest2onnx",
         env!("CARGO_PKG_VERSION")
     );
     let err = store::from_bytes(&bytes).unwrap_err();
     assert!(matches!(
         err,
-        StoreError::UnsupportedVersion { major: 4, .. }
+        StoreError::UnsupportedVersion { major: 5, .. }
     ));
     assert_eq!(err.to_string(), expected);
 
@@ -459,7 +459,11 @@ fn consistent_checksums_do_not_excuse_an_invalid_forest() {
     let file = edited(&forest, |h, p| {
         h["metadata"]["n_trees"] = 0.into();
         h["metadata"]["n_nodes"] = 0.into();
-        for s in h["sections"].as_array_mut().unwrap() {
+        h["metadata"]["n_leaves"] = 0.into();
+        h["metadata"]["n_true_children"] = 0.into();
+        let sections = h["sections"].as_array_mut().unwrap();
+        sections.retain(|s| !s["name"].as_str().unwrap().starts_with("true_child"));
+        for s in sections {
             let first = s["name"] == "tree_offsets";
             s["count"] = u64::from(first).into();
             s["offset"] = if first { 0 } else { 64 }.into();

@@ -114,17 +114,21 @@ fn hostile_files_cost_no_more_than_their_sections_declare() {
     // Counts that make the sections cover the gigabyte: one tree of 37 M
     // nodes whose tree offsets arrive as zeros. Refused at the first
     // section, long before the declared arrays.
-    let nodes = (1usize << 30) / 29;
+    // (Format 4: an odd node count, half of them and one more leaves, no
+    // true child stored.)
+    let nodes = ((1usize << 30) / 25) | 1;
+    let leaves = nodes.div_ceil(2);
     let mut big = h3.clone();
     big["metadata"]["n_trees"] = 1.into();
     big["metadata"]["n_nodes"] = nodes.into();
+    big["metadata"]["n_leaves"] = leaves.into();
+    big["metadata"]["n_true_children"] = 0.into();
     let layout_len = {
         // Same layout rules as the writer: each section 64-aligned.
         let sizes = [
             16,
             nodes * 8,
-            nodes * 8 * width(&forest),
-            nodes * 4,
+            leaves * 8 * width(&forest),
             nodes * 4,
             nodes * 4,
             nodes,
@@ -136,7 +140,6 @@ fn hostile_files_cost_no_more_than_their_sections_declare() {
             ("threshold", "f64"),
             ("value", "f64"),
             ("feature", "u32"),
-            ("true_child", "u32"),
             ("false_child", "u32"),
             ("missing_true", "u8"),
         ];

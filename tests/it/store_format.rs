@@ -28,15 +28,18 @@ fn categorical_boosted() -> Forest {
             if t % 2 == 0 {
                 categories.push(1, []);
             }
-            Tree {
-                feature: vec![1, 0, 0, 0, 0],
-                threshold: vec![f64::NAN, 0.5 + f64::from(t), 0.0, 0.0, 0.0],
-                true_child: vec![1, 3, LEAF, LEAF, LEAF],
-                false_child: vec![2, 4, LEAF, LEAF, LEAF],
-                missing_true: vec![t % 3 == 0, true, false, false, false],
-                value: vec![0.0, 0.0, -0.25 * f64::from(t), 1.5, -1.0 + f64::from(t)],
-                categories,
-            }
+            let mut tree = Tree::from_node_arrays(
+                vec![1, 0, 0, 0, 0],
+                vec![f64::NAN, 0.5 + f64::from(t), 0.0, 0.0, 0.0],
+                &[1, 3, LEAF, LEAF, LEAF],
+                &[2, 4, LEAF, LEAF, LEAF],
+                vec![t % 3 == 0, true, false, false, false],
+                &[0.0, 0.0, -0.25 * f64::from(t), 1.5, -1.0 + f64::from(t)],
+                1,
+            )
+            .unwrap();
+            tree.categories = categories;
+            tree
         })
         .collect();
     let forest = Forest {
@@ -96,7 +99,7 @@ fn categorical_splits_and_tree_targets_round_trip() {
     for level in [0, 3] {
         let path = dir.path().join(format!("c{level}.forest"));
         let meta = store::save(&forest, &path, &opts(level)).unwrap();
-        assert_eq!((meta.format.major, meta.format.minor), (2, 0));
+        assert_eq!((meta.format.major, meta.format.minor), (4, 0));
         assert!(meta.per_tree_targets);
         assert_eq!(meta.n_category_splits, 9);
         assert_eq!(meta.n_category_values, 18);
@@ -118,60 +121,82 @@ fn categorical_splits_and_tree_targets_round_trip() {
     }
 }
 
+/// Format 4 stores values for leaves only, which older readers would
+/// misread: every file gets 4.0, plain, categorical, boosted or framed;
+/// depth-first trees store no true child, breadth-first ones all of theirs.
 #[test]
-fn each_file_gets_the_oldest_format_that_reads_it_correctly() {
+fn every_file_is_written_as_format_4_with_leaf_values_only() {
     let plain = small_forest();
     let version = |f: &Forest| {
         let m = store::metadata_from_bytes(&store::to_bytes(f, &opts(3)).unwrap()).unwrap();
         (m.format.major, m.format.minor)
     };
-    assert_eq!(version(&plain), (1, 1));
-    // Format-1 readers would ignore each of these and predict differently.
     let mut f32_input = plain.clone();
     f32_input.input.precision = Precision::F32;
-    assert_eq!(version(&f32_input), (2, 0));
-    let mut zero_missing = plain.clone();
-    zero_missing.input.zero_as_missing = vec![0];
-    assert_eq!(version(&zero_missing), (2, 0));
-    let boosted = categorical_boosted();
-    let mut categorical_only = boosted.clone();
-    if let Aggregation::Sum {
-        tree_targets,
-        base_values,
-        ..
-    } = &mut categorical_only.aggregation
-    {
-        tree_targets.clear();
-        // One value per score in every leaf instead.
-        for t in &mut categorical_only.trees {
-            t.value = t.value.iter().flat_map(|&v| [v; 3]).collect();
-        }
-        assert_eq!(base_values.len(), 3);
+    for f in [&plain, &f32_input, &categorical_boosted()] {
+        assert_eq!(version(f), (4, 0));
     }
-    categorical_only.check().unwrap();
-    assert_eq!(version(&categorical_only), (2, 0));
-    let mut targets_only = boosted.clone();
-    targets_only.trees.iter_mut().for_each(|t| {
-        t.categories = CategorySplits::default();
-        t.threshold[0] = 0.0;
-    });
-    targets_only.check().unwrap();
-    assert_eq!(version(&targets_only), (2, 0));
+    let sections = |f: &Forest| {
+        let (_, header, _) = split(&store::to_bytes(f, &opts(0)).unwrap());
+        let m = &header["metadata"];
+        assert_eq!(m["n_leaves"], f.n_leaves() as u64);
+        let names: Vec<String> = header["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect();
+        let count = |name: &str| {
+            let s = header["sections"].as_array().unwrap().iter();
+            s.filter(|s| s["name"] == name)
+                .map(|s| s["count"].as_u64().unwrap())
+                .sum::<u64>()
+        };
+        assert_eq!(count("value"), (f.n_leaves() * f.leaf_width()) as u64);
+        (
+            names.contains(&"true_child".to_string()),
+            count("true_child"),
+        )
+    };
+    // Breadth-first trees (children appended as nodes split): stored.
+    assert!(plain.trees.iter().any(|t| !t.implicit_true_children()));
+    let stored: usize = plain
+        .trees
+        .iter()
+        .map(|t| t.explicit_true_child.len())
+        .sum();
+    assert_eq!(sections(&plain), (true, stored as u64));
+    // Depth-first trees (scikit-learn's order): none stored.
+    let depth_first = forest2onnx::synth::forest(&forest2onnx::synth::SynthSpec::small());
+    assert!(depth_first.trees.iter().all(|t| t.implicit_true_children()));
+    assert_eq!(sections(&depth_first), (false, 0));
+}
+
+/// The error loading `forest`'s uncompressed file relabelled as format
+/// `major.minor`.
+fn claimed_as(forest: &Forest, major: u16, minor: u16) -> String {
+    let bytes = store::to_bytes(forest, &opts(0)).unwrap();
+    let (mut preamble, mut header, payload) = split(&bytes);
+    preamble[8..10].copy_from_slice(&major.to_le_bytes());
+    preamble[10..12].copy_from_slice(&minor.to_le_bytes());
+    header["metadata"]["format"] = serde_json::json!({"major": major, "minor": minor});
+    let file = assemble(&preamble, &header, &payload, payload.len() as u64);
+    store::from_bytes(&file).unwrap_err().to_string()
 }
 
 #[test]
 fn format_1_files_cannot_claim_format_2_content() {
-    let bytes = store::to_bytes(&categorical_boosted(), &opts(0)).unwrap();
-    let (mut preamble, mut header, payload) = split(&bytes);
-    preamble[8..12].copy_from_slice(&[1, 0, 1, 0]);
-    header["metadata"]["format"] = serde_json::json!({"major": 1, "minor": 1});
-    let file = assemble(&preamble, &header, &payload, payload.len() as u64);
-    let err = store::from_bytes(&file).unwrap_err();
+    let err = claimed_as(&categorical_boosted(), 1, 1);
     assert!(
-        err.to_string()
-            .contains("format 1.1 cannot hold categorical splits"),
+        err.contains("format 1.1 cannot hold categorical splits"),
         "{err}"
     );
+}
+
+#[test]
+fn format_4_layouts_cannot_claim_an_older_format() {
+    let err = claimed_as(&small_forest(), 2, 0);
+    assert!(err.contains("which only format 4 stores"), "{err}");
 }
 
 /// Files written by forest2onnx before format 1.1, committed as written:
@@ -215,6 +240,12 @@ fn entry(header: &mut serde_json::Value, i: usize) -> &mut serde_json::Value {
     &mut header["sections"][i]
 }
 
+/// The position of section `name` in the header's table.
+fn position(header: &serde_json::Value, name: &str) -> usize {
+    let sections = header["sections"].as_array().unwrap();
+    sections.iter().position(|s| s["name"] == name).unwrap()
+}
+
 /// Every way to leave bytes uncovered or cover them twice is corruption,
 /// named in the message, through both readers.
 #[test]
@@ -232,12 +263,13 @@ fn payload_bytes_are_covered_by_exactly_one_section() {
                 &forest,
                 |n| n,
                 |h, p| {
-                    let off = entry(h, 6)["offset"].as_u64().unwrap();
-                    entry(h, 6)["offset"] = (off + 64).into();
+                    let m = position(h, "missing_true");
+                    let off = entry(h, m)["offset"].as_u64().unwrap();
+                    entry(h, m)["offset"] = (off + 64).into();
                     p.splice(off as usize..off as usize, [0; 64]);
                 },
             ),
-            "section 6 is \"missing_true\"",
+            "is \"missing_true\"",
         ),
         (
             "two sections at one offset",
@@ -257,7 +289,7 @@ fn payload_bytes_are_covered_by_exactly_one_section() {
                 &forest,
                 |n| n,
                 |h, _| {
-                    let dup = entry(h, 6).clone();
+                    let dup = entry(h, position(h, "missing_true")).clone();
                     h["sections"].as_array_mut().unwrap().push(dup);
                 },
             ),
@@ -281,7 +313,8 @@ fn payload_bytes_are_covered_by_exactly_one_section() {
                 &forest,
                 |n| n,
                 |h, p| {
-                    let off = entry(h, 6)["offset"].as_u64().unwrap() as usize;
+                    let m = position(h, "missing_true");
+                    let off = entry(h, m)["offset"].as_u64().unwrap() as usize;
                     assert!(
                         p[off - 1] == 0,
                         "the test needs padding before missing_true"
@@ -398,9 +431,9 @@ fn concurrent_versioned_saves_get_distinct_versions() {
     );
 }
 
-/// A forest whose payload (about 9 MB) is framed: format 3.
+/// A forest whose payload (about 10 MB) is framed.
 fn large_forest() -> Forest {
-    forest2onnx::synth::forest(&forest2onnx::synth::SynthSpec::sklearn(40, 5001, 12))
+    forest2onnx::synth::forest(&forest2onnx::synth::SynthSpec::sklearn(70, 5001, 12))
 }
 
 #[test]
@@ -409,8 +442,9 @@ fn large_payloads_are_framed_and_load_in_parallel() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("large.forest");
     let meta = store::save(&forest, &path, &opts(3)).unwrap();
-    assert_eq!((meta.format.major, meta.format.minor), (3, 0));
+    assert_eq!((meta.format.major, meta.format.minor), (4, 0));
     let bytes = std::fs::read(&path).unwrap();
+    assert!(u64_at(&bytes, 48) >= 8 << 20, "the payload is under 8 MiB");
     let (_, header, _) = split(&bytes);
     let frames = header["frames"].as_array().unwrap();
     assert!(frames.len() >= 2, "{} frames", frames.len());
@@ -466,12 +500,24 @@ fn frame_tables_that_do_not_tile_the_payload_at_array_boundaries_are_refused() {
         },
         "frame 0 is empty",
     );
-    // Format 3 needs its frame table, and format 2 cannot have one.
+    // Without its table, a format-4 framed payload reads as one frame
+    // that stops short; format 3 needs its frame table, and format 2
+    // cannot have one.
     refused(
         &|h| {
             h.as_object_mut().unwrap().remove("frames");
         },
-        "format 3.0 needs a frame table",
+        "its sections cover",
+    );
+    let mut as_3 = preamble.clone();
+    as_3[8..12].copy_from_slice(&[3, 0, 0, 0]);
+    let mut h = header.clone();
+    h["metadata"]["format"] = serde_json::json!({"major": 3, "minor": 0});
+    h.as_object_mut().unwrap().remove("frames");
+    let err = store::from_bytes(&assemble(&as_3, &h, &payload, raw_len)).unwrap_err();
+    assert!(
+        err.to_string().contains("format 3.0 needs a frame table"),
+        "{err}"
     );
     let mut as_2 = preamble.clone();
     as_2[8..12].copy_from_slice(&[2, 0, 0, 0]);

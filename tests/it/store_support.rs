@@ -51,16 +51,18 @@ pub fn random_tree(
     leaf: &mut dyn FnMut(&mut Rng) -> Vec<f64>,
     width: usize,
 ) -> Tree {
+    // Per-node arrays first (a leaf may become a split), the lean tree last.
     let mut t = Tree::default();
-    let push_leaf = |t: &mut Tree| {
+    let (mut true_child, mut false_child, mut value) = (Vec::new(), Vec::new(), Vec::new());
+    let push_leaf = |t: &mut Tree, yes: &mut Vec<u32>, no: &mut Vec<u32>, value: &mut Vec<f64>| {
         t.feature.push(0);
         t.threshold.push(0.0);
-        t.true_child.push(LEAF);
-        t.false_child.push(LEAF);
+        yes.push(LEAF);
+        no.push(LEAF);
         t.missing_true.push(false);
-        t.value.extend(std::iter::repeat_n(0.0, width));
+        value.extend(std::iter::repeat_n(0.0, width));
     };
-    push_leaf(&mut t);
+    push_leaf(&mut t, &mut true_child, &mut false_child, &mut value);
     let mut i = 0;
     while i < t.n_nodes() {
         if t.n_nodes() + 2 <= max_nodes && rng.chance(split_p) {
@@ -71,18 +73,28 @@ pub fn random_tree(
                 1 => -0.0,
                 _ => (rng.unit() - 0.5) * 10.0,
             };
-            t.true_child[i] = n;
-            t.false_child[i] = n + 1;
+            true_child[i] = n;
+            false_child[i] = n + 1;
             t.missing_true[i] = rng.chance(0.5);
-            push_leaf(&mut t);
-            push_leaf(&mut t);
+            for _ in 0..2 {
+                push_leaf(&mut t, &mut true_child, &mut false_child, &mut value);
+            }
         } else {
             let v = leaf(rng);
-            t.value[i * width..(i + 1) * width].copy_from_slice(&v);
+            value[i * width..(i + 1) * width].copy_from_slice(&v);
         }
         i += 1;
     }
-    t
+    Tree::from_node_arrays(
+        t.feature,
+        t.threshold,
+        &true_child,
+        &false_child,
+        t.missing_true,
+        &value,
+        width,
+    )
+    .expect("a tree whose splits have two children")
 }
 
 /// A random valid forest of the given kind.

@@ -96,7 +96,7 @@ fn rejects_unreadable_targets_and_pmml_output() {
 /// categorical, each category is a `BRANCH_LT`/`BRANCH_LEQ` pair).
 fn deep_when_written() -> forest2onnx::ir::Forest {
     use forest2onnx::ir::{
-        Aggregation, CategoryRule, CategorySplits, Forest, PostTransform, SplitOp, Task, Tree, LEAF,
+        Aggregation, CategoryRule, CategorySplits, Forest, PostTransform, SplitOp, Task, Tree,
     };
     let mut categories = CategorySplits::default();
     categories.push(0, (0..2000u32).map(|c| 3 * c));
@@ -114,14 +114,13 @@ fn deep_when_written() -> forest2onnx::ir::Forest {
             post_transform: PostTransform::None,
             tree_targets: vec![],
         },
-        trees: vec![Tree {
-            categories,
-            feature: vec![0, 0, 0],
-            threshold: vec![0.0; 3],
-            true_child: vec![1, LEAF, LEAF],
-            false_child: vec![2, LEAF, LEAF],
-            missing_true: vec![false; 3],
-            value: vec![0.0, 1.0, -1.0],
+        trees: vec![{
+            let mut t = Tree::default();
+            t.push_split(0, 0.0, (1, 2), false);
+            t.push_leaf(&[1.0]);
+            t.push_leaf(&[-1.0]);
+            t.categories = categories;
+            t
         }],
         source: Default::default(),
     }

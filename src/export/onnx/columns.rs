@@ -7,7 +7,6 @@
 //! runs the branch-free loops of `fast.rs`, which the tests check against
 //! it byte for byte).
 
-use crate::ir::LEAF;
 use crate::onnx_proto::tensor_proto::DataType;
 
 use super::layout::Entries;
@@ -264,7 +263,7 @@ impl Plan<'_> {
                 let mut ordinal = block.leaves_before;
                 for i in range {
                     let leaf = view.is_leaf(i);
-                    let values = &view.value[i * width..(i + 1) * width];
+                    let values = view.node_values(i, width);
                     let entries = self.layout.entries;
                     for_each_entry(
                         entries,
@@ -310,7 +309,7 @@ impl Plan<'_> {
             Unit::Leaf => {
                 let width = self.forest.leaf_width();
                 for i in range.filter(|&i| view.is_leaf(i)) {
-                    let values = &view.value[i * width..(i + 1) * width];
+                    let values = view.node_values(i, width);
                     if column == Column::LeafTable {
                         values.iter().for_each(|&v| f(Elem::F64(v)));
                         continue;
@@ -339,8 +338,8 @@ impl Plan<'_> {
             Column::Values if leaf => Elem::F32(0.0),
             Column::Values => Elem::F32(view.mode(i).f32_threshold(view.threshold[i])),
             Column::ValuesF64 => Elem::F64(if leaf { 0.0 } else { view.threshold[i] }),
-            Column::TrueIds => unless_leaf(view.true_child[i]),
-            Column::FalseIds => unless_leaf(view.false_child[i]),
+            Column::TrueIds => unless_leaf(view.true_child(i)),
+            Column::FalseIds => unless_leaf(view.false_child(i)),
             Column::MissingTrue => Elem::Int(u64::from(view.missing_true[i])),
             other => unreachable!("{other:?} is no node column"),
         }
@@ -367,7 +366,7 @@ impl Plan<'_> {
                 written.split_prefix + (c as u64 - u64::from(rank[c]))
             }
         };
-        let is_leaf = |c: u32| view.true_child.get(c as usize) == Some(&LEAF);
+        let is_leaf = |c: u32| (c as usize) < view.n_nodes() && view.is_leaf(c as usize);
         let mode = view.mode(i);
         match column {
             Column::SplitFeatureIds => Elem::Int(u64::from(view.feature[i])),
@@ -376,10 +375,10 @@ impl Plan<'_> {
             Column::Splits => Elem::F32(mode.f32_threshold(view.threshold[i])),
             Column::SplitsF64 if mode == Mode::Member => Elem::F64(0.0),
             Column::SplitsF64 => Elem::F64(view.threshold[i]),
-            Column::SplitTrueIds => Elem::Int(position(view.true_child[i])),
-            Column::SplitTrueLeafs => Elem::Int(u64::from(is_leaf(view.true_child[i]))),
-            Column::SplitFalseIds => Elem::Int(position(view.false_child[i])),
-            Column::SplitFalseLeafs => Elem::Int(u64::from(is_leaf(view.false_child[i]))),
+            Column::SplitTrueIds => Elem::Int(position(view.true_child(i))),
+            Column::SplitTrueLeafs => Elem::Int(u64::from(is_leaf(view.true_child(i)))),
+            Column::SplitFalseIds => Elem::Int(position(view.false_child(i))),
+            Column::SplitFalseLeafs => Elem::Int(u64::from(is_leaf(view.false_child(i)))),
             Column::SplitMissingTrue => Elem::Int(u64::from(view.missing_true[i])),
             other => unreachable!("{other:?} is no split column"),
         }

@@ -8,7 +8,7 @@
 //! check that both write the same bytes.
 
 use crate::ir::thresholds::{f32_at_or_above_fast, f32_at_or_below_fast, select_f32};
-use crate::ir::LEAF;
+use crate::ir::LEAF_BIT;
 
 use super::columns::{entries_per_node, entry, for_each_entry, Column, Lens, KEY_STRINGS};
 use super::layout::{Entries, Op};
@@ -50,19 +50,19 @@ pub(super) fn block_lens(plan: &Plan<'_>, block: &Block) -> Option<(Lens, Vec<u8
     let (mut entry_node_ids, mut entry_ids) = (0, 0);
     let masks = entries_per_node(entries, width) <= 8;
     let mut kept = Vec::with_capacity(if masks { range.len() } else { 0 });
-    let values = view.value[range.start * width..range.end * width].chunks_exact(width);
-    for (i, values) in range.clone().zip(values) {
+    for i in range.clone() {
+        let values = view.node_values(i, width);
         let node_len = varint_len(i as u64);
-        let tc = view.true_child[i];
-        let leaf = tc == LEAF;
+        let fc = view.false_child_or_leaf[i];
+        let leaf = fc & LEAF_BIT != 0;
         let unless_leaf = |v: u32| varint_len(u64::from(if leaf { 0 } else { v }));
         node_ids += node_len;
         l.leaves += u64::from(leaf);
         if !plan.small_features {
             feature_ids += unless_leaf(view.feature[i]);
         }
-        true_ids += unless_leaf(tc);
-        false_ids += unless_leaf(view.false_child[i]);
+        true_ids += unless_leaf(implicit_or(view.explicit_true_child, i));
+        false_ids += unless_leaf(fc);
         let mut mask = 0u8;
         let mut e = 0;
         for_each_entry(entries, values, leaf, target, 0, |id, _, keep| {
@@ -108,6 +108,12 @@ pub(super) fn block_lens(plan: &Plan<'_>, block: &Block) -> Option<(Lens, Vec<u8
     Some((l, kept))
 }
 
+/// Split `i`'s true child: stored in `explicit`, or else the next node.
+#[inline(always)]
+fn implicit_or(explicit: &[u32], i: usize) -> u32 {
+    explicit.get(i).copied().unwrap_or(i as u32 + 1)
+}
+
 /// The id entries of `block`'s leaves refer to, beyond their own values.
 fn entry_target(plan: &Plan<'_>, block: &Block) -> u32 {
     match plan.layout.entries {
@@ -123,11 +129,12 @@ pub(super) fn encode(plan: &Plan<'_>, column: Column, block: &Block, w: &mut Out
     }
     let view = plan.view(plan.written[block.tree].source);
     let range = block.start..block.end;
-    let true_child = &view.true_child[range.clone()];
+    let children = &view.false_child_or_leaf[range.clone()];
     // Leaves write 0 for the feature, the children and the threshold.
     // Which node is a leaf is unpredictable, so the loops select
     // without branching.
-    let unless_leaf = |tc: u32, v: u32| u64::from(if tc == LEAF { 0 } else { v });
+    let leaf = |c: u32| c & LEAF_BIT != 0;
+    let unless_leaf = |c: u32, v: u32| u64::from(if leaf(c) { 0 } else { v });
     match column {
         Column::TreeIds => w.repeat_varint(block.tree as u64, range.len()),
         Column::NodeIds => {
@@ -138,26 +145,31 @@ pub(super) fn encode(plan: &Plan<'_>, column: Column, block: &Block, w: &mut Out
         Column::FeatureIds if plan.small_features => {
             // One byte per node: a plain, vectorisable byte loop.
             let out = w.take(range.len());
-            for (o, (&tc, &f)) in out
+            for (o, (&c, &f)) in out
                 .iter_mut()
-                .zip(true_child.iter().zip(&view.feature[range]))
+                .zip(children.iter().zip(&view.feature[range]))
             {
-                *o = unless_leaf(tc, f) as u8;
+                *o = unless_leaf(c, f) as u8;
             }
         }
         Column::FeatureIds => {
-            for (&tc, &f) in true_child.iter().zip(&view.feature[range]) {
-                w.varint(unless_leaf(tc, f));
+            for (&c, &f) in children.iter().zip(&view.feature[range]) {
+                w.varint(unless_leaf(c, f));
+            }
+        }
+        Column::TrueIds if view.explicit_true_child.is_empty() => {
+            for (i, &c) in range.zip(children) {
+                w.varint(unless_leaf(c, i as u32 + 1));
             }
         }
         Column::TrueIds => {
-            for &tc in true_child {
-                w.varint(unless_leaf(tc, tc));
+            for (&c, &tc) in children.iter().zip(&view.explicit_true_child[range]) {
+                w.varint(unless_leaf(c, tc));
             }
         }
         Column::FalseIds => {
-            for (&tc, &fc) in true_child.iter().zip(&view.false_child[range]) {
-                w.varint(unless_leaf(tc, fc));
+            for &c in children {
+                w.varint(unless_leaf(c, c));
             }
         }
         Column::Modes => {
@@ -170,33 +182,33 @@ pub(super) fn encode(plan: &Plan<'_>, column: Column, block: &Block, w: &mut Out
             leaf_mode[..LEAF_MODE.len()].copy_from_slice(LEAF_MODE);
             let patterns = [&branch, &leaf_mode];
             let lens = [2 + mode.len(), LEAF_MODE.len()];
-            for &tc in true_child {
-                let leaf = usize::from(tc == LEAF);
+            for &c in children {
+                let leaf = usize::from(leaf(c));
                 w.pattern(patterns[leaf], lens[leaf]);
             }
         }
         Column::Values => {
-            let thresholds = true_child.iter().zip(&view.threshold[range]);
+            let thresholds = children.iter().zip(&view.threshold[range]);
             // One loop per comparison keeps the rounding direction out of
             // the loop.
             match view.split_mode {
                 Mode::Lt => {
-                    for (&tc, &t) in thresholds {
+                    for (&c, &t) in thresholds {
                         let v = f32_at_or_above_fast(t);
-                        w.bytes(&select_f32(tc == LEAF, 0.0, v).to_le_bytes());
+                        w.bytes(&select_f32(leaf(c), 0.0, v).to_le_bytes());
                     }
                 }
                 _ => {
-                    for (&tc, &t) in thresholds {
+                    for (&c, &t) in thresholds {
                         let v = f32_at_or_below_fast(t);
-                        w.bytes(&select_f32(tc == LEAF, 0.0, v).to_le_bytes());
+                        w.bytes(&select_f32(leaf(c), 0.0, v).to_le_bytes());
                     }
                 }
             }
         }
         Column::ValuesF64 => {
-            for (&tc, &t) in true_child.iter().zip(&view.threshold[range]) {
-                let mask = u64::from(tc != LEAF).wrapping_neg();
+            for (&c, &t) in children.iter().zip(&view.threshold[range]) {
+                let mask = u64::from(!leaf(c)).wrapping_neg();
                 w.bytes(&f64::from_bits(t.to_bits() & mask).to_le_bytes());
             }
         }
@@ -253,12 +265,9 @@ fn weight_entries(
     let width = plan.forest.leaf_width();
     let entries = plan.layout.entries;
     let target = entry_target(plan, block);
-    let values = &view.value[block.start * width..block.end * width];
     if !block.kept.is_empty() {
-        for ((i, &kept), values) in (block.start..)
-            .zip(&block.kept)
-            .zip(values.chunks_exact(width))
-        {
+        for (i, &kept) in (block.start..).zip(&block.kept) {
+            let values = view.node_values(i, width);
             // Almost every leaf keeps exactly one entry and every internal
             // node none: emit the first set bit (or a dummy entry, not kept)
             // without branching, then any others.
@@ -275,14 +284,11 @@ fn weight_entries(
         }
         return;
     }
-    let nodes = view.true_child[block.start..block.end]
-        .iter()
-        .zip(values.chunks_exact(width));
-    for (i, (&tc, values)) in (block.start..).zip(nodes) {
+    for i in block.start..block.end {
         for_each_entry(
             entries,
-            values,
-            tc == LEAF,
+            view.node_values(i, width),
+            view.is_leaf(i),
             target,
             0,
             |id, weight, keep| emit(w, i, id, weight, keep),

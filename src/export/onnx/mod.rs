@@ -263,16 +263,18 @@ fn prepare<'f>(forest: &'f Forest, options: &ExportOptions) -> Result<Plan<'f>, 
     let width = forest.leaf_width();
     let inconsistent = forest.trees.iter().position(|t| {
         let n = t.n_nodes();
+        let leaves = t.leaf_value.len() / width.max(1);
+        // Every tree needs a leaf: splits read the first leaf's values.
         n == 0
+            || leaves == 0
             || [
                 t.threshold.len(),
-                t.true_child.len(),
-                t.false_child.len(),
+                t.false_child_or_leaf.len(),
                 t.missing_true.len(),
             ]
             .iter()
             .any(|&len| len != n)
-            || Some(t.value.len()) != n.checked_mul(width)
+            || !(t.explicit_true_child.is_empty() || t.explicit_true_child.len() == n)
     });
     if let Some(tree) = inconsistent {
         // Forest::check reports these precisely; never size such a forest.

@@ -20,7 +20,7 @@
 use prost::Message;
 use rayon::prelude::*;
 
-use crate::ir::{Forest, LEAF};
+use crate::ir::Forest;
 use crate::onnx_proto::{GraphProto, ModelProto, NodeProto, TensorProto};
 
 use super::columns::{Column, Elem, Lens, Wire};
@@ -212,7 +212,7 @@ impl<'f> Plan<'f> {
             .map(|s| {
                 let first = offset;
                 let view = s.view(self.forest.split_op);
-                offset += view.true_child.iter().filter(|&&c| c == LEAF).count() as i64;
+                offset += view.n_leaves() as i64;
                 first
             })
             .collect()

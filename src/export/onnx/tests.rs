@@ -6,7 +6,7 @@ use prost::Message;
 use super::*;
 use crate::ir::{
     Aggregation, CategoryRule, CategorySplits, InputRules, Labels, PostTransform,
-    Precision as InputPrecision, Source, SplitOp, Task, LEAF,
+    Precision as InputPrecision, Source, SplitOp, Task, LEAF_BIT,
 };
 use crate::synth::{self, SynthSpec};
 
@@ -68,25 +68,23 @@ fn with_leaf_width(
 ) -> Forest {
     let old = forest.leaf_width();
     for (t, tree) in forest.trees.iter_mut().enumerate() {
-        let mut value = Vec::with_capacity(tree.n_nodes() * width);
+        let mut value = Vec::with_capacity(tree.n_leaves() * width);
         for i in 0..tree.n_nodes() {
+            let Some(leaf) = tree.leaf_index(i) else {
+                continue;
+            };
             for k in 0..width {
-                let v = if tree.is_leaf(i) {
-                    // Some exact zeros (left out of opset 1/3 entries), some
-                    // negative, many digits.
-                    let base = tree.value[i * old + k % old];
-                    if (i + k + t) % 5 == 0 {
-                        0.0
-                    } else {
-                        (base - 0.37) * (1.0 + k as f64) / 3.0
-                    }
-                } else {
+                // Some exact zeros (left out of opset 1/3 entries), some
+                // negative, many digits.
+                let base = tree.leaf_value[leaf * old + k % old];
+                value.push(if (i + k + t) % 5 == 0 {
                     0.0
-                };
-                value.push(v);
+                } else {
+                    (base - 0.37) * (1.0 + k as f64) / 3.0
+                });
             }
         }
-        tree.value = value;
+        tree.leaf_value = value;
     }
     forest.aggregation = aggregation;
     forest.task = task;
@@ -175,7 +173,10 @@ pub(crate) fn corpus() -> Vec<(&'static str, Forest)> {
         n_classes: 1,
         ..small.clone().vote()
     });
-    one_class.trees.iter_mut().for_each(|t| t.value.fill(0.0));
+    one_class
+        .trees
+        .iter_mut()
+        .for_each(|t| t.leaf_value.fill(0.0));
     out.push(("one_class_vote", one_class));
     let reg = |width| Task::Regression { n_targets: width };
     out.push((
@@ -307,16 +308,9 @@ pub(crate) fn corpus() -> Vec<(&'static str, Forest)> {
     // One-leaf trees.
     let mut stumps = base.clone();
     for tree in stumps.trees.iter_mut().step_by(3) {
-        let value = tree.value[tree.value.len() - 3..].to_vec();
-        *tree = crate::ir::Tree {
-            feature: vec![0],
-            threshold: vec![0.0],
-            true_child: vec![LEAF],
-            false_child: vec![LEAF],
-            missing_true: vec![false],
-            value,
-            categories: CategorySplits::default(),
-        };
+        let value = tree.leaf_value[tree.leaf_value.len() - 3..].to_vec();
+        *tree = crate::ir::Tree::default();
+        tree.push_leaf(&value);
     }
     out.push(("one_leaf_trees", stumps));
     out
@@ -410,10 +404,8 @@ fn all_zero_weights_keep_one_explicit_zero() {
         ..SynthSpec::small()
     });
     for tree in &mut forest.trees {
-        for i in 0..tree.n_nodes() {
-            if tree.is_leaf(i) {
-                tree.value[2 * i..2 * i + 2].copy_from_slice(&[0.5, 0.5]);
-            }
+        for v in tree.leaf_value.chunks_exact_mut(2) {
+            v.copy_from_slice(&[0.5, 0.5]);
         }
     }
     for options in all_options() {
@@ -490,9 +482,8 @@ fn invalid_forests_are_refused_with_the_forest_error() {
     short.trees[3].threshold.pop();
     // Consistent lengths, a cycle: checked while sizing.
     let mut cycle = synth::forest(&SynthSpec::small());
-    let root_child = cycle.trees[2].true_child[0] as usize;
-    cycle.trees[2].true_child[root_child] = 0;
-    cycle.trees[2].false_child[root_child] = 0;
+    let (root_child, _) = cycle.trees[2].children(0).unwrap();
+    cycle.trees[2].set_children(root_child as usize, (0, 0));
     // Invalid and unsupported: the forest's error comes first.
     let mut unsupported = synth::forest(&SynthSpec::small());
     unsupported.trees[0].feature[0] = 99;
@@ -501,7 +492,8 @@ fn invalid_forests_are_refused_with_the_forest_error() {
         synth::forest(&SynthSpec::small()),
         CategoryRule::NonNegative,
     );
-    wild.trees[0].true_child[0] = 1 << 30;
+    let (_, no) = wild.trees[0].children(0).unwrap();
+    wild.trees[0].set_children(0, (1 << 30, no));
     wild.trees[0].categories.offsets.push(99);
     for forest in [short, cycle, unsupported, wild] {
         for result in all_entry_points(&forest) {
@@ -534,17 +526,18 @@ fn write_errors_are_reported() {
 }
 
 /// One tree: a chain of `n` nodes where every split's true child is a
-/// leaf. Only the child arrays are written: the other arrays are zeroed
-/// allocations, which the OS maps lazily, so even a forest whose ONNX
-/// model exceeds 2 GiB costs 8 bytes of memory per node.
+/// leaf, the next node (so no true child is stored). Only the false-child
+/// array is written: the other arrays are zeroed allocations, which the OS
+/// maps lazily, so even a forest whose ONNX model exceeds 2 GiB costs 4
+/// bytes of memory per node.
 fn caterpillar(n: usize) -> Forest {
     assert!(n % 2 == 1);
-    let mut true_child = vec![LEAF; n];
-    let mut false_child = vec![LEAF; n];
+    let mut false_child_or_leaf = vec![0; n];
     for i in (0..n - 1).step_by(2) {
-        true_child[i] = i as u32 + 1;
-        false_child[i] = i as u32 + 2;
+        false_child_or_leaf[i] = i as u32 + 2;
+        false_child_or_leaf[i + 1] = LEAF_BIT | (i as u32 / 2);
     }
+    false_child_or_leaf[n - 1] = LEAF_BIT | (n as u32 / 2);
     Forest {
         input: Default::default(),
         n_features: 1,
@@ -556,10 +549,10 @@ fn caterpillar(n: usize) -> Forest {
             categories: Default::default(),
             feature: vec![0; n],
             threshold: vec![0.0; n],
-            true_child,
-            false_child,
+            explicit_true_child: Vec::new(),
+            false_child_or_leaf,
             missing_true: vec![false; n],
-            value: vec![0.0; n],
+            leaf_value: vec![0.0; n.div_ceil(2)],
         }],
         source: Source::default(),
     }

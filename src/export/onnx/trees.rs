@@ -23,7 +23,7 @@
 //! [`CategoryRule::NonNegative`]: crate::ir::CategoryRule::NonNegative
 
 use crate::ir::thresholds::{f32_at_or_above, f32_at_or_below};
-use crate::ir::{Forest, SplitOp, Tree, LEAF};
+use crate::ir::{Forest, SplitOp, Tree, LEAF, LEAF_BIT};
 
 use super::Precision;
 
@@ -77,15 +77,17 @@ impl Mode {
     }
 }
 
-/// A tree rewritten for categorical splits.
+/// A tree rewritten for categorical splits: the IR's lean arrays (see
+/// [`Tree`]), with every true child stored, since chain nodes are appended.
 #[derive(Debug, Default)]
-pub(super) struct Rewritten {
+pub(super) struct Rewritten<'f> {
     feature: Vec<u32>,
     threshold: Vec<f64>,
     true_child: Vec<u32>,
-    false_child: Vec<u32>,
+    false_child_or_leaf: Vec<u32>,
     missing_true: Vec<bool>,
-    value: Vec<f64>,
+    /// The tree's, unchanged: no leaf is added.
+    leaf_value: &'f [f64],
     modes: Vec<Mode>,
     /// Membership nodes (ascending) and their categories (opset 5).
     members: Vec<(u32, Vec<f64>)>,
@@ -94,19 +96,22 @@ pub(super) struct Rewritten {
 /// One tree of the forest, ready to be written.
 pub(super) enum Source<'f> {
     Ir(&'f Tree),
-    Rewritten(Rewritten),
+    Rewritten(Rewritten<'f>),
 }
 
-/// The arrays of a tree as they are written.
+/// The arrays of a tree as they are written, laid out as [`Tree`]'s.
 #[derive(Clone, Copy)]
 pub(super) struct View<'a> {
     pub feature: &'a [u32],
     pub threshold: &'a [f64],
-    pub true_child: &'a [u32],
-    pub false_child: &'a [u32],
+    /// Per node, or empty when every split's true child is the next node.
+    pub explicit_true_child: &'a [u32],
+    /// Per node: the false child, or for a leaf [`LEAF_BIT`] plus its leaf
+    /// index.
+    pub false_child_or_leaf: &'a [u32],
     pub missing_true: &'a [bool],
-    /// `leaf_width` values per node.
-    pub value: &'a [f64],
+    /// `leaf_width` values per leaf.
+    pub leaf_value: &'a [f64],
     /// Per node, when not every split compares with the forest's operator.
     pub modes: Option<&'a [Mode]>,
     /// The forest's numeric split mode.
@@ -115,12 +120,62 @@ pub(super) struct View<'a> {
 
 impl View<'_> {
     pub fn n_nodes(&self) -> usize {
-        self.true_child.len()
+        self.false_child_or_leaf.len()
     }
 
     #[inline(always)]
     pub fn is_leaf(&self, i: usize) -> bool {
-        self.true_child[i] == LEAF
+        self.false_child_or_leaf[i] & LEAF_BIT != 0
+    }
+
+    pub fn n_leaves(&self) -> usize {
+        self.false_child_or_leaf
+            .iter()
+            .filter(|&&c| c & LEAF_BIT != 0)
+            .count()
+    }
+
+    /// The true child of node `i`, or [`LEAF`] for a leaf.
+    #[inline(always)]
+    pub fn true_child(&self, i: usize) -> u32 {
+        if self.is_leaf(i) {
+            LEAF
+        } else {
+            self.explicit_true_child
+                .get(i)
+                .copied()
+                .unwrap_or(i as u32 + 1)
+        }
+    }
+
+    /// The false child of node `i`, or [`LEAF`] for a leaf.
+    #[inline(always)]
+    pub fn false_child(&self, i: usize) -> u32 {
+        let c = self.false_child_or_leaf[i];
+        if c & LEAF_BIT != 0 {
+            LEAF
+        } else {
+            c
+        }
+    }
+
+    /// The `width` values node `i` writes: its own for a leaf; for a split,
+    /// the first leaf's (whose entries a split never keeps), so that hot
+    /// loops need not branch. The tree has a leaf's values (`prepare` checks).
+    #[inline(always)]
+    pub fn node_values(&self, i: usize, width: usize) -> &[f64] {
+        let c = self.false_child_or_leaf[i];
+        let k = if c & LEAF_BIT != 0 {
+            (c & !LEAF_BIT) as usize
+        } else {
+            0
+        };
+        // A leaf index out of range (a forest that fails its check, which
+        // is reported before anything is written) reads the first leaf's.
+        let first = &self.leaf_value[..width];
+        self.leaf_value
+            .get(k * width..(k + 1) * width)
+            .unwrap_or(first)
     }
 
     #[inline(always)]
@@ -142,8 +197,8 @@ impl View<'_> {
                 // have: stop rather than loop.
                 deepest = deepest.max(splits);
             } else {
-                stack.push((self.true_child[i] as usize, splits + 1));
-                stack.push((self.false_child[i] as usize, splits + 1));
+                stack.push((self.true_child(i) as usize, splits + 1));
+                stack.push((self.false_child(i) as usize, splits + 1));
             }
         }
         deepest
@@ -174,14 +229,16 @@ impl<'f> Source<'f> {
             let k = columns.binary_search(&feature).unwrap_or(0);
             (forest.n_features + k) as u32
         };
-        let width = forest.leaf_width();
+        let true_child = (0..tree.n_nodes())
+            .map(|i| tree.children(i).map_or(LEAF, |(yes, _)| yes))
+            .collect();
         let mut t = Rewritten {
             feature: tree.feature.clone(),
             threshold: tree.threshold.clone(),
-            true_child: tree.true_child.clone(),
-            false_child: tree.false_child.clone(),
+            true_child,
+            false_child_or_leaf: tree.false_child_or_leaf.clone(),
             missing_true: tree.missing_true.clone(),
-            value: tree.value.clone(),
+            leaf_value: &tree.leaf_value,
             modes: vec![Mode::of(forest.split_op); tree.n_nodes()],
             members: Vec::new(),
         };
@@ -224,7 +281,7 @@ impl<'f> Source<'f> {
                 }
                 t.members.push((node, members));
             } else {
-                t.chain(i, &tests, width);
+                t.chain(i, &tests);
             }
         }
         Source::Rewritten(t)
@@ -235,20 +292,20 @@ impl<'f> Source<'f> {
             Source::Ir(t) => View {
                 feature: &t.feature,
                 threshold: &t.threshold,
-                true_child: &t.true_child,
-                false_child: &t.false_child,
+                explicit_true_child: &t.explicit_true_child,
+                false_child_or_leaf: &t.false_child_or_leaf,
                 missing_true: &t.missing_true,
-                value: &t.value,
+                leaf_value: &t.leaf_value,
                 modes: None,
                 split_mode: Mode::of(split_op),
             },
             Source::Rewritten(t) => View {
                 feature: &t.feature,
                 threshold: &t.threshold,
-                true_child: &t.true_child,
-                false_child: &t.false_child,
+                explicit_true_child: &t.true_child,
+                false_child_or_leaf: &t.false_child_or_leaf,
                 missing_true: &t.missing_true,
-                value: &t.value,
+                leaf_value: t.leaf_value,
                 modes: Some(&t.modes),
                 split_mode: Mode::of(split_op),
             },
@@ -323,12 +380,12 @@ fn category_tests(set: &[u32], precision: Precision) -> Vec<Test> {
     tests
 }
 
-impl Rewritten {
+impl Rewritten<'_> {
     /// Replaces categorical split `i` by a chain testing `tests`.
-    fn chain(&mut self, i: usize, tests: &[Test], width: usize) {
+    fn chain(&mut self, i: usize, tests: &[Test]) {
         let (yes, no, missing) = (
             self.true_child[i],
-            self.false_child[i],
+            self.false_child_or_leaf[i],
             self.missing_true[i],
         );
         let feature = self.feature[i];
@@ -350,21 +407,12 @@ impl Rewritten {
         for test in tests {
             match *test {
                 Test::Eq(c) => {
-                    self.set(
-                        ids[at],
-                        feature,
-                        Mode::Eq,
-                        c,
-                        yes,
-                        ids[at + 1],
-                        missing,
-                        width,
-                    );
+                    self.set(ids[at], feature, Mode::Eq, c, yes, ids[at + 1], missing);
                     at += 1;
                 }
                 Test::Range(a, b) => {
                     // Below the run: not in it, nor in any later run.
-                    self.set(ids[at], feature, Mode::Lt, a, no, ids[at + 1], false, width);
+                    self.set(ids[at], feature, Mode::Lt, a, no, ids[at + 1], false);
                     self.set(
                         ids[at + 1],
                         feature,
@@ -373,7 +421,6 @@ impl Rewritten {
                         yes,
                         ids[at + 2],
                         missing,
-                        width,
                     );
                     at += 2;
                 }
@@ -392,22 +439,20 @@ impl Rewritten {
         yes: u32,
         no: u32,
         missing: bool,
-        width: usize,
     ) {
         let id = id as usize;
         if id == self.true_child.len() {
             self.feature.push(feature);
             self.threshold.push(threshold);
             self.true_child.push(yes);
-            self.false_child.push(no);
+            self.false_child_or_leaf.push(no);
             self.missing_true.push(missing);
             self.modes.push(mode);
-            self.value.extend(std::iter::repeat_n(0.0, width));
         } else {
             self.feature[id] = feature;
             self.threshold[id] = threshold;
             self.true_child[id] = yes;
-            self.false_child[id] = no;
+            self.false_child_or_leaf[id] = no;
             self.missing_true[id] = missing;
             self.modes[id] = mode;
         }
@@ -419,9 +464,9 @@ impl Rewritten {
 pub(super) fn leaf_ranks(view: &View<'_>) -> Vec<u32> {
     let mut rank = Vec::with_capacity(view.n_nodes());
     let mut leaves = 0u32;
-    for &c in view.true_child {
+    for &c in view.false_child_or_leaf {
         rank.push(leaves);
-        leaves += u32::from(c == LEAF);
+        leaves += u32::from(c & LEAF_BIT != 0);
     }
     rank
 }
@@ -461,15 +506,12 @@ mod tests {
     #[test]
     fn no_ensemble_is_made_of_branch_eq_only() {
         let tree = |sets: &[&[u32]]| {
-            let mut t = Tree {
-                categories: Default::default(),
-                feature: vec![1, 1, 0, 0, 0],
-                threshold: vec![0.0, 0.0, 0.0, 0.0, 0.0],
-                true_child: vec![1, 3, LEAF, LEAF, LEAF],
-                false_child: vec![2, 4, LEAF, LEAF, LEAF],
-                missing_true: vec![false; 5],
-                value: vec![0.0, 0.0, 1.0, 2.0, 3.0],
-            };
+            let mut t = Tree::default();
+            t.push_split(1, 0.0, (1, 2), false);
+            t.push_split(1, 0.0, (3, 4), false);
+            for v in [1.0, 2.0, 3.0] {
+                t.push_leaf(&[v]);
+            }
             t.categories.push(0, sets[0].iter().copied());
             t.categories.push(1, sets[1].iter().copied());
             t

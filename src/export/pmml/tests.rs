@@ -1,6 +1,6 @@
 use super::*;
 use crate::ir::tests::stump;
-use crate::ir::{Aggregation, Labels, PostTransform, Task};
+use crate::ir::{Aggregation, Labels, PostTransform, Task, Tree};
 use crate::synth::{self, SynthSpec};
 
 fn summary(forest: &Forest) -> PmmlSummary {
@@ -16,7 +16,8 @@ fn boosted(base: Vec<f64>, transform: PostTransform, task: Task, targets: Vec<u3
     let tree = f.trees[0].clone();
     f.trees = vec![tree; n];
     for t in &mut f.trees {
-        t.value = (0..3 * width).map(|i| i as f64 * 0.25 - 0.5).collect();
+        // The leaves' values of a 3-node tree whose every node had values.
+        t.leaf_value = (width..3 * width).map(|i| i as f64 * 0.25 - 0.5).collect();
     }
     f.aggregation = Aggregation::Sum {
         base_values: base,
@@ -157,29 +158,16 @@ fn deep_trees_do_not_overflow_the_stack() {
     // A 200 000-deep chain: written without recursion, read back bounded.
     let mut f = stump();
     let n = 400_001;
-    let t = &mut f.trees[0];
-    t.feature = vec![0; n];
-    t.threshold = (0..n).map(|i| i as f64).collect();
-    t.true_child = (0..n)
-        .map(|i| {
-            if i % 2 == 0 && i + 2 < n {
-                i as u32 + 1
-            } else {
-                crate::ir::LEAF
-            }
-        })
-        .collect();
-    t.false_child = (0..n)
-        .map(|i| {
-            if i % 2 == 0 && i + 2 < n {
-                i as u32 + 2
-            } else {
-                crate::ir::LEAF
-            }
-        })
-        .collect();
-    t.missing_true = vec![false; n];
-    t.value = vec![0.0; n];
+    let mut t = Tree::default();
+    for i in 0..n {
+        if i % 2 == 0 && i + 2 < n {
+            t.push_split(0, i as f64, (i as u32 + 1, i as u32 + 2), false);
+        } else {
+            t.push_leaf(&[0.0]);
+            t.threshold[i] = i as f64;
+        }
+    }
+    f.trees[0] = t;
     f.check().unwrap();
     let bytes = to_bytes(&f, &PmmlOptions::default()).unwrap();
     let s = summarize(&bytes).unwrap();
@@ -283,7 +271,8 @@ fn shapes() -> Vec<(&'static str, Forest)> {
     softmax.input.precision = crate::ir::Precision::F32;
     softmax.input.zero_as_missing = vec![1];
     for (t, tree) in softmax.trees.iter_mut().enumerate() {
-        tree.value = (0..tree.n_nodes())
+        tree.leaf_value = (0..tree.n_nodes())
+            .filter(|&i| tree.is_leaf(i))
             .map(|i| (i as f64 * 0.37 + t as f64).sin())
             .collect();
         let mut categories = crate::ir::CategorySplits::default();

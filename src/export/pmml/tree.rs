@@ -138,7 +138,7 @@ fn write_nodes(xml: &mut Xml, plan: &Plan, tree: &Tree, leaf: Leaf, stack: &mut 
             }
         };
         if tree.is_leaf(node) {
-            let values = &tree.value[node * width..(node + 1) * width];
+            let values = tree.leaf_values(node, width);
             write_leaf(xml, plan, values, leaf, &pred, &mut numbers);
             continue;
         }
@@ -154,18 +154,19 @@ fn write_nodes(xml: &mut Xml, plan: &Plan, tree: &Tree, leaf: Leaf, stack: &mut 
         let t = tree.threshold[node];
         // The child missing values do not go to comes first, guarded by a
         // predicate that is false for them; the other takes the rest.
+        let (yes, no) = tree.children(node).expect("a split");
         let (first, second, first_pred) = if tree.missing_true[node] {
             let p = match cats {
                 Some(c) => r.not_in_categories(f, c),
                 None => r.split_fails(f, forest.split_op, t),
             };
-            (tree.false_child[node], tree.true_child[node], p)
+            (no, yes, p)
         } else {
             let p = match cats {
                 Some(c) => r.in_categories(f, c),
                 None => r.split(f, forest.split_op, t),
             };
-            (tree.true_child[node], tree.false_child[node], p)
+            (yes, no, p)
         };
         let first_pred = if plan.zero_as_missing[f as usize] {
             Reading::both(first_pred, r.outside_zero_band(f))

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use super::model::{Model, NanTreatment, Node, Split, Trees};
 use super::CatboostError;
-use crate::ir::{Tree, LEAF};
+use crate::ir::Tree;
 
 /// Most nodes written for one model (a bound on what the copies made for
 /// negative categories can cost).
@@ -128,7 +128,7 @@ impl Build<'_, '_> {
         match self.shape(at)? {
             Shape::Leaf(values) => {
                 let values: Vec<f64> = values.iter().map(|v| v * self.c.scale).collect();
-                Ok(self.push(0, 0.0, (LEAF, LEAF), false, &values))
+                Ok(self.tree.push_leaf(&values))
             }
             Shape::Split(split, left, right) => {
                 let split = split.clone();
@@ -139,14 +139,13 @@ impl Build<'_, '_> {
 
     fn split(&mut self, split: &Split, left: At, right: At) -> Result<u32, String> {
         let model = self.c.model;
-        let dims = model.dims;
         match *split {
             Split::Float { feature, border } => {
                 let f = model
                     .float_features
                     .get(feature)
                     .ok_or_else(|| format!("float feature {feature} does not exist"))?;
-                let id = self.reserve(dims);
+                let id = self.reserve();
                 let t = self.node(left)?;
                 let e = self.node(right)?;
                 self.set(
@@ -166,7 +165,7 @@ impl Build<'_, '_> {
                 let found = self.c.preimages.get(&value).map_or(&[][..], Vec::as_slice);
                 let (negative, non_negative): (Vec<i64>, Vec<i64>) =
                     found.iter().partition(|&&n| n < 0);
-                let id = self.reserve(dims);
+                let id = self.reserve();
                 self.tree
                     .categories
                     .push(id, non_negative.iter().map(|&n| n as u32));
@@ -191,11 +190,10 @@ impl Build<'_, '_> {
         let Some((&n, rest)) = negative.split_first() else {
             return self.node(left);
         };
-        let dims = self.c.model.dims;
         // x <= n - 1 (or NaN): left. Else x <= n: right. Else the next one.
-        let below = self.reserve(dims);
+        let below = self.reserve();
         let l = self.node(left)?;
-        let at = self.reserve(dims);
+        let at = self.reserve();
         let r = self.node(right)?;
         let next = self.negative_categories(flat, rest, left, right)?;
         self.set(at, flat, n as f64, (r, next), false);
@@ -203,27 +201,11 @@ impl Build<'_, '_> {
         Ok(below)
     }
 
-    fn reserve(&mut self, dims: usize) -> u32 {
-        self.push(0, 0.0, (LEAF, LEAF), false, &vec![0.0; dims])
-    }
-
-    fn push(
-        &mut self,
-        feature: u32,
-        threshold: f64,
-        (t, f): (u32, u32),
-        missing_true: bool,
-        values: &[f64],
-    ) -> u32 {
+    /// Pushes a split whose fields and children [`Self::set`] fills in
+    /// once its subtrees are written.
+    fn reserve(&mut self) -> u32 {
         let id = self.tree.n_nodes() as u32;
-        let tree = &mut *self.tree;
-        tree.feature.push(feature);
-        tree.threshold.push(threshold);
-        tree.true_child.push(t);
-        tree.false_child.push(f);
-        tree.missing_true.push(missing_true);
-        tree.value.extend_from_slice(values);
-        id
+        self.tree.push_split(0, 0.0, (id + 1, 0), false)
     }
 
     fn set(&mut self, id: u32, feature: u32, threshold: f64, (t, f): (u32, u32), missing: bool) {
@@ -231,8 +213,7 @@ impl Build<'_, '_> {
         let tree = &mut *self.tree;
         tree.feature[i] = feature;
         tree.threshold[i] = threshold;
-        tree.true_child[i] = t;
-        tree.false_child[i] = f;
+        tree.set_children(i, (t, f));
         tree.missing_true[i] = missing;
     }
 }

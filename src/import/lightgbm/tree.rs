@@ -27,7 +27,6 @@
 
 use std::collections::VecDeque;
 
-use super::super::support::{push_leaf, push_split};
 use super::text::Block;
 use crate::ir::{Tree, MAX_CATEGORY, ZERO_THRESHOLD};
 use crate::text::quoted as quote;
@@ -294,7 +293,7 @@ pub fn convert(raw: &RawTree, zero: &[bool], scale: f64) -> Result<Tree, (usize,
     let mut ir = Tree::default();
     let leaf = |v: f64| if scale == 1.0 { v } else { v * scale };
     if n_internal == 0 {
-        push_leaf(&mut ir, leaf(raw.leaf_value[0]));
+        ir.push_leaf(&[leaf(raw.leaf_value[0])]);
         return Ok(ir);
     }
     #[derive(Clone, Copy)]
@@ -311,7 +310,7 @@ pub fn convert(raw: &RawTree, zero: &[bool], scale: f64) -> Result<Tree, (usize,
     while let Some(r) = queue.pop_front() {
         let i = match r {
             Ref::Leaf(l) => {
-                push_leaf(&mut ir, leaf(raw.leaf_value[l]));
+                ir.push_leaf(&[leaf(raw.leaf_value[l])]);
                 ir_id += 1;
                 continue;
             }
@@ -368,12 +367,12 @@ pub fn convert(raw: &RawTree, zero: &[bool], scale: f64) -> Result<Tree, (usize,
             }
             ir.categories.push(ir_id, set.iter().copied());
             // NaN goes right (the false side).
-            push_split(&mut ir, f, 0.0, (yes, no), false);
+            ir.push_split(f, 0.0, (yes, no), false);
         } else {
             let t = band_threshold(raw.threshold[i]);
             let missing_true = numeric_missing_side(raw, i, zero[f as usize])
                 .map_err(|p| err(format!("node {i} (feature {f}): {p}")))?;
-            push_split(&mut ir, f, t, (yes, no), missing_true);
+            ir.push_split(f, t, (yes, no), missing_true);
         }
         ir_id += 1;
     }

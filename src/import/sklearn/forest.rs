@@ -24,9 +24,7 @@ use super::error::SklearnError;
 use super::estimator::{Context, Estimator};
 use super::pickle::Value;
 use super::tree::{read_tree, RawTree, TreeShape};
-use crate::ir::{
-    Aggregation, CategorySplits, Forest, InputRules, Precision, SplitOp, Task, Tree, LEAF,
-};
+use crate::ir::{Aggregation, Forest, InputRules, Precision, SplitOp, Task, Tree};
 
 const ENSEMBLES: &[&str] = &[
     "RandomForestClassifier",
@@ -176,34 +174,24 @@ pub(crate) fn ir_tree(
 ) -> Tree {
     let n = raw.len();
     let width = raw.value_stride;
-    let mut t = Tree {
-        feature: raw.feature.clone(),
-        threshold: raw.threshold.clone(),
-        true_child: Vec::with_capacity(n),
-        false_child: Vec::with_capacity(n),
-        missing_true: match (&raw.missing_left, missing) {
-            (Some(m), true) => m.clone(),
-            _ => vec![false; n],
-        },
-        value: vec![0.0; n * width],
-        categories: CategorySplits::default(),
-    };
+    let mut t = Tree::with_capacity(n, n.div_ceil(2) * width);
+    let mut values = vec![0.0; width];
     for i in 0..n {
         match raw.children[i] {
-            Some((l, r)) => {
-                t.true_child.push(l);
-                t.false_child.push(r);
+            Some(children) => {
+                let missing_true = match (&raw.missing_left, missing) {
+                    (Some(m), true) => m[i],
+                    _ => false,
+                };
+                t.push_split(raw.feature[i], raw.threshold[i], children, missing_true);
             }
             None => {
-                t.true_child.push(LEAF);
-                t.false_child.push(LEAF);
-                t.missing_true[i] = false;
-                let out = &mut t.value[i * width..(i + 1) * width];
-                out.copy_from_slice(raw.value(i));
+                values.copy_from_slice(raw.value(i));
                 if normalize {
-                    normalise(out);
+                    normalise(&mut values);
                 }
-                out.iter_mut().for_each(|v| *v = leaf(*v));
+                values.iter_mut().for_each(|v| *v = leaf(*v));
+                t.push_leaf(&values);
             }
         }
     }

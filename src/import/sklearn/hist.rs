@@ -25,10 +25,7 @@ use super::error::SklearnError;
 use super::estimator::{Context, Estimator};
 use super::layout::{match_layout, PREDICTOR_NODES};
 use super::numpy::{FieldReader, Kind, NdArray};
-use crate::ir::{
-    Aggregation, CategorySplits, Forest, InputRules, PostTransform, Precision, SplitOp, Task, Tree,
-    LEAF,
-};
+use crate::ir::{Aggregation, Forest, InputRules, PostTransform, Precision, SplitOp, Task, Tree};
 use categorical::Categories;
 
 /// Bits per row of scikit-learn's category bitsets (8 × uint32).
@@ -263,15 +260,7 @@ fn read_nodes(
     let (is_leaf, is_categorical, bitset_idx) =
         (f("is_leaf")?, f("is_categorical")?, f("bitset_idx")?);
     let n_bitsets = bitsets.len() / BITSET_WORDS;
-    let mut t = Tree {
-        feature: Vec::with_capacity(n),
-        threshold: Vec::with_capacity(n),
-        true_child: Vec::with_capacity(n),
-        false_child: Vec::with_capacity(n),
-        missing_true: Vec::with_capacity(n),
-        value: vec![0.0; n],
-        categories: CategorySplits::default(),
-    };
+    let mut t = Tree::with_capacity(n, n.div_ceil(2));
     let mut parent: Vec<Option<u32>> = vec![None; n];
     for i in 0..n {
         if int(&is_leaf, i, "is_leaf")? != 0 {
@@ -279,12 +268,7 @@ fn read_nodes(
             if !v.is_finite() {
                 return Err(format!("leaf {i} has a non-finite value"));
             }
-            t.value[i] = v;
-            t.feature.push(0);
-            t.threshold.push(0.0);
-            t.true_child.push(LEAF);
-            t.false_child.push(LEAF);
-            t.missing_true.push(false);
+            t.push_leaf(&[v]);
             continue;
         }
         let mut children = [0u32; 2];
@@ -331,11 +315,7 @@ fn read_nodes(
             // side they take is the IR's false branch.
             let (tc, fc) = if split.true_is_left { (l, r) } else { (r, l) };
             t.categories.push(i as u32, split.categories);
-            t.feature.push(col);
-            t.threshold.push(0.0);
-            t.true_child.push(tc);
-            t.false_child.push(fc);
-            t.missing_true.push(false);
+            t.push_split(col, 0.0, (tc, fc), false);
         } else {
             if categories.is_categorical(fi) {
                 return Err(format!(
@@ -346,11 +326,7 @@ fn read_nodes(
             if th.is_nan() {
                 return Err(format!("node {i} has a NaN num_threshold"));
             }
-            t.feature.push(col);
-            t.threshold.push(th);
-            t.true_child.push(l);
-            t.false_child.push(r);
-            t.missing_true.push(missing_left);
+            t.push_split(col, th, (l, r), missing_left);
         }
     }
     Ok(t)

@@ -17,10 +17,7 @@ use super::estimator::{Context, Estimator};
 use super::forest::{member_tree, members};
 use super::pickle::Value;
 use super::tree::{read_tree, RawTree, TreeShape};
-use crate::ir::{
-    Aggregation, CategorySplits, Forest, InputRules, PostTransform, Precision, SplitOp, Task, Tree,
-    LEAF,
-};
+use crate::ir::{Aggregation, Forest, InputRules, PostTransform, Precision, SplitOp, Task, Tree};
 
 /// The Euler–Mascheroni constant, `np.euler_gamma`.
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
@@ -211,28 +208,17 @@ fn isolation_tree(
             .map(|&s| average_path_length(s as f64))
             .collect()
     });
-    let mut t = Tree {
-        feature: Vec::with_capacity(n),
-        threshold: raw.threshold.clone(),
-        true_child: Vec::with_capacity(n),
-        false_child: Vec::with_capacity(n),
-        missing_true: raw.missing_left.clone().unwrap_or_else(|| vec![false; n]),
-        value: vec![0.0; n],
-        categories: CategorySplits::default(),
-    };
+    let mut t = Tree::with_capacity(n, n.div_ceil(2));
     for i in 0..n {
         let f = raw.feature[i];
-        t.feature.push(map.map_or(f, |m| m[f as usize]));
         match raw.children[i] {
-            Some((l, r)) => {
-                t.true_child.push(l);
-                t.false_child.push(r);
+            Some(children) => {
+                let missing_true = raw.missing_left.as_ref().is_some_and(|m| m[i]);
+                let feature = map.map_or(f, |m| m[f as usize]);
+                t.push_split(feature, raw.threshold[i], children, missing_true);
             }
             None => {
-                t.true_child.push(LEAF);
-                t.false_child.push(LEAF);
-                t.missing_true[i] = false;
-                t.value[i] = depths[i] + lengths[i] - 1.0;
+                t.push_leaf(&[depths[i] + lengths[i] - 1.0]);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! `BaseTree` becomes IR arrays, and converted trees become a forest.
 
 use super::{SmartcoreError, SMARTCORE_VERSION};
-use crate::ir::{Aggregation, Forest, InputRules, Source, SplitOp, Task, Tree, LEAF};
+use crate::ir::{Aggregation, Forest, InputRules, Source, SplitOp, Task, Tree};
 
 /// One smartcore node, as both mirrors hold it (a classifier's `output` is
 /// its class index).
@@ -25,26 +25,14 @@ pub(super) fn tree_from_nodes(
         problem,
     };
     let n = nodes.len();
-    let mut tree = Tree {
-        feature: Vec::with_capacity(n),
-        threshold: Vec::with_capacity(n),
-        true_child: Vec::with_capacity(n),
-        false_child: Vec::with_capacity(n),
-        missing_true: vec![false; n],
-        value: Vec::with_capacity(n),
-        categories: Default::default(),
-    };
+    let mut tree = Tree::with_capacity(n, n.div_ceil(2));
     let child_id = |node, c: usize| u32::try_from(c).map_err(|_| err(node, "child id too large"));
     for (i, node) in nodes.enumerate() {
         // A leaf is a node without children; leaves cut by max_depth still
         // carry a split value, so that is no sign of an internal node.
         match (node.true_child, node.false_child) {
             (None, None) => {
-                tree.feature.push(0);
-                tree.threshold.push(0.0);
-                tree.true_child.push(LEAF);
-                tree.false_child.push(LEAF);
-                tree.value.push(node.output);
+                tree.push_leaf(&[node.output]);
             }
             (Some(t), Some(f)) => {
                 // smartcore compares with a missing split value as NaN, which
@@ -53,14 +41,10 @@ pub(super) fn tree_from_nodes(
                     .split_value
                     .filter(|v| !v.is_nan())
                     .ok_or_else(|| err(i, "internal node without a split value"))?;
-                tree.feature.push(
-                    u32::try_from(node.split_feature)
-                        .map_err(|_| err(i, "feature index too large"))?,
-                );
-                tree.threshold.push(threshold);
-                tree.true_child.push(child_id(i, t)?);
-                tree.false_child.push(child_id(i, f)?);
-                tree.value.push(0.0);
+                let feature = u32::try_from(node.split_feature)
+                    .map_err(|_| err(i, "feature index too large"))?;
+                let children = (child_id(i, t)?, child_id(i, f)?);
+                tree.push_split(feature, threshold, children, false);
             }
             _ => return Err(err(i, "node has exactly one child")),
         }

@@ -15,7 +15,6 @@ use std::collections::{HashMap, VecDeque};
 
 use super::table::NodeData;
 use super::SparkError;
-use crate::import::support::{push_leaf, push_split};
 use crate::ir::{Tree, MAX_CATEGORY};
 
 /// Most categories a categorical feature may have (Spark bounds them by
@@ -59,9 +58,7 @@ pub fn build(
         if n.left < 0 && n.right < 0 {
             let values = leaf(n).map_err(|p| err(id, p))?;
             debug_assert_eq!(values.len(), leaf_width);
-            push_leaf(&mut t, 0.0);
-            t.value.pop();
-            t.value.extend(values);
+            t.push_leaf(&values);
             continue;
         }
         for child in [n.left, n.right] {
@@ -89,9 +86,8 @@ pub fn build(
             if threshold.is_nan() {
                 return Err(err(id, "the threshold is NaN".into()));
             }
-            push_split(&mut t, feature, threshold, (left, right), false);
+            t.push_split(feature, threshold, (left, right), false);
             queue.extend([n.left, n.right]);
-            pad(&mut t, leaf_width);
         } else {
             let (listed, goes_left) = categories(n).map_err(|p| err(id, p))?;
             // Listed categories take the true child: left when Spark tests the
@@ -102,10 +98,9 @@ pub fn build(
                 (n.right, n.left)
             };
             // Not a category (unseen, fractional, NaN): the false child.
-            push_split(&mut t, feature, 0.0, (left, right), false);
+            t.push_split(feature, 0.0, (left, right), false);
             t.categories.push(here, listed);
             queue.extend([true_id, false_id]);
-            pad(&mut t, leaf_width);
         }
     }
     if seen != nodes.len() {
@@ -115,11 +110,6 @@ pub fn build(
         ));
     }
     Ok(t)
-}
-
-/// Internal nodes hold `leaf_width` zeros (`push_split` pushed one).
-fn pad(t: &mut Tree, leaf_width: usize) {
-    t.value.extend(std::iter::repeat_n(0.0, leaf_width - 1));
 }
 
 /// The categories a categorical split tests, ascending, and whether they go

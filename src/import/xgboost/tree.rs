@@ -25,7 +25,6 @@
 
 use std::collections::VecDeque;
 
-use super::super::support::{pad_split, push_leaf_values, push_split};
 use super::document::Node;
 use super::error::XgboostError;
 use crate::ir::{Tree, LEAF};
@@ -206,7 +205,7 @@ pub fn convert(index: usize, json: Node<'_>, ctx: &TreeContext) -> Result<Tree, 
                 // (of one value: DART has no vector leaves).
                 values = values.iter().map(|&v| f64::from(v as f32 * w)).collect();
             }
-            push_leaf_values(&mut ir, &values);
+            ir.push_leaf(&values);
             ir_id += 1;
             continue;
         }
@@ -243,8 +242,7 @@ pub fn convert(index: usize, json: Node<'_>, ctx: &TreeContext) -> Result<Tree, 
             0 => {
                 order.extend([l, r]);
                 let t = f64::from(arrays.condition[x]);
-                push_split(&mut ir, feature, t, (yes, no), default_left);
-                pad_split(&mut ir, width);
+                ir.push_split(feature, t, (yes, no), default_left);
             }
             1 => {
                 // The listed categories go right: the right child becomes
@@ -254,8 +252,7 @@ pub fn convert(index: usize, json: Node<'_>, ctx: &TreeContext) -> Result<Tree, 
                     .get(&x)
                     .ok_or_else(|| bad(format!("categorical node {x} lists no categories")))?;
                 ir.categories.push(ir_id, set.iter().copied());
-                push_split(&mut ir, feature, 0.0, (yes, no), !default_left);
-                pad_split(&mut ir, width);
+                ir.push_split(feature, 0.0, (yes, no), !default_left);
             }
             other => return Err(bad(format!("node {x} has split_type {other}"))),
         }

@@ -260,7 +260,7 @@ fn forest_nodes(spec: &crate::synth::SynthSpec) -> KeyedNodes<'static> {
                 if leaf {
                     0
                 } else {
-                    i64::from(tree.true_child[i])
+                    i64::from(tree.children(i).expect("a split").0)
                 },
             );
             push(
@@ -268,7 +268,7 @@ fn forest_nodes(spec: &crate::synth::SynthSpec) -> KeyedNodes<'static> {
                 if leaf {
                     0
                 } else {
-                    i64::from(tree.false_child[i])
+                    i64::from(tree.children(i).expect("a split").1)
                 },
             );
             push(&mut a.missing_true, i64::from(tree.missing_true[i]));
@@ -279,7 +279,7 @@ fn forest_nodes(spec: &crate::synth::SynthSpec) -> KeyedNodes<'static> {
                     push(&mut a.leaf_targets, k as i64);
                     a.leaf_weights
                         .to_mut()
-                        .push(tree.value[i * spec.n_classes + k]);
+                        .push(tree.leaf_values(i, spec.n_classes)[k]);
                 }
             }
         }

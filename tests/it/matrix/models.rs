@@ -39,19 +39,14 @@ fn synthetic(spec: &SynthSpec, width: usize, aggregation: Aggregation, task: Tas
     let mut forest = synth::forest(spec);
     let mut rng = SplitMix(99);
     for tree in &mut forest.trees {
-        let n = tree.n_nodes();
-        tree.value = (0..n * width)
-            .map(|k| {
-                if tree.is_leaf(k / width) {
-                    // Many digits, both signs, some exact zeros.
-                    let u = rng.unit();
-                    if u < 0.1 {
-                        0.0
-                    } else {
-                        (u - 0.45) * 3.7
-                    }
-                } else {
+        tree.leaf_value = (0..tree.n_leaves() * width)
+            .map(|_| {
+                // Many digits, both signs, some exact zeros.
+                let u = rng.unit();
+                if u < 0.1 {
                     0.0
+                } else {
+                    (u - 0.45) * 3.7
                 }
             })
             .collect();
@@ -240,14 +235,9 @@ pub fn models() -> Vec<Model> {
             Task::AnomalyDetection { offset },
         );
         for tree in &mut forest.trees {
-            tree.value
+            tree.leaf_value
                 .iter_mut()
                 .for_each(|v| *v = (*v).abs() * 2.0 + 3.0);
-            for i in 0..tree.n_nodes() {
-                if !tree.is_leaf(i) {
-                    tree.value[i] = 0.0;
-                }
-            }
         }
         push(&mut out, name, forest, &data);
     }

@@ -6,8 +6,7 @@
 use std::path::Path;
 
 use forest2onnx::ir::{
-    Aggregation, CategoryRule, CategorySplits, Forest, Labels, PostTransform, SplitOp, Task, Tree,
-    LEAF,
+    Aggregation, CategoryRule, Forest, Labels, PostTransform, SplitOp, Task, Tree, LEAF,
 };
 use forest2onnx::synth;
 use ndarray::Array2;
@@ -93,15 +92,17 @@ fn tree(nodes: &[Option<(u32, f64, u32, u32)>], values: &[f64]) -> Tree {
         true_child.push(a);
         false_child.push(b);
     }
-    Tree {
-        categories: CategorySplits::default(),
+    let width = values.len() / nodes.len();
+    Tree::from_node_arrays(
         feature,
         threshold,
-        true_child,
-        false_child,
-        missing_true: vec![false; nodes.len()],
-        value: values.to_vec(),
-    }
+        &true_child,
+        &false_child,
+        vec![false; nodes.len()],
+        values,
+        width,
+    )
+    .expect("splits with two children")
 }
 
 fn regression(trees: Vec<Tree>, n_features: usize, post_transform: PostTransform) -> Forest {

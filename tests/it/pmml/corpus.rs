@@ -204,7 +204,7 @@ pub(crate) fn synth_cases() -> Vec<Case> {
             };
             let leaf_width = if per_class { 1 } else { width };
             for t in &mut f.trees {
-                t.value = (0..t.n_nodes() * leaf_width)
+                t.leaf_value = (0..t.n_leaves() * leaf_width)
                     .map(|_| (rng.unit() - 0.5) * 3.0)
                     .collect();
             }
@@ -279,7 +279,7 @@ pub(crate) fn synth_cases() -> Vec<Case> {
     let mut avg_reg = trees.clone();
     avg_reg.task = reg();
     for t in &mut avg_reg.trees {
-        t.value = t.value.chunks(3).map(|c| c[0] * 7.0 - c[1]).collect();
+        t.leaf_value = t.leaf_value.chunks(3).map(|c| c[0] * 7.0 - c[1]).collect();
     }
     cases.push(Case {
         family: "synthetic (IR)",
@@ -308,15 +308,9 @@ pub(crate) fn hand_built_cases() -> Vec<Case> {
         }
     }
     let mut single = common_stump();
-    single.trees.push(Tree {
-        feature: vec![0],
-        threshold: vec![0.0],
-        true_child: vec![LEAF],
-        false_child: vec![LEAF],
-        missing_true: vec![false],
-        value: vec![1.0],
-        categories: CategorySplits::default(),
-    });
+    let mut leaf = Tree::default();
+    leaf.push_leaf(&[1.0]);
+    single.trees.push(leaf);
     single.task = Task::Classification(Labels::Float(vec![-1.5, 1e-300]));
     cases.push(Case {
         family: "hand-built IR",
@@ -335,14 +329,12 @@ pub(crate) fn common_stump() -> Forest {
         split_op: SplitOp::LessOrEqual,
         task: Task::Classification(Labels::Int(vec![10, 20])),
         aggregation: Aggregation::Vote,
-        trees: vec![Tree {
-            feature: vec![0, 0, 0],
-            threshold: vec![0.1, 0.0, 0.0],
-            true_child: vec![1, LEAF, LEAF],
-            false_child: vec![2, LEAF, LEAF],
-            missing_true: vec![true, false, false],
-            value: vec![0.0, 0.0, 1.0],
-            categories: CategorySplits::default(),
+        trees: vec![{
+            let mut t = Tree::default();
+            t.push_split(0, 0.1, (1, 2), true);
+            t.push_leaf(&[0.0]);
+            t.push_leaf(&[1.0]);
+            t
         }],
         source: Default::default(),
     }
@@ -358,15 +350,18 @@ pub(crate) fn categorical_forest(precision: Precision, rule: CategoryRule, op: S
         categories.push(0, [0, 1, 2, 5 + k, 7 + k]);
         categories.push(2, [3, 16_777_217, forest2onnx::ir::MAX_CATEGORY]);
         // 0: cat f0 -> 1 (num f1) | 2 (cat f2); 1 -> 3 | 4; 2 -> 5 | 6
-        trees.push(Tree {
-            feature: vec![0, 1, 2, 0, 0, 0, 0],
-            threshold: vec![0.0, 0.0 + f64::from(k) * 0.3, 0.0, 0.0, 0.0, 0.0, 0.0],
-            true_child: vec![1, 3, 5, LEAF, LEAF, LEAF, LEAF],
-            false_child: vec![2, 4, 6, LEAF, LEAF, LEAF, LEAF],
-            missing_true: vec![k != 1, k == 2, k == 0, false, false, false, false],
-            value: vec![0.0, 0.0, 0.0, -1.25, 0.5, 2.0, -0.75 + f64::from(k)],
-            categories,
-        });
+        let mut tree = Tree::from_node_arrays(
+            vec![0, 1, 2, 0, 0, 0, 0],
+            vec![0.0, 0.0 + f64::from(k) * 0.3, 0.0, 0.0, 0.0, 0.0, 0.0],
+            &[1, 3, 5, LEAF, LEAF, LEAF, LEAF],
+            &[2, 4, 6, LEAF, LEAF, LEAF, LEAF],
+            vec![k != 1, k == 2, k == 0, false, false, false, false],
+            &[0.0, 0.0, 0.0, -1.25, 0.5, 2.0, -0.75 + f64::from(k)],
+            1,
+        )
+        .unwrap();
+        tree.categories = categories;
+        trees.push(tree);
     }
     let f = Forest {
         n_features: 3,

@@ -78,14 +78,17 @@ pub(crate) fn path_row(
     let mut row = base.to_vec();
     for w in path.windows(2) {
         let (a, child) = (w[0], w[1]);
-        let want = t.true_child[a] as usize == child;
+        let want = t.children(a).is_some_and(|(yes, _)| yes as usize == child);
         if goes_true(f, t, a, &read_row(f, &row)) != want {
             row[t.feature[a] as usize] = steer(f, t, a, want);
         }
     }
     let read = read_row(f, &row);
     path.windows(2)
-        .all(|w| goes_true(f, t, w[0], &read) == (t.true_child[w[0]] as usize == w[1]))
+        .all(|w| {
+            let yes = t.children(w[0]).map(|(yes, _)| yes as usize);
+            goes_true(f, t, w[0], &read) == (yes == Some(w[1]))
+        })
         .then_some(row)
 }
 
@@ -152,9 +155,9 @@ pub(crate) fn test_rows(case: &Case, max_nodes: usize) -> Array2<f64> {
     for t in &f.trees {
         let mut parents = vec![0u32; t.n_nodes()];
         for i in 0..t.n_nodes() {
-            if !t.is_leaf(i) {
-                parents[t.true_child[i] as usize] = i as u32;
-                parents[t.false_child[i] as usize] = i as u32;
+            if let Some((yes, no)) = t.children(i) {
+                parents[yes as usize] = i as u32;
+                parents[no as usize] = i as u32;
             }
         }
         for i in 0..t.n_nodes() {

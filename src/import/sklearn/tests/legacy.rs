@@ -53,7 +53,7 @@ fn pre_1_4_leaves_are_normalised_counts() {
     let f = sklearn::read_file(fixture_dir("1.2.2").join("dt.zlib3.joblib")).unwrap();
     let t = &f.trees[0];
     for i in (0..t.n_nodes()).filter(|&i| t.is_leaf(i)) {
-        let sum: f64 = t.value[i * 3..i * 3 + 3].iter().sum();
+        let sum: f64 = t.leaf_values(i, 3).iter().sum();
         assert!((sum - 1.0).abs() < 1e-12, "leaf {i} sums to {sum}");
     }
 }

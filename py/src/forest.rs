@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use forest2onnx::export::onnx::{to_bytes, ExportOptions, Precision};
 use forest2onnx::ir::Task;
@@ -320,23 +321,41 @@ impl Forest {
 /// Runs `f` on a pool of `n` threads (at most one per core: more only
 /// cost memory and start-up, and `10**6` would start threads until the
 /// system refuses), or on rayon's global pool.
+///
+/// Pools are kept, one per thread count: starting threads on every call
+/// would cost more than predicting a row.
 fn in_pool<T: Send>(
     n: Option<usize>,
     f: impl FnOnce() -> Result<T, Failure> + Send,
 ) -> Result<T, Failure> {
+    static POOLS: Mutex<BTreeMap<usize, Arc<rayon::ThreadPool>>> = Mutex::new(BTreeMap::new());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    match n {
-        None => f(),
-        Some(0) => Err(Failure::new(
-            Kind::Input,
-            "n_threads must be a positive int or None, not 0",
-        )),
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n.min(cores))
-            .build()
-            .map_err(|e| Failure::new(Kind::Error, format!("cannot start {n} threads: {e}")))?
-            .install(f),
-    }
+    let n = match n {
+        None => return f(),
+        Some(0) => {
+            return Err(Failure::new(
+                Kind::Input,
+                "n_threads must be a positive int or None, not 0",
+            ))
+        }
+        Some(n) => n.min(cores),
+    };
+    let pool = {
+        let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        match pools.get(&n) {
+            Some(pool) => Arc::clone(pool),
+            None => {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| {
+                        Failure::new(Kind::Error, format!("cannot start {n} threads: {e}"))
+                    })?;
+                Arc::clone(pools.entry(n).or_insert(Arc::new(pool)))
+            }
+        }
+    };
+    pool.install(f)
 }
 
 impl Forest {

@@ -441,7 +441,11 @@ mod agreement {
             if s % 3 == 1 {
                 // Boosting-like: one value per leaf, one class per tree.
                 for tree in &mut forest.trees {
-                    tree.leaf_value = tree.leaf_value.chunks(3).map(|v| v[0] - 0.3 * v[1]).collect();
+                    tree.leaf_value = tree
+                        .leaf_value
+                        .chunks(3)
+                        .map(|v| v[0] - 0.3 * v[1])
+                        .collect();
                 }
                 let n = forest.trees.len() as u32;
                 forest.aggregation = Aggregation::Sum {

@@ -16,7 +16,7 @@ use crate::ir::{
     Aggregation, CategoryRule, Forest, InputRules, PostTransform, Precision, Task, ZERO_THRESHOLD,
 };
 use bitvector::{BitForest, BLOCK};
-use traverse::{rows_per_task, Kernels, PackedTree};
+use traverse::{rows_per_task, Kernels, PackedTree, LANES};
 
 /// What [`Forest::predict`] returns for a batch of rows.
 #[derive(Clone, Debug, PartialEq)]
@@ -188,7 +188,11 @@ struct Plan<'f> {
 impl<'f> Plan<'f> {
     /// The plan for `n_rows` rows of `stride` columns.
     fn new(forest: &'f Forest, n_rows: usize, stride: usize, kernel: Kernel) -> Plan<'f> {
-        let any_missing = forest.trees.iter().any(|t| t.missing_true.contains(&true));
+        // The kernels that never send NaN to a true child are only faster;
+        // for a few rows the scan for such nodes would cost more than it
+        // saves.
+        let any_missing =
+            n_rows < LANES || forest.trees.iter().any(|t| t.missing_true.contains(&true));
         let mut bits = BitForest::new(forest.split_op);
         // Packing a tree costs about what walking ten rows through it
         // costs: worth it from a few blocks of rows on.
@@ -226,14 +230,10 @@ impl<'f> Plan<'f> {
         }
     }
 
-    /// Predicts `rows` of `x`.
-    ///
-    /// Small trees go through the bit-vector kernel a block of rows at a
-    /// time (each block through a run of consecutive small trees); other
-    /// trees one at a time: all the chunk's rows go through one tree while
-    /// its nodes are in cache, instead of each row pulling every tree
-    /// through the cache. Each row still adds its trees' leaf values in tree
-    /// order, so the sums are bit-identical to a row-by-row evaluation.
+    /// Predicts `rows` of `x`: a few rows one at a time through every tree
+    /// ([`Plan::few_rows`]), more a tree at a time ([`Plan::many_rows`]).
+    /// Each row adds its trees' leaf values in tree order either way, so
+    /// the sums are bit-identical to a row-by-row evaluation.
     fn predict_chunk(&self, x: ArrayView2<'_, f64>, rows: std::ops::Range<usize>) -> Chunk {
         let forest = self.forest;
         let n = rows.len();
@@ -262,26 +262,10 @@ impl<'f> Plan<'f> {
             Aggregation::Sum { base_values, .. } => base_values.repeat(n),
             _ => vec![0.0; n * width],
         };
-        let mut leaves = vec![0u32; n];
-        let mut packed = PackedTree::default();
-        let mut block = Vec::new();
-        let mut t = 0;
-        while t < forest.trees.len() {
-            if self.in_bits[t].is_some() {
-                let end = (t..forest.trees.len())
-                    .find(|&u| self.in_bits[u].is_none())
-                    .unwrap_or(forest.trees.len());
-                self.bit_run(t..end, data, stride, &mut block, &mut scores);
-                t = end;
-                continue;
-            }
-            let tree = &forest.trees[t];
-            self.kernels
-                .leaves(tree, &mut packed, data, stride, &mut leaves);
-            for (scores, &leaf) in scores.chunks_exact_mut(width).zip(&leaves) {
-                self.add_leaf(t, leaf, scores);
-            }
-            t += 1;
+        if n < LANES {
+            self.few_rows(data, stride, &mut scores);
+        } else {
+            self.many_rows(data, n, stride, &mut scores);
         }
         let mut values = vec![0.0; n * n_out];
         let mut classes = Vec::with_capacity(n);
@@ -295,6 +279,70 @@ impl<'f> Plan<'f> {
             values,
             classes,
             scores,
+        }
+    }
+
+    /// Adds the leaf values of every tree to the `scores` of a few rows
+    /// (fewer than [`LANES`]: the serving case), one row at a time with
+    /// several trees in flight, then in tree order.
+    fn few_rows(&self, data: &[f64], stride: usize, scores: &mut [f64]) {
+        let trees = &self.forest.trees;
+        let width = self.forest.score_width();
+        let mut leaves = vec![0u32; trees.len()];
+        let mut packed = PackedTree::default();
+        for (r, row_scores) in scores.chunks_exact_mut(width).enumerate() {
+            let row = &data[r * stride..(r + 1) * stride];
+            let mut t = 0;
+            while t < trees.len() {
+                if !trees[t].categories.is_empty() {
+                    let one = &mut leaves[t..t + 1];
+                    self.kernels
+                        .leaves(&trees[t], &mut packed, row, stride, one);
+                    t += 1;
+                    continue;
+                }
+                let end = (t..trees.len())
+                    .find(|&u| !trees[u].categories.is_empty())
+                    .unwrap_or(trees.len());
+                self.kernels
+                    .leaves_across(&trees[t..end], row, &mut leaves[t..end]);
+                t = end;
+            }
+            for (t, &leaf) in leaves.iter().enumerate() {
+                self.add_leaf(t, leaf, row_scores);
+            }
+        }
+    }
+
+    /// Adds the leaf values of every tree to the `scores` of the `n` rows
+    /// of `data`. Small trees go through the bit-vector kernel a block of rows
+    /// at a time (each block through a run of consecutive small trees);
+    /// other trees one at a time: all the rows go through one tree while its
+    /// nodes are in cache, instead of each row pulling every tree through
+    /// the cache.
+    fn many_rows(&self, data: &[f64], n: usize, stride: usize, scores: &mut [f64]) {
+        let forest = self.forest;
+        let width = forest.score_width();
+        let mut leaves = vec![0u32; n];
+        let mut packed = PackedTree::default();
+        let mut block = Vec::new();
+        let mut t = 0;
+        while t < forest.trees.len() {
+            if self.in_bits[t].is_some() {
+                let end = (t..forest.trees.len())
+                    .find(|&u| self.in_bits[u].is_none())
+                    .unwrap_or(forest.trees.len());
+                self.bit_run(t..end, data, stride, &mut block, scores);
+                t = end;
+                continue;
+            }
+            let tree = &forest.trees[t];
+            self.kernels
+                .leaves(tree, &mut packed, data, stride, &mut leaves);
+            for (scores, &leaf) in scores.chunks_exact_mut(width).zip(&leaves) {
+                self.add_leaf(t, leaf, scores);
+            }
+            t += 1;
         }
     }
 

@@ -35,7 +35,7 @@ pub fn rows_per_task(n_rows: usize) -> usize {
 
 /// Rows traversed at once: independent traversals overlap their memory
 /// latencies.
-const LANES: usize = 8;
+pub const LANES: usize = 8;
 
 /// Trees of at most this many nodes (24 KiB packed) are traversed with
 /// conditional moves, larger ones with branches.
@@ -90,6 +90,53 @@ pub fn leaves<S: Step>(step: &S, root: u32, rows: &[f64], stride: usize, leaves:
                         next += 1;
                     } else {
                         row[lane] = usize::MAX;
+                        active -= 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes to `leaves[k]` the leaf that the one row `row` reaches in tree
+/// `k` of `n_trees`, walking each tree from its root (node 0) with the step
+/// `step_of(k)`.
+///
+/// For a single row (the serving case) [`leaves`] has one lane and waits on
+/// every node load in turn; here eight trees are in flight instead, so
+/// their independent node loads overlap.
+#[inline(always)]
+pub fn leaves_across<S: Step>(
+    step_of: impl Fn(usize) -> S,
+    n_trees: usize,
+    row: &[f64],
+    leaves: &mut [u32],
+) {
+    let mut tree = [usize::MAX; LANES];
+    let mut at = [0u32; LANES];
+    let mut next = 0;
+    for lane_tree in tree.iter_mut().take(n_trees) {
+        *lane_tree = next;
+        next += 1;
+    }
+    let lanes = next;
+    let mut active = lanes;
+    while active > 0 {
+        for lane in 0..lanes {
+            let t = tree[lane];
+            if t == usize::MAX {
+                continue; // an idle lane
+            }
+            match step_of(t).next(at[lane], row, 0) {
+                Some(child) => at[lane] = child,
+                None => {
+                    leaves[t] = at[lane];
+                    if next < n_trees {
+                        tree[lane] = next;
+                        at[lane] = 0;
+                        next += 1;
+                    } else {
+                        tree[lane] = usize::MAX;
                         active -= 1;
                     }
                 }
@@ -394,6 +441,9 @@ impl<const LEQ: bool, const MISSING: bool> Step for ArrayStep<'_, LEQ, MISSING> 
 
 /// A traversal of an IR tree's arrays: tree, rows, stride, leaves.
 type ArraysFn = fn(&Tree, &[f64], usize, &mut [u32]);
+/// One row through several trees without categorical splits: trees, row,
+/// leaves.
+type AcrossFn = fn(&[Tree], &[f64], &mut [u32]);
 /// A traversal of a packed tree from node 0: nodes, small, rows, stride, leaves.
 type PackedFn = fn(&[PackedNode], bool, &[f64], usize, &mut [u32]);
 
@@ -402,6 +452,7 @@ type PackedFn = fn(&[PackedNode], bool, &[f64], usize, &mut [u32]);
 #[derive(Clone, Copy)]
 pub struct Kernels {
     arrays: ArraysFn,
+    across: AcrossFn,
     packed: PackedFn,
     op: SplitOp,
     category_rule: CategoryRule,
@@ -426,6 +477,18 @@ impl Kernels {
                 out,
             );
         }
+        fn across<const LEQ: bool, const MISSING: bool>(
+            trees: &[Tree],
+            row: &[f64],
+            out: &mut [u32],
+        ) {
+            let stride = row.len();
+            let step_of = |t: usize| ArrayStep::<LEQ, MISSING> {
+                tree: &trees[t],
+                stride,
+            };
+            leaves_across(step_of, trees.len(), row, out);
+        }
         fn packed<R: SplitRule + Default>(
             nodes: &[PackedNode],
             small: bool,
@@ -435,14 +498,31 @@ impl Kernels {
         ) {
             packed_leaves(R::default(), nodes, 0, small, rows, stride, out);
         }
-        let (arrays, packed): (ArraysFn, PackedFn) = match (op, missing) {
-            (SplitOp::LessOrEqual, false) => (arrays::<true, false>, packed::<Leq<false>>),
-            (SplitOp::LessOrEqual, true) => (arrays::<true, true>, packed::<Leq<true>>),
-            (SplitOp::Less, false) => (arrays::<false, false>, packed::<Lt<false>>),
-            (SplitOp::Less, true) => (arrays::<false, true>, packed::<Lt<true>>),
+        let (arrays, across, packed): (ArraysFn, AcrossFn, PackedFn) = match (op, missing) {
+            (SplitOp::LessOrEqual, false) => (
+                arrays::<true, false>,
+                across::<true, false>,
+                packed::<Leq<false>>,
+            ),
+            (SplitOp::LessOrEqual, true) => (
+                arrays::<true, true>,
+                across::<true, true>,
+                packed::<Leq<true>>,
+            ),
+            (SplitOp::Less, false) => (
+                arrays::<false, false>,
+                across::<false, false>,
+                packed::<Lt<false>>,
+            ),
+            (SplitOp::Less, true) => (
+                arrays::<false, true>,
+                across::<false, true>,
+                packed::<Lt<true>>,
+            ),
         };
         Kernels {
             arrays,
+            across,
             packed,
             op,
             category_rule,
@@ -492,6 +572,17 @@ impl Kernels {
         } else {
             (self.arrays)(tree, rows, stride, out);
         }
+    }
+
+    /// Writes to `leaves[k]` the leaf that the one row `row` (its features,
+    /// at least as many as the trees read) reaches in `trees[k]`, none of
+    /// which has categorical splits; several trees in flight at once
+    /// ([`leaves_across`]).
+    ///
+    /// Panics if a split reads a feature beyond `row`.
+    pub fn leaves_across(&self, trees: &[Tree], row: &[f64], leaves: &mut [u32]) {
+        debug_assert!(trees.iter().all(|t| t.categories.is_empty()));
+        (self.across)(trees, row, &mut leaves[..trees.len()]);
     }
 }
 

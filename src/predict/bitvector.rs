@@ -21,6 +21,7 @@
 //! Trees with categorical splits or more than 64 leaves are left to the
 //! walking kernels ([`super::traverse`]).
 
+use super::traverse::PackedNode;
 use crate::ir::{SplitOp, Tree};
 
 /// Most leaves of a tree this kernel evaluates (one bit each in a `u64`).
@@ -77,9 +78,27 @@ impl BitForest {
         if !tree.categories.is_empty() || tree.n_nodes() == 0 || tree.n_nodes() >= 2 * MAX_LEAVES {
             return None;
         }
+        self.push_from(tree, 0, stride)
+    }
+
+    /// Packs the tree under `root` of the packed `nodes` (forest2onnx's
+    /// tract operator), as [`BitForest::push`] does. Every branch must make
+    /// this forest's comparison, with no other test: the caller checks it.
+    pub fn push_packed(&mut self, nodes: &[PackedNode], root: u32, stride: usize) -> Option<usize> {
+        self.push_from(nodes, root, stride)
+    }
+
+    /// Packs the tree under `root` of `source`, or packs nothing and
+    /// returns `None` when it does not fit.
+    fn push_from(
+        &mut self,
+        source: &(impl Splits + ?Sized),
+        root: u32,
+        stride: usize,
+    ) -> Option<usize> {
         let branches = self.threshold.len();
         let leaves = self.leaf_node.len();
-        if self.add_subtree(tree, 0, stride).is_none() {
+        if self.add_subtree(source, root, stride).is_none() {
             self.threshold.truncate(branches);
             self.feature.truncate(branches);
             self.keep.truncate(branches);
@@ -95,10 +114,14 @@ impl BitForest {
     /// Adds the branches and leaves under `node` (leaves numbered from the
     /// tree's first); returns the range of leaf bits it covers, or `None`
     /// when the subtree does not fit.
-    fn add_subtree(&mut self, tree: &Tree, node: u32, stride: usize) -> Option<(u32, u32)> {
+    fn add_subtree(
+        &mut self,
+        source: &(impl Splits + ?Sized),
+        node: u32,
+        stride: usize,
+    ) -> Option<(u32, u32)> {
         let first_leaf = *self.leaf_start.last().expect("leaf_start starts with 0");
-        let i = node as usize;
-        let Some((yes, no)) = tree.children(i) else {
+        let Some(split) = source.split(node) else {
             let bit = self.leaf_node.len() as u32 - first_leaf;
             if bit as usize >= MAX_LEAVES {
                 return None;
@@ -111,26 +134,27 @@ impl BitForest {
             .last()
             .expect("branch_start starts with 0");
         // A tree of at most 64 leaves has at most 63 branches; more means
-        // a malformed (unchecked) tree, left to the walk.
-        if tree.feature[i] as usize >= stride
+        // a malformed (unchecked) tree, or a graph whose shared subtrees
+        // unfold past the limit: left to the walk.
+        if split.feature as usize >= stride
             || self.threshold.len() - first_branch as usize >= MAX_LEAVES - 1
         {
             return None;
         }
         let slot = self.threshold.len();
-        self.threshold.push(tree.threshold[i]);
-        self.feature.push(tree.feature[i]);
+        self.threshold.push(split.threshold);
+        self.feature.push(split.feature);
         self.keep.push(!0);
-        self.missing_true.push(tree.missing_true[i]);
-        let (lo, hi) = self.add_subtree(tree, yes, stride)?;
-        let (_, end) = self.add_subtree(tree, no, stride)?;
+        self.missing_true.push(split.missing_true);
+        let (lo, hi) = self.add_subtree(source, split.yes, stride)?;
+        let (_, end) = self.add_subtree(source, split.no, stride)?;
         // `hi - lo` ≤ 63: a true subtree never holds all 64 leaves.
         let bits = ((1u64 << (hi - lo)) - 1) << lo;
         self.keep[slot] = !bits;
         Some((lo, end))
     }
 
-    /// Writes to `out[r]` the leaf (node id in the IR tree) that row `r` of
+    /// Writes to `out[r]` the leaf (its node id in the tree packed) that row `r` of
     /// `block` reaches in packed tree `t`. `block` holds [`BLOCK`] rows
     /// column by column (`block[f * BLOCK + r]` is feature `f` of row `r`);
     /// `nan` says whether any of its values is NaN.
@@ -150,6 +174,48 @@ impl BitForest {
         for (o, b) in out.iter_mut().zip(bits) {
             *o = leaves[b.trailing_zeros() as usize];
         }
+    }
+}
+
+/// What packing reads of one branch node.
+struct Split {
+    feature: u32,
+    threshold: f64,
+    missing_true: bool,
+    yes: u32,
+    no: u32,
+}
+
+/// Trees the kernel packs: an IR [`Tree`], or packed nodes.
+trait Splits {
+    /// Node `i`'s split, or `None` for a leaf.
+    fn split(&self, i: u32) -> Option<Split>;
+}
+
+impl Splits for Tree {
+    fn split(&self, i: u32) -> Option<Split> {
+        let i = i as usize;
+        let (yes, no) = self.children(i)?;
+        Some(Split {
+            feature: self.feature[i],
+            threshold: self.threshold[i],
+            missing_true: self.missing_true[i],
+            yes,
+            no,
+        })
+    }
+}
+
+impl Splits for [PackedNode] {
+    fn split(&self, i: u32) -> Option<Split> {
+        let node = &self[i as usize];
+        (!node.is_leaf()).then_some(Split {
+            feature: node.feature,
+            threshold: node.threshold,
+            missing_true: node.missing_true,
+            yes: node.yes,
+            no: node.no,
+        })
     }
 }
 

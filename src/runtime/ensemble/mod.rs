@@ -2,9 +2,11 @@
 //!
 //! Compilation ([`keyed`] for opsets 1/3, [`indexed`] for opset 5) checks
 //! every id, rejects cycles and lays the reachable nodes out as
-//! [`PackedNode`]s, tree after tree, so that evaluation runs the traversal
-//! kernel the IR's reference prediction uses ([`crate::predict::traverse`])
-//! and cannot index out of bounds or loop. Nodes may share children (an
+//! [`PackedNode`]s, tree after tree, so that evaluation runs the kernels
+//! the IR's reference prediction uses and cannot index out of bounds or
+//! loop: the walk ([`crate::predict::traverse`]), and for batches the
+//! bit-vector kernel ([`crate::predict::bitvector`]) on trees of at most 64
+//! leaves whose branches all compare with `<=` (or all with `<`). Nodes may share children (an
 //! acyclic graph, e.g. chains of `BRANCH_EQ` nodes sharing the true child).
 //! Leaves carry the range of their weights in `no..feature`.
 //!
@@ -17,7 +19,8 @@ mod keyed;
 
 use rayon::prelude::*;
 
-use crate::ir::{CategorySplits, LEAF};
+use crate::ir::{CategorySplits, SplitOp, LEAF};
+use crate::predict::bitvector::{self, BitForest, BLOCK};
 use crate::predict::traverse::{
     packed_leaves, AnyTest, Gt, Gte, Leq, Lt, MemberSets, PackedNode, SplitRule, Test,
 };
@@ -77,6 +80,11 @@ pub struct CompiledEnsemble {
     /// onnxruntime's one-score path: two classes, one class id used.
     binary_case: bool,
     weights_all_positive: bool,
+    /// The trees of at most 64 leaves, for the bit-vector kernel (none
+    /// unless every branch compares with `<=`, or every one with `<`).
+    bits: BitForest,
+    /// Per tree, its index in `bits`, if packed there.
+    in_bits: Vec<Option<usize>>,
 }
 
 impl CompiledEnsemble {
@@ -149,7 +157,10 @@ impl CompiledEnsemble {
         // onnxruntime's one-score path: two classes, one of them used.
         let uses = |class: u32| layout.weight_target.par_iter().any(|&t| t == class);
         let binary_case = classifier && a.n_outputs == 2 && uses(0) != uses(1);
+        let (bits, in_bits) = bit_trees(&layout, rule, n_features);
         Ok(CompiledEnsemble {
+            bits,
+            in_bits,
             binary_case,
             weights_all_positive: layout.weight_value.par_iter().all(|&w| w >= 0.0),
             rule,
@@ -364,13 +375,31 @@ impl CompiledEnsemble {
     ) {
         let k = self.n_outputs;
         let n = out.len() / k;
-        let min_max =
-            !self.is_classifier() && matches!(self.aggregate, Aggregate::Min | Aggregate::Max);
-        let mut scores = vec![0.0f64; n * k];
-        let mut has = vec![false; n * k];
-        let mut one_score = vec![0.0f64; n];
+        let mut acc = Accumulator {
+            ensemble: self,
+            min_max: !self.is_classifier()
+                && matches!(self.aggregate, Aggregate::Min | Aggregate::Max),
+            scores: vec![0.0f64; n * k],
+            has: vec![false; n * k],
+            one_score: vec![0.0f64; n],
+        };
         let mut leaves = vec![0u32; n];
-        for root in &self.trees {
+        let mut block = Vec::new();
+        // The bit-vector kernel from a few blocks of rows on, as the IR's
+        // predict does: packing is done once, but transposing a block
+        // costs more than one row walking the trees.
+        let use_bits = n >= 4 * BLOCK;
+        let mut t = 0;
+        while t < self.trees.len() {
+            if use_bits && self.in_bits[t].is_some() {
+                let end = (t..self.trees.len())
+                    .find(|&u| self.in_bits[u].is_none())
+                    .unwrap_or(self.trees.len());
+                self.bit_run(t..end, rows, width, &mut block, &mut acc);
+                t = end;
+                continue;
+            }
+            let root = self.trees[t];
             packed_leaves(
                 rule,
                 &self.nodes,
@@ -380,32 +409,17 @@ impl CompiledEnsemble {
                 width,
                 &mut leaves,
             );
-            let rows = scores
-                .chunks_exact_mut(k)
-                .zip(has.chunks_exact_mut(k))
-                .zip(one_score.iter_mut());
-            for (((scores, has), one_score), &leaf) in rows.zip(&leaves) {
-                let leaf = &self.nodes[leaf as usize];
-                for w in leaf.no..leaf.feature {
-                    let (t, v) = (
-                        self.weight_target[w as usize] as usize,
-                        self.weight_value[w as usize],
-                    );
-                    *one_score += v;
-                    let s = &mut scores[t];
-                    if !min_max {
-                        *s += v;
-                    } else if !has[t] {
-                        *s = v;
-                    } else if self.aggregate == Aggregate::Min {
-                        *s = s.min(v);
-                    } else {
-                        *s = s.max(v);
-                    }
-                    has[t] = true;
-                }
+            for (r, &leaf) in leaves.iter().enumerate() {
+                acc.add(r, leaf);
             }
+            t += 1;
         }
+        let Accumulator {
+            mut scores,
+            mut has,
+            one_score,
+            ..
+        } = acc;
         let rows = scores
             .chunks_exact_mut(k)
             .zip(has.chunks_exact_mut(k))
@@ -425,6 +439,95 @@ impl CompiledEnsemble {
             }
         }
     }
+
+    /// Adds the weights of `trees` (all in the bit-vector kernel) to every
+    /// row of `rows`, a block of rows at a time; each row still takes its
+    /// trees in order.
+    fn bit_run(
+        &self,
+        trees: std::ops::Range<usize>,
+        rows: &[f64],
+        width: usize,
+        block: &mut Vec<f64>,
+        acc: &mut Accumulator<'_>,
+    ) {
+        let n = acc.one_score.len();
+        let mut out = [0u32; BLOCK];
+        for first in (0..n).step_by(BLOCK) {
+            let nan = bitvector::transpose(&rows[..n * width], width, first, block);
+            for t in trees.clone() {
+                let k = self.in_bits[t].expect("a tree of the run");
+                self.bits.leaves(k, block, nan, &mut out);
+                for (r, &leaf) in (first..n).zip(&out) {
+                    acc.add(r, leaf);
+                }
+            }
+        }
+    }
+}
+
+/// The per-row sums of an evaluation, as the weights of the leaves reached
+/// are added in tree order.
+struct Accumulator<'e> {
+    ensemble: &'e CompiledEnsemble,
+    /// `MIN`/`MAX` aggregation of a regressor (else sums).
+    min_max: bool,
+    /// Rows × outputs.
+    scores: Vec<f64>,
+    /// Whether output `t` of a row has had a weight (for `MIN`/`MAX`).
+    has: Vec<bool>,
+    /// Per row, the sum of every weight (onnxruntime's one-score path).
+    one_score: Vec<f64>,
+}
+
+impl Accumulator<'_> {
+    /// Adds the weights of leaf `leaf` (a packed node) to row `r`.
+    #[inline]
+    fn add(&mut self, r: usize, leaf: u32) {
+        let e = self.ensemble;
+        let k = e.n_outputs;
+        let (scores, has) = (
+            &mut self.scores[r * k..(r + 1) * k],
+            &mut self.has[r * k..(r + 1) * k],
+        );
+        let leaf = &e.nodes[leaf as usize];
+        for w in leaf.no..leaf.feature {
+            let (t, v) = (
+                e.weight_target[w as usize] as usize,
+                e.weight_value[w as usize],
+            );
+            self.one_score[r] += v;
+            let s = &mut scores[t];
+            if !self.min_max {
+                *s += v;
+            } else if !has[t] {
+                *s = v;
+            } else if e.aggregate == Aggregate::Min {
+                *s = s.min(v);
+            } else {
+                *s = s.max(v);
+            }
+            has[t] = true;
+        }
+    }
+}
+
+/// Packs the trees of `layout` that the bit-vector kernel can evaluate,
+/// when every branch makes the same `<=` or `<` comparison; returns them
+/// and, per tree, its index among them.
+fn bit_trees(layout: &Layout, rule: Rule, n_features: usize) -> (BitForest, Vec<Option<usize>>) {
+    let op = match rule {
+        Rule::Uniform(Test::Leq, _) => SplitOp::LessOrEqual,
+        Rule::Uniform(Test::Lt, _) => SplitOp::Less,
+        _ => return (BitForest::default(), vec![None; layout.trees.len()]),
+    };
+    let mut bits = BitForest::new(op);
+    let in_bits = layout
+        .trees
+        .iter()
+        .map(|root| bits.push_packed(&layout.nodes, root.node, n_features))
+        .collect();
+    (bits, in_bits)
 }
 
 /// A leaf whose weights are `weights` (indices into the weight arrays).

@@ -412,3 +412,61 @@ fn parallel_compilation_reports_errors_in_sequential_order() {
         "`class_nodeids[0]` is for node 0 of tree 50, which is a branch"
     );
 }
+
+/// Batches of 64 rows or more go through the bit-vector kernel for trees
+/// of at most 64 leaves whose branches all compare with `<=` (or all with
+/// `<`); one row at a time walks. Both give the same bits, on trees around
+/// the 64-leaf limit, with NaN routed either way and rows on thresholds.
+#[test]
+fn bit_vector_batches_match_one_row_at_a_time() {
+    for (s, nodes) in [3, 61, 127, 129, 401].into_iter().enumerate() {
+        for mode in [Mode::Leq, Mode::Lt] {
+            let spec = crate::synth::SynthSpec {
+                n_trees: 10,
+                jitter: 0.0,
+                missing_true_fraction: 0.3,
+                mixed_leaf_fraction: 0.5,
+                seed: 40 + s as u64,
+                ..crate::synth::SynthSpec::sklearn(10, nodes, 5)
+            };
+            let k = spec.n_classes;
+            let mut a = forest_nodes(&spec);
+            for m in a.modes.to_mut().iter_mut().filter(|m| **m != Mode::Leaf) {
+                *m = mode;
+            }
+            let thresholds: Vec<(i64, f64)> = (0..a.modes.len())
+                .filter(|&i| a.modes[i] != Mode::Leaf)
+                .map(|i| (a.feature_ids[i], a.values[i]))
+                .collect();
+            let e = CompiledEnsemble::compile(&Attributes::keyed(true, a, k)).unwrap();
+            let packed = e.in_bits.iter().filter(|b| b.is_some()).count();
+            match nodes {
+                ..=127 => assert_eq!(packed, e.n_trees(), "{nodes} nodes"),
+                _ => assert_eq!(packed, 0, "{nodes} nodes"),
+            }
+            let width = 7;
+            let n = 300;
+            let mut rows: Vec<f64> = crate::synth::rows(n, width, s as u64)
+                .iter()
+                .copied()
+                .collect();
+            for (r, &(f, t)) in thresholds.iter().enumerate().take(n / 3) {
+                let v = [t, t.next_down(), t.next_up()][r % 3];
+                rows[(r * 3 % n) * width + f as usize] = v;
+            }
+            for r in (0..n).step_by(4) {
+                rows[r * width + r % 5] = f64::NAN;
+            }
+            let (out, classes) = eval(&e, &rows, width);
+            for r in 0..n {
+                let (one, class) = eval(&e, &rows[r * width..(r + 1) * width], width);
+                assert_eq!(class, vec![classes[r]], "{nodes} nodes, {mode:?}, row {r}");
+                let same = one
+                    .iter()
+                    .zip(&out[r * k..(r + 1) * k])
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{nodes} nodes, {mode:?}, row {r}");
+            }
+        }
+    }
+}

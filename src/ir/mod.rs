@@ -563,7 +563,7 @@ impl Forest {
         }
     }
 
-    /// Number of values each leaf holds in [`Tree::value`].
+    /// Number of values each leaf holds in [`Tree::leaf_value`].
     pub fn leaf_width(&self) -> usize {
         match &self.aggregation {
             Aggregation::Vote => 1,

@@ -50,11 +50,12 @@ pub(super) fn block_lens(plan: &Plan<'_>, block: &Block) -> Option<(Lens, Vec<u8
     let (mut entry_node_ids, mut entry_ids) = (0, 0);
     let masks = entries_per_node(entries, width) <= 8;
     let mut kept = Vec::with_capacity(if masks { range.len() } else { 0 });
+    let mut node_values = view.values_from(range.start, width);
     for i in range.clone() {
-        let values = view.node_values(i, width);
         let node_len = varint_len(i as u64);
         let fc = view.false_child_or_leaf[i];
         let leaf = fc & LEAF_BIT != 0;
+        let values = node_values.next(leaf);
         let unless_leaf = |v: u32| varint_len(u64::from(if leaf { 0 } else { v }));
         node_ids += node_len;
         l.leaves += u64::from(leaf);
@@ -265,9 +266,10 @@ fn weight_entries(
     let width = plan.forest.leaf_width();
     let entries = plan.layout.entries;
     let target = entry_target(plan, block);
+    let mut node_values = view.values_from(block.start, width);
     if !block.kept.is_empty() {
         for (i, &kept) in (block.start..).zip(&block.kept) {
-            let values = view.node_values(i, width);
+            let values = node_values.next(view.is_leaf(i));
             // Almost every leaf keeps exactly one entry and every internal
             // node none: emit the first set bit (or a dummy entry, not kept)
             // without branching, then any others.
@@ -285,10 +287,11 @@ fn weight_entries(
         return;
     }
     for i in block.start..block.end {
+        let leaf = view.is_leaf(i);
         for_each_entry(
             entries,
-            view.node_values(i, width),
-            view.is_leaf(i),
+            node_values.next(leaf),
+            leaf,
             target,
             0,
             |id, weight, keep| emit(w, i, id, weight, keep),

@@ -178,9 +178,46 @@ impl View<'_> {
             .unwrap_or(first)
     }
 
+    /// [`View::node_values`] for the nodes from `start` on, in order:
+    /// leaves are numbered in node order (checked), so counting them
+    /// replaces decoding each node's leaf index. A split gets the values of
+    /// the next leaf (or the last), which it never keeps.
+    pub fn values_from(&self, start: usize, width: usize) -> ValuesFrom<'_> {
+        let next = self.false_child_or_leaf[start.min(self.n_nodes())..]
+            .iter()
+            .find(|&&c| c & LEAF_BIT != 0)
+            .map_or(usize::MAX, |&c| (c & !LEAF_BIT) as usize);
+        ValuesFrom {
+            values: self.leaf_value,
+            width,
+            next,
+            last: (self.leaf_value.len() / width.max(1)).saturating_sub(1),
+        }
+    }
+
     #[inline(always)]
     pub fn mode(&self, i: usize) -> Mode {
         self.modes.map_or(self.split_mode, |m| m[i])
+    }
+}
+
+/// A cursor over the values of consecutive nodes ([`View::values_from`]).
+pub struct ValuesFrom<'a> {
+    values: &'a [f64],
+    width: usize,
+    /// Leaf index of the next leaf.
+    next: usize,
+    /// Leaf index of the tree's last leaf.
+    last: usize,
+}
+
+impl<'a> ValuesFrom<'a> {
+    /// The values of the next node, a leaf or not.
+    #[inline(always)]
+    pub fn next(&mut self, leaf: bool) -> &'a [f64] {
+        let k = self.next.min(self.last);
+        self.next = self.next.wrapping_add(usize::from(leaf));
+        &self.values[k * self.width..(k + 1) * self.width]
     }
 }
 

@@ -99,8 +99,8 @@ pub fn leaves<S: Step>(step: &S, root: u32, rows: &[f64], stride: usize, leaves:
 }
 
 /// Writes to `leaves[k]` the leaf that the one row `row` reaches in tree
-/// `k` of `n_trees`, walking each tree from its root (node 0) with the step
-/// `step_of(k)`.
+/// `k` of `n_trees`, walking each tree from its root `root_of(k)` with the
+/// step `step_of(k)`.
 ///
 /// For a single row (the serving case) [`leaves`] has one lane and waits on
 /// every node load in turn; here eight trees are in flight instead, so
@@ -108,6 +108,7 @@ pub fn leaves<S: Step>(step: &S, root: u32, rows: &[f64], stride: usize, leaves:
 #[inline(always)]
 pub fn leaves_across<S: Step>(
     step_of: impl Fn(usize) -> S,
+    root_of: impl Fn(usize) -> u32,
     n_trees: usize,
     row: &[f64],
     leaves: &mut [u32],
@@ -115,8 +116,9 @@ pub fn leaves_across<S: Step>(
     let mut tree = [usize::MAX; LANES];
     let mut at = [0u32; LANES];
     let mut next = 0;
-    for lane_tree in tree.iter_mut().take(n_trees) {
+    for (lane_tree, lane_at) in tree.iter_mut().zip(&mut at).take(n_trees) {
         *lane_tree = next;
+        *lane_at = root_of(next);
         next += 1;
     }
     let lanes = next;
@@ -133,7 +135,7 @@ pub fn leaves_across<S: Step>(
                     leaves[t] = at[lane];
                     if next < n_trees {
                         tree[lane] = next;
-                        at[lane] = 0;
+                        at[lane] = root_of(next);
                         next += 1;
                     } else {
                         tree[lane] = usize::MAX;
@@ -487,7 +489,7 @@ impl Kernels {
                 tree: &trees[t],
                 stride,
             };
-            leaves_across(step_of, trees.len(), row, out);
+            leaves_across(step_of, |_| 0, trees.len(), row, out);
         }
         fn packed<R: SplitRule + Default>(
             nodes: &[PackedNode],

@@ -22,7 +22,8 @@ use rayon::prelude::*;
 use crate::ir::{CategorySplits, SplitOp, LEAF};
 use crate::predict::bitvector::{self, BitForest, BLOCK};
 use crate::predict::traverse::{
-    packed_leaves, AnyTest, Gt, Gte, Leq, Lt, MemberSets, PackedNode, SplitRule, Test,
+    leaves_across, packed_leaves, AnyTest, Gt, Gte, Leq, Lt, MemberSets, PackedNode, PackedStep,
+    SplitRule, Test, LANES,
 };
 
 use super::attributes::{Aggregate, Attributes, Mode, Nodes, Operator, PostTransform, Precision};
@@ -85,6 +86,8 @@ pub struct CompiledEnsemble {
     bits: BitForest,
     /// Per tree, its index in `bits`, if packed there.
     in_bits: Vec<Option<usize>>,
+    /// Every tree is small enough for the branch-free walk.
+    all_small: bool,
 }
 
 impl CompiledEnsemble {
@@ -161,6 +164,7 @@ impl CompiledEnsemble {
         Ok(CompiledEnsemble {
             bits,
             in_bits,
+            all_small: layout.trees.iter().all(|root| root.small),
             binary_case,
             weights_all_positive: layout.weight_value.par_iter().all(|&w| w >= 0.0),
             rule,
@@ -383,6 +387,18 @@ impl CompiledEnsemble {
             has: vec![false; n * k],
             one_score: vec![0.0f64; n],
         };
+        if n < LANES {
+            // A few rows (the serving case): one row at a time, several
+            // trees in flight.
+            let mut leaves = vec![0u32; self.trees.len()];
+            for r in 0..n {
+                self.row_leaves(rule, &rows[r * width..(r + 1) * width], &mut leaves);
+                for &leaf in &leaves {
+                    acc.add(r, leaf);
+                }
+            }
+            return self.finish_rows(acc, out, classes);
+        }
         let mut leaves = vec![0u32; n];
         let mut block = Vec::new();
         // The bit-vector kernel from a few blocks of rows on, as the IR's
@@ -414,6 +430,26 @@ impl CompiledEnsemble {
             }
             t += 1;
         }
+        self.finish_rows(acc, out, classes);
+    }
+
+    /// Writes to `leaves[t]` the leaf that `row` reaches in tree `t`.
+    fn row_leaves<R: SplitRule>(&self, rule: R, row: &[f64], leaves: &mut [u32]) {
+        let root_of = |t: usize| self.trees[t].node;
+        let nodes = &self.nodes;
+        if self.all_small {
+            let step_of = |_| PackedStep::<R, true> { nodes, rule };
+            leaves_across(step_of, root_of, self.trees.len(), row, leaves);
+        } else {
+            let step_of = |_| PackedStep::<R, false> { nodes, rule };
+            leaves_across(step_of, root_of, self.trees.len(), row, leaves);
+        }
+    }
+
+    /// Turns the sums of `acc` into each row's outputs `out` and class index
+    /// `classes`.
+    fn finish_rows(&self, acc: Accumulator<'_>, out: &mut [f64], classes: &mut [usize]) {
+        let k = self.n_outputs;
         let Accumulator {
             mut scores,
             mut has,

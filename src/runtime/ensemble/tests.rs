@@ -415,7 +415,7 @@ fn parallel_compilation_reports_errors_in_sequential_order() {
 
 /// Batches of 64 rows or more go through the bit-vector kernel for trees
 /// of at most 64 leaves whose branches all compare with `<=` (or all with
-/// `<`); one row at a time walks. Both give the same bits, on trees around
+/// `<`); a few rows walk several trees at once. Both give the same bits, on trees around
 /// the 64-leaf limit, with NaN routed either way and rows on thresholds.
 #[test]
 fn bit_vector_batches_match_one_row_at_a_time() {
@@ -458,14 +458,18 @@ fn bit_vector_batches_match_one_row_at_a_time() {
                 rows[r * width + r % 5] = f64::NAN;
             }
             let (out, classes) = eval(&e, &rows, width);
-            for r in 0..n {
-                let (one, class) = eval(&e, &rows[r * width..(r + 1) * width], width);
-                assert_eq!(class, vec![classes[r]], "{nodes} nodes, {mode:?}, row {r}");
-                let same = one
-                    .iter()
-                    .zip(&out[r * k..(r + 1) * k])
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{nodes} nodes, {mode:?}, row {r}");
+            // One row at a time, and three (both walk several trees at once).
+            for m in [1, 3] {
+                for first in (0..n).step_by(m) {
+                    let last = (first + m).min(n);
+                    let (few, few_classes) = eval(&e, &rows[first * width..last * width], width);
+                    assert_eq!(few_classes, classes[first..last], "{nodes} nodes, {mode:?}");
+                    let same = few
+                        .iter()
+                        .zip(&out[first * k..last * k])
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{nodes} nodes, {mode:?}, rows {first}..{last}");
+                }
             }
         }
     }

@@ -325,14 +325,13 @@ impl<'f> Plan<'f> {
         let width = forest.score_width();
         let mut leaves = vec![0u32; n];
         let mut packed = PackedTree::default();
-        let mut block = Vec::new();
         let mut t = 0;
         while t < forest.trees.len() {
             if self.in_bits[t].is_some() {
                 let end = (t..forest.trees.len())
                     .find(|&u| self.in_bits[u].is_none())
                     .unwrap_or(forest.trees.len());
-                self.bit_run(t..end, data, stride, &mut block, scores);
+                self.bit_run(t..end, data, n, stride, scores);
                 t = end;
                 continue;
             }
@@ -347,27 +346,21 @@ impl<'f> Plan<'f> {
     }
 
     /// Adds the leaf values of `trees` (all in the bit-vector kernel) to the
-    /// `scores` of the rows of `data`, a block of rows at a time.
+    /// `scores` of the `n` rows of `data`.
     fn bit_run(
         &self,
         trees: std::ops::Range<usize>,
         data: &[f64],
+        n: usize,
         stride: usize,
-        block: &mut Vec<f64>,
         scores: &mut [f64],
     ) {
         let width = self.forest.score_width();
-        let mut out = [0u32; BLOCK];
-        for (b, block_scores) in scores.chunks_mut(BLOCK * width).enumerate() {
-            let nan = bitvector::transpose(data, stride, b * BLOCK, block);
-            for t in trees.clone() {
-                let k = self.in_bits[t].expect("a tree of the run");
-                self.bits.leaves(k, block, nan, &mut out);
-                for (row, &leaf) in block_scores.chunks_exact_mut(width).zip(&out) {
-                    self.add_leaf(t, leaf, row);
-                }
-            }
-        }
+        let packed = |t: usize| self.in_bits[t].expect("a tree of the run");
+        self.bits
+            .each_leaf(trees, packed, data, n, stride, |t, r, leaf| {
+                self.add_leaf(t, leaf, &mut scores[r * width..(r + 1) * width]);
+            });
     }
 }
 

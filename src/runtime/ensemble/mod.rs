@@ -20,7 +20,7 @@ mod keyed;
 use rayon::prelude::*;
 
 use crate::ir::{CategorySplits, SplitOp, LEAF};
-use crate::predict::bitvector::{self, BitForest, BLOCK};
+use crate::predict::bitvector::{BitForest, BLOCK};
 use crate::predict::traverse::{
     leaves_across, packed_leaves, AnyTest, Gt, Gte, Leq, Lt, MemberSets, PackedNode, PackedStep,
     SplitRule, Test, LANES,
@@ -400,7 +400,6 @@ impl CompiledEnsemble {
             return self.finish_rows(acc, out, classes);
         }
         let mut leaves = vec![0u32; n];
-        let mut block = Vec::new();
         // The bit-vector kernel from a few blocks of rows on, as the IR's
         // predict does: packing is done once, but transposing a block
         // costs more than one row walking the trees.
@@ -411,7 +410,7 @@ impl CompiledEnsemble {
                 let end = (t..self.trees.len())
                     .find(|&u| self.in_bits[u].is_none())
                     .unwrap_or(self.trees.len());
-                self.bit_run(t..end, rows, width, &mut block, &mut acc);
+                self.bit_run(t..end, rows, width, &mut acc);
                 t = end;
                 continue;
             }
@@ -477,28 +476,18 @@ impl CompiledEnsemble {
     }
 
     /// Adds the weights of `trees` (all in the bit-vector kernel) to every
-    /// row of `rows`, a block of rows at a time; each row still takes its
-    /// trees in order.
+    /// row of `rows`; each row still takes its trees in order.
     fn bit_run(
         &self,
         trees: std::ops::Range<usize>,
         rows: &[f64],
         width: usize,
-        block: &mut Vec<f64>,
         acc: &mut Accumulator<'_>,
     ) {
         let n = acc.one_score.len();
-        let mut out = [0u32; BLOCK];
-        for first in (0..n).step_by(BLOCK) {
-            let nan = bitvector::transpose(&rows[..n * width], width, first, block);
-            for t in trees.clone() {
-                let k = self.in_bits[t].expect("a tree of the run");
-                self.bits.leaves(k, block, nan, &mut out);
-                for (r, &leaf) in (first..n).zip(&out) {
-                    acc.add(r, leaf);
-                }
-            }
-        }
+        let packed = |t: usize| self.in_bits[t].expect("a tree of the run");
+        self.bits
+            .each_leaf(trees, packed, rows, n, width, |_, r, leaf| acc.add(r, leaf));
     }
 }
 

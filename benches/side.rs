@@ -84,6 +84,9 @@ enum Command {
         /// Also time the prost reference encoder (slow, memory-hungry).
         #[arg(long)]
         reference: bool,
+        /// `ai.onnx.ml` opset (default: the exporter's choice).
+        #[arg(long)]
+        ml_opset: Option<i64>,
     },
     /// Repeat one export step `--n` times (for `perf stat` / `perf record`).
     Profile {
@@ -195,7 +198,8 @@ fn main() -> Result<()> {
             forest,
             out,
             reference,
-        } => export(&forest, &out, reference, repeat)?,
+            ml_opset,
+        } => export(&forest, &out, reference, ml_opset, repeat)?,
         Command::Store { forest, dir } => native(&forest, &dir, repeat)?,
         Command::Profile { forest, op, n, out } => profile(&forest, &op, n, &out)?,
         Command::Tract {
@@ -219,9 +223,18 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn export(path: &Path, out: &Path, reference: bool, repeat: usize) -> Result<Value> {
+fn export(
+    path: &Path,
+    out: &Path,
+    reference: bool,
+    ml_opset: Option<i64>,
+    repeat: usize,
+) -> Result<Value> {
     let forest = store::load(path)?;
-    let options = ExportOptions::default();
+    let options = ExportOptions {
+        ml_opset,
+        ..ExportOptions::default()
+    };
     let peak_load = peak_rss();
     // Loading peaks at file bytes + forest; measure the conversion's peak
     // from here (model in memory + conversion).

@@ -44,6 +44,14 @@ impl<'py> Rows<'py> {
         }
     }
 
+    /// Number of rows.
+    pub fn nrows(&self) -> usize {
+        match self {
+            Rows::F64(a) => a.shape()[0],
+            Rows::F32(a) => a.shape()[0],
+        }
+    }
+
     /// Number of columns.
     pub fn ncols(&self) -> usize {
         match self {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use forest2onnx::export::onnx::{to_bytes, ExportOptions, Precision};
 use forest2onnx::ir::Task;
@@ -158,12 +158,21 @@ impl Forest {
             .into());
         }
         let view = rows.view();
+        let one_task = forest2onnx::predict::traverse::one_task(rows.nrows());
         let prediction = py.detach(|| {
             guard(|| {
-                in_pool(n_threads, || {
+                let run = || {
                     let x = view.as_f64();
                     Ok(forest.predict_checked(x.view())?)
-                })
+                };
+                // Entering a pool wakes one of its threads: for a batch
+                // predicted on the calling thread anyway (one row, when
+                // serving), that costs more than the prediction.
+                if one_task && n_threads != Some(0) {
+                    run()
+                } else {
+                    in_pool(n_threads, run)
+                }
             })
         })?;
         let classes = forest
@@ -329,7 +338,9 @@ fn in_pool<T: Send>(
     f: impl FnOnce() -> Result<T, Failure> + Send,
 ) -> Result<T, Failure> {
     static POOLS: Mutex<BTreeMap<usize, Arc<rayon::ThreadPool>>> = Mutex::new(BTreeMap::new());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Read once: on Linux the count reads cgroup files, which costs more
+    // than predicting a row.
+    static CORES: OnceLock<usize> = OnceLock::new();
     let n = match n {
         None => return f(),
         Some(0) => {
@@ -338,7 +349,9 @@ fn in_pool<T: Send>(
                 "n_threads must be a positive int or None, not 0",
             ))
         }
-        Some(n) => n.min(cores),
+        Some(n) => n.min(
+            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        ),
     };
     let pool = {
         let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());

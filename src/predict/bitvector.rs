@@ -154,12 +154,21 @@ impl BitForest {
         Some((lo, end))
     }
 
-    /// Writes to `out[r]` the leaf (its node id in the tree packed) that row `r` of
-    /// `block` reaches in packed tree `t`. `block` holds [`BLOCK`] rows
-    /// column by column (`block[f * BLOCK + r]` is feature `f` of row `r`);
-    /// `nan` says whether any of its values is NaN.
-    #[inline]
+    /// Writes to `out[r]` the leaf (its node id in the tree packed) that
+    /// row `r` of `block` reaches in packed tree `t`. `block` holds
+    /// [`BLOCK`] rows column by column (`block[f * BLOCK + r]` is feature
+    /// `f` of row `r`); `nan` says whether any of its values is NaN.
     pub fn leaves(&self, t: usize, block: &[f64], nan: bool, out: &mut [u32; BLOCK]) {
+        self.positions(dispatch(), t, block, nan, out);
+        for o in out.iter_mut() {
+            *o = self.leaf_node[*o as usize];
+        }
+    }
+
+    /// [`BitForest::leaves`], as positions in [`BitForest::leaf_node`]
+    /// (tree `t`'s leaves are `leaf_range(t)`), with the tests of `test`.
+    #[inline]
+    fn positions(&self, test: TestFn, t: usize, block: &[f64], nan: bool, out: &mut [u32; BLOCK]) {
         let b = self.branch_start[t] as usize..self.branch_start[t + 1] as usize;
         let branches = Branches {
             threshold: &self.threshold[b.clone()],
@@ -169,11 +178,27 @@ impl BitForest {
         };
         let mut bits = [!0u64; BLOCK];
         let leq = self.op == Some(SplitOp::LessOrEqual);
-        (dispatch())(&branches, block, leq, nan, &mut bits);
-        let leaves = &self.leaf_node[self.leaf_start[t] as usize..self.leaf_start[t + 1] as usize];
+        test(&branches, block, leq, nan, &mut bits);
+        let first = self.leaf_start[t];
         for (o, b) in out.iter_mut().zip(bits) {
-            *o = leaves[b.trailing_zeros() as usize];
+            *o = first + b.trailing_zeros();
         }
+    }
+
+    /// Number of leaves packed, over all trees (positions run below it).
+    pub fn n_leaves(&self) -> usize {
+        self.leaf_node.len()
+    }
+
+    /// The positions of packed tree `t`'s leaves, left to right.
+    pub fn leaf_range(&self, t: usize) -> std::ops::Range<usize> {
+        self.leaf_start[t] as usize..self.leaf_start[t + 1] as usize
+    }
+
+    /// The node id (in the tree packed) of the leaf at `position`.
+    #[inline]
+    pub fn leaf_node(&self, position: u32) -> u32 {
+        self.leaf_node[position as usize]
     }
 }
 
@@ -187,12 +212,12 @@ const TILE_BLOCKS: usize = 32;
 const GROUP_TREES: usize = 128;
 
 impl BitForest {
-    /// Calls `add(t, r, leaf)` with the leaf (node id, as in
-    /// [`BitForest::leaves`]) that row `r` of `rows` (`n_rows` rows,
-    /// row-major, `stride` values each) reaches in tree `t` of `trees`,
-    /// which is packed tree `packed(t)`; each row meets its trees in the
-    /// order of `trees`, so sums built by `add` are those of a row-by-row
-    /// evaluation.
+    /// Calls `add(t, first, leaves)` for every tree `t` of `trees` (packed
+    /// tree `packed(t)`) and block of rows of `rows` (`n_rows` rows,
+    /// row-major, `stride` values each): `leaves[i]` is the position
+    /// ([`BitForest::leaf_node`]) of the leaf that row `first + i` reaches.
+    /// Each row meets its trees in the order of `trees`, so sums built by
+    /// `add` are those of a row-by-row evaluation.
     pub fn each_leaf(
         &self,
         trees: std::ops::Range<usize>,
@@ -200,8 +225,9 @@ impl BitForest {
         rows: &[f64],
         n_rows: usize,
         stride: usize,
-        mut add: impl FnMut(usize, usize, u32),
+        mut add: impl FnMut(usize, usize, &[u32]),
     ) {
+        let test = dispatch();
         let block_len = stride * BLOCK;
         let mut tile = Vec::new();
         let mut block = Vec::new();
@@ -226,10 +252,8 @@ impl BitForest {
                     let first = tile_first + b * BLOCK;
                     let in_block = (n_rows - first).min(BLOCK);
                     for t in group.clone() {
-                        self.leaves(packed(t), x, nan[b], &mut out);
-                        for (r, &leaf) in out.iter().enumerate().take(in_block) {
-                            add(t, first + r, leaf);
-                        }
+                        self.positions(test, packed(t), x, nan[b], &mut out);
+                        add(t, first, &out[..in_block]);
                     }
                 }
             }

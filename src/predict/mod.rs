@@ -183,6 +183,9 @@ struct Plan<'f> {
     bits: BitForest,
     /// Per tree, its index in `bits`, if packed there.
     in_bits: Vec<Option<usize>>,
+    /// For summed forests with one value per leaf: the value of each leaf
+    /// of `bits`, by position, so that adding it reads one array.
+    bit_values: Option<Vec<f64>>,
 }
 
 impl<'f> Plan<'f> {
@@ -206,7 +209,18 @@ impl<'f> Plan<'f> {
         } else {
             vec![None; forest.trees.len()]
         };
+        let summed = matches!(forest.aggregation, Aggregation::Sum { .. });
+        let bit_values = (summed && forest.leaf_width() == 1 && !bits.is_empty()).then(|| {
+            let mut values = vec![0.0; bits.n_leaves()];
+            for (tree, k) in forest.trees.iter().zip(&in_bits) {
+                for p in k.map_or(0..0, |k| bits.leaf_range(k)) {
+                    values[p] = tree.leaf_values(bits.leaf_node(p as u32) as usize, 1)[0];
+                }
+            }
+            values
+        });
         Plan {
+            bit_values,
             forest,
             kernels: Kernels::new(forest.split_op, any_missing, forest.input.categories),
             rewrite: forest.input.precision == Precision::F32
@@ -357,10 +371,20 @@ impl<'f> Plan<'f> {
     ) {
         let width = self.forest.score_width();
         let packed = |t: usize| self.in_bits[t].expect("a tree of the run");
-        self.bits
-            .each_leaf(trees, packed, data, n, stride, |t, r, leaf| {
-                self.add_leaf(t, leaf, &mut scores[r * width..(r + 1) * width]);
-            });
+        let add = |t: usize, first: usize, leaves: &[u32]| {
+            let rows = scores[first * width..].chunks_exact_mut(width);
+            if let Some(values) = &self.bit_values {
+                let k = self.forest.tree_target(t).unwrap_or(0) as usize;
+                for (row, &p) in rows.zip(leaves) {
+                    row[k] += values[p as usize];
+                }
+            } else {
+                for (row, &p) in rows.zip(leaves) {
+                    self.add_leaf(t, self.bits.leaf_node(p), row);
+                }
+            }
+        };
+        self.bits.each_leaf(trees, packed, data, n, stride, add);
     }
 }
 

@@ -486,8 +486,12 @@ impl CompiledEnsemble {
     ) {
         let n = acc.one_score.len();
         let packed = |t: usize| self.in_bits[t].expect("a tree of the run");
-        self.bits
-            .each_leaf(trees, packed, rows, n, width, |_, r, leaf| acc.add(r, leaf));
+        let add = |_, first: usize, leaves: &[u32]| {
+            for (r, &p) in (first..).zip(leaves) {
+                acc.add(r, self.bits.leaf_node(p));
+            }
+        };
+        self.bits.each_leaf(trees, packed, rows, n, width, add);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Native format 2 and the layout rules: categorical splits and per-tree
 //! targets round trip; each file gets the oldest format whose readers read
-//! it correctly; files of format 1.0 (committed, written by an older build)
-//! still load; section tables that leave bytes uncovered, overlap or ask
+//! it correctly; files of formats 1.0, 2 and 3 (committed, written by older
+//! builds) still load; section tables that leave bytes uncovered, overlap or ask
 //! for more than their counts are refused; versioned saves never share a
 //! version.
 
@@ -222,6 +222,51 @@ fn committed_format_1_0_files_still_load() {
         }
     }
     assert_eq!(seen, 12);
+}
+
+/// The scikit-learn fixtures (under `tests/fixtures/sklearn/`) that the
+/// last build before format 4 wrote as native files, with the format of
+/// its plain save (2.0, or 1.1 where the input rules are the defaults).
+const FORMAT_2_3: [(&str, &str, (u16, u16)); 6] = [
+    ("iris_rf7", "cli/iris_rf7.pkl", (2, 0)),
+    ("gb_binary", "cli/gb_binary.pkl", (2, 0)),
+    ("hgb_poisson", "cli/hgb_poisson.pkl", (1, 1)),
+    ("isolation_forest", "cli/isolation_forest.pkl", (2, 0)),
+    (
+        "rf_regressor_2targets",
+        "cli/rf_regressor_2targets.pkl",
+        (2, 0),
+    ),
+    (
+        "hgbc_categorical",
+        "estimators-1.9.1/hgbc_categorical.p4.pkl",
+        (2, 0),
+    ),
+];
+
+/// Files of formats 1.1 and 2.0 (`level3`) and 3.0 (`framed`: the payload
+/// in zstd frames) as the last build before format 4 wrote them (commit
+/// `503601c`, values stored for every node): they load to the forests the
+/// importer reads from the same models today, leaf values and all.
+#[test]
+fn committed_format_2_and_3_files_still_load() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = fixtures.join("store/format-2-3");
+    for (name, model, plain) in FORMAT_2_3 {
+        let expected = forest2onnx::load(fixtures.join("sklearn").join(model))
+            .unwrap()
+            .forest;
+        for (kind, format) in [("level3", plain), ("framed", (3, 0))] {
+            let path = dir.join(format!("{name}.{kind}.forest"));
+            let (mut forest, meta) = store::load_with_metadata(&path).unwrap();
+            let got = (meta.format.major, meta.format.minor);
+            assert_eq!(got, format, "{}", path.display());
+            assert_eq!(forest.source.estimator, expected.source.estimator);
+            // (Provenance details may have grown since.)
+            forest.source = expected.source.clone();
+            assert_eq!(forest, expected, "{}", path.display());
+        }
+    }
 }
 
 /// An uncompressed file edited by `edit` (header JSON and payload bytes).

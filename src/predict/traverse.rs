@@ -613,22 +613,30 @@ fn pack(tree: &Tree, op: SplitOp, stride: usize, packed: &mut Vec<PackedNode>) -
         .zip(tree.missing_true.iter().zip(&tree.false_child_or_leaf))
         .enumerate();
     let explicit = &tree.explicit_true_child;
+    let implicit = explicit.is_empty();
     let mut fits = true;
-    for (i, ((&feature, &threshold), (&missing_true, &c))) in nodes {
-        // Selects, not branches: which node is a leaf is unpredictable.
-        let leaf = c & LEAF_BIT != 0;
-        let next = explicit.get(i).copied().unwrap_or(i as u32 + 1);
-        let (yes, no) = (if leaf { LEAF } else { next }, if leaf { LEAF } else { c });
-        fits &= yes == LEAF || (feature as usize) < stride;
-        packed.push(PackedNode {
-            threshold,
-            yes,
-            no,
-            feature,
-            missing_true,
-            test,
-        });
-    }
+    // One `extend` over slices (a trusted length: no capacity check per
+    // node), and selects, not branches: which node is a leaf is
+    // unpredictable.
+    packed.extend(
+        nodes.map(|(i, ((&feature, &threshold), (&missing_true, &c)))| {
+            let leaf = c & LEAF_BIT != 0;
+            let next = match implicit {
+                true => i as u32 + 1,
+                false => explicit.get(i).copied().unwrap_or(i as u32 + 1),
+            };
+            let (yes, no) = (if leaf { LEAF } else { next }, if leaf { LEAF } else { c });
+            fits &= leaf | ((feature as usize) < stride);
+            PackedNode {
+                threshold,
+                yes,
+                no,
+                feature,
+                missing_true,
+                test,
+            }
+        }),
+    );
     for (k, &node) in tree.categories.nodes.iter().enumerate() {
         if let Some(p) = packed.get_mut(node as usize) {
             p.test = Test::Category;

@@ -398,55 +398,54 @@ mod tests {
         let mut f = stump();
         f.trees[0].explicit_true_child = vec![0, LEAF, LEAF];
         assert!(matches!(f.check(), Err(ForestError::Tree { .. })));
-        let mut f = stump();
-        f.trees[0].explicit_true_child = vec![2, LEAF, LEAF];
-        assert!(f
-            .check()
-            .unwrap_err()
-            .to_string()
-            .contains("more than one parent"));
-        let mut f = stump();
-        f.trees[0].explicit_true_child = vec![1, 2, LEAF];
-        assert!(f.check().unwrap_err().to_string().contains("one child"));
-        let mut f = stump();
-        f.trees[0].explicit_true_child = vec![1, LEAF];
-        assert!(f
-            .check()
-            .unwrap_err()
-            .to_string()
-            .contains("expected 3 or none"));
-        let mut f = stump();
-        f.trees[0].false_child_or_leaf[2] = LEAF_BIT;
-        assert!(f.check().unwrap_err().to_string().contains("leaf index 0"));
-        let mut f = stump();
-        f.trees[0].leaf_value.push(0.0);
-        assert!(f.check().unwrap_err().to_string().contains("2 leaves"));
-        let mut f = stump();
-        f.trees[0].leaf_value.pop();
-        assert!(f.check().unwrap_err().to_string().contains("needs 2"));
-        let mut f = stump();
-        f.trees[0].false_child_or_leaf[0] = 1;
-        assert!(f
-            .check()
-            .unwrap_err()
-            .to_string()
-            .contains("more than one parent"));
-        let mut f = stump();
-        f.trees[0].feature[0] = 3;
-        assert!(f.check().unwrap_err().to_string().contains("feature 3"));
-        let mut f = stump();
-        f.trees[0].leaf_value[1] = 2.0;
-        assert!(f
-            .check()
-            .unwrap_err()
-            .to_string()
-            .contains("votes for class 2.0"));
+        // Each edit of the stump, and what the error says.
+        type Edit = fn(&mut Forest);
+        let cases: [(Edit, &str); 10] = [
+            (
+                |f| f.trees[0].explicit_true_child = vec![2, LEAF, LEAF],
+                "more than one parent",
+            ),
+            (
+                |f| f.trees[0].explicit_true_child = vec![1, 2, LEAF],
+                "one child",
+            ),
+            (
+                |f| f.trees[0].explicit_true_child = vec![1, LEAF],
+                "expected 3 or none",
+            ),
+            (
+                |f| f.trees[0].false_child_or_leaf[2] = LEAF_BIT,
+                "leaf index 0",
+            ),
+            (|f| f.trees[0].leaf_value.push(0.0), "2 leaves"),
+            (
+                |f| {
+                    f.trees[0].leaf_value.pop();
+                },
+                "needs 2",
+            ),
+            (
+                |f| f.trees[0].false_child_or_leaf[0] = 1,
+                "more than one parent",
+            ),
+            (|f| f.trees[0].feature[0] = 3, "feature 3"),
+            (|f| f.trees[0].leaf_value[1] = 2.0, "votes for class 2.0"),
+            (
+                |f| {
+                    f.trees[0].threshold.pop();
+                },
+                "threshold has 2 entries",
+            ),
+        ];
+        for (edit, expected) in cases {
+            let mut f = stump();
+            edit(&mut f);
+            let message = f.check().unwrap_err().to_string();
+            assert!(message.contains(expected), "{message}");
+        }
         let mut f = stump();
         f.task = Task::Classification(Labels::Int(vec![1, 1]));
         assert_eq!(f.check(), Err(ForestError::DuplicateLabel("1".into())));
-        let mut f = stump();
-        f.trees[0].threshold.pop();
-        assert!(f.check().is_err());
     }
 
     #[test]

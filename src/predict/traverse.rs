@@ -59,43 +59,43 @@ pub trait Step {
     fn next(&self, at: u32, rows: &[f64], base: usize) -> Option<u32>;
 }
 
-/// Writes to `leaves[r]` the leaf that row `r` of `rows` (row-major,
-/// `stride` values each) reaches from node `root`, one [`Step`] at a time.
-///
-/// Eight rows are in flight; a lane that reaches a leaf takes the next row,
-/// so the lanes' independent node loads overlap.
+/// Runs `n` walks, [`LANES`] in flight: walk `k` starts at the node and
+/// row offset `start(k)`, moves with `next(k, node, base)` (`None` on a
+/// leaf) and ends with `reached(k, leaf)`. A lane whose walk ends takes the
+/// next one, so the lanes' independent node loads overlap.
 #[inline(always)]
-pub fn leaves<S: Step>(step: &S, root: u32, rows: &[f64], stride: usize, leaves: &mut [u32]) {
-    let n = leaves.len();
-    let mut row = [usize::MAX; LANES];
+fn walk_lanes(
+    n: usize,
+    start: impl Fn(usize) -> (u32, usize),
+    next: impl Fn(usize, u32, usize) -> Option<u32>,
+    mut reached: impl FnMut(usize, u32),
+) {
+    let mut walk = [usize::MAX; LANES];
+    let mut at = [0u32; LANES];
     let mut base = [0usize; LANES];
-    let mut at = [root; LANES];
-    let mut next = 0;
-    for (lane_row, lane_base) in row.iter_mut().zip(&mut base).take(n) {
-        *lane_row = next;
-        *lane_base = next * stride;
-        next += 1;
+    let lanes = n.min(LANES);
+    for k in 0..lanes {
+        walk[k] = k;
+        (at[k], base[k]) = start(k);
     }
-    // Lanes without a first row never run; the others end idle on a leaf.
-    let lanes = next;
+    let mut following = lanes;
     let mut active = lanes;
     while active > 0 {
         for lane in 0..lanes {
-            match step.next(at[lane], rows, base[lane]) {
+            let k = walk[lane];
+            if k == usize::MAX {
+                continue; // an idle lane
+            }
+            match next(k, at[lane], base[lane]) {
                 Some(child) => at[lane] = child,
                 None => {
-                    let r = row[lane];
-                    if r == usize::MAX {
-                        continue; // an idle lane
-                    }
-                    leaves[r] = at[lane];
-                    if next < n {
-                        row[lane] = next;
-                        base[lane] = next * stride;
-                        at[lane] = root;
-                        next += 1;
+                    reached(k, at[lane]);
+                    if following < n {
+                        walk[lane] = following;
+                        (at[lane], base[lane]) = start(following);
+                        following += 1;
                     } else {
-                        row[lane] = usize::MAX;
+                        walk[lane] = usize::MAX;
                         active -= 1;
                     }
                 }
@@ -104,13 +104,25 @@ pub fn leaves<S: Step>(step: &S, root: u32, rows: &[f64], stride: usize, leaves:
     }
 }
 
+/// Writes to `leaves[r]` the leaf that row `r` of `rows` (row-major,
+/// `stride` values each) reaches from node `root`, one [`Step`] at a time,
+/// eight rows in flight.
+#[inline(always)]
+pub fn leaves<S: Step>(step: &S, root: u32, rows: &[f64], stride: usize, leaves: &mut [u32]) {
+    walk_lanes(
+        leaves.len(),
+        |r| (root, r * stride),
+        |_, at, base| step.next(at, rows, base),
+        |r, leaf| leaves[r] = leaf,
+    );
+}
+
 /// Writes to `leaves[k]` the leaf that the one row `row` reaches in tree
 /// `k` of `n_trees`, walking each tree from its root `root_of(k)` with the
 /// step `step_of(k)`.
 ///
 /// For a single row (the serving case) [`leaves`] has one lane and waits on
-/// every node load in turn; here eight trees are in flight instead, so
-/// their independent node loads overlap.
+/// every node load in turn; here eight trees are in flight instead.
 #[inline(always)]
 pub fn leaves_across<S: Step>(
     step_of: impl Fn(usize) -> S,
@@ -119,38 +131,12 @@ pub fn leaves_across<S: Step>(
     row: &[f64],
     leaves: &mut [u32],
 ) {
-    let mut tree = [usize::MAX; LANES];
-    let mut at = [0u32; LANES];
-    let mut next = 0;
-    for (lane_tree, lane_at) in tree.iter_mut().zip(&mut at).take(n_trees) {
-        *lane_tree = next;
-        *lane_at = root_of(next);
-        next += 1;
-    }
-    let lanes = next;
-    let mut active = lanes;
-    while active > 0 {
-        for lane in 0..lanes {
-            let t = tree[lane];
-            if t == usize::MAX {
-                continue; // an idle lane
-            }
-            match step_of(t).next(at[lane], row, 0) {
-                Some(child) => at[lane] = child,
-                None => {
-                    leaves[t] = at[lane];
-                    if next < n_trees {
-                        tree[lane] = next;
-                        at[lane] = root_of(next);
-                        next += 1;
-                    } else {
-                        tree[lane] = usize::MAX;
-                        active -= 1;
-                    }
-                }
-            }
-        }
-    }
+    walk_lanes(
+        n_trees,
+        |t| (root_of(t), 0),
+        |t, at, _| step_of(t).next(at, row, 0),
+        |t, leaf| leaves[t] = leaf,
+    );
 }
 
 /// The comparison a packed branch node makes between the row's value `x`
